@@ -1,0 +1,16 @@
+//! Snodo's messaging backbone: the envelope every message carries, the broker topology, the two transports
+//! (RabbitMQ and an embedded in-process broker with the same semantics) and the consumer runtime that
+//! turns a connector's handler into acknowledged, retried, dead-lettered message processing.
+//!
+//! The contract implemented here is `DESIGN.md` §2–§5 of the project.
+
+pub mod message;
+pub mod topology;
+pub mod transport;
+
+pub use message::{HeaderValue, Headers, Message, Properties};
+pub use topology::{Names, Topology};
+pub use transport::{
+    AckOutcome, Acker, ConsumeOptions, Consumer, Delivery, DeliveryStream, Publish, PublishError, QueueStats,
+    SharedTransport, Transport, TransportError, TransportKind, TransportStatus,
+};
