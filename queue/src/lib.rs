@@ -4,9 +4,17 @@
 //!
 //! The contract implemented here is `DESIGN.md` §2–§5 of the project.
 
+pub mod embedded;
+pub mod envelope;
 pub mod message;
+pub mod rabbit;
+pub mod request;
+pub mod runtime;
 pub mod topology;
 pub mod transport;
+
+#[cfg(feature = "testing")]
+pub mod testing;
 
 pub use message::{HeaderValue, Headers, Message, Properties};
 pub use topology::{Names, Topology};
