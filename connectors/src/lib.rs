@@ -1,1 +1,7 @@
-//! placeholder
+//! Snodo's connectors and what runs them: the configuration, the built-in `core` connector (`snodo.ping`
+//! and the answer to commands nobody handles) and the operations listener. Platform connectors (ANPR,
+//! pagoPA, SPID/CIE, CIE booking) live in one module each, on the consumer runtime of `snodo-queue`.
+
+pub mod config;
+pub mod core;
+pub mod ops;

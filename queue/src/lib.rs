@@ -7,6 +7,7 @@
 pub mod embedded;
 pub mod envelope;
 pub mod message;
+pub mod privacy;
 pub mod rabbit;
 pub mod request;
 pub mod runtime;

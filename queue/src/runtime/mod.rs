@@ -1,1 +1,209 @@
-//! (being written)
+//! The consumer runtime: runs one connector's [`CommandHandler`] over its command queue with the delivery
+//! guarantees of DESIGN §4 — terminal event or retry copy or dead letter confirmed before the ack,
+//! deadlines, idempotency keys bound at the first attempt, a concurrency limit, graceful shutdown.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::Instrument;
+
+pub mod error;
+pub mod handler;
+pub mod metrics;
+mod process;
+pub mod retry;
+
+pub use error::{CommandError, ErrorCode, ErrorReport};
+pub use handler::{Command, CommandHandler, SharedHandler, TenantDirectory};
+pub use metrics::ConnectorMetrics;
+pub use retry::{RetryDecision, RetrySchedule};
+
+use crate::topology::{ConnectorQueues, Names};
+use crate::transport::{ConsumeOptions, SharedTransport, TransportError};
+
+/// How one connector's runtime behaves.
+#[derive(Debug, Clone)]
+pub struct RuntimeSettings {
+    pub names: Names,
+    /// `app_id` of the events Snodo publishes.
+    pub app_id: String,
+    /// Unacknowledged deliveries the broker may push to this instance.
+    pub prefetch: u16,
+    /// Commands handled at the same time.
+    pub concurrency: usize,
+    pub retry: RetrySchedule,
+    /// Consume this queue instead of the connector's command queue (the unrouted-commands consumer).
+    pub queue_override: Option<String>,
+    /// How long shutdown waits for in-flight commands before releasing them back to the broker.
+    pub shutdown_grace: Duration,
+}
+
+impl Default for RuntimeSettings {
+    fn default() -> Self {
+        RuntimeSettings {
+            names: Names::default(),
+            app_id: "snodo".into(),
+            prefetch: 64,
+            concurrency: 32,
+            retry: RetrySchedule::default(),
+            queue_override: None,
+            shutdown_grace: Duration::from_secs(30),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RuntimeError {
+    #[error("connector {connector} cannot consume {queue}: {source}")]
+    Consume {
+        connector: String,
+        queue: String,
+        #[source]
+        source: TransportError,
+    },
+}
+
+struct Inner {
+    transport: SharedTransport,
+    handler: SharedHandler,
+    tenants: Arc<dyn TenantDirectory>,
+    settings: RuntimeSettings,
+    metrics: Arc<ConnectorMetrics>,
+    events_exchange: String,
+    dead_queue: String,
+}
+
+/// One connector, consuming its queue.
+pub struct ConnectorRuntime {
+    inner: Arc<Inner>,
+    queue: String,
+}
+
+impl ConnectorRuntime {
+    pub fn new(
+        transport: SharedTransport,
+        handler: SharedHandler,
+        tenants: Arc<dyn TenantDirectory>,
+        settings: RuntimeSettings,
+    ) -> Self {
+        let name = handler.name().to_owned();
+        let queue = settings
+            .queue_override
+            .clone()
+            .unwrap_or_else(|| settings.names.command_queue(&name));
+        let inner = Inner {
+            events_exchange: settings.names.events_exchange(),
+            dead_queue: settings.names.dead_queue(&name),
+            transport,
+            handler,
+            tenants,
+            settings,
+            metrics: Arc::new(ConnectorMetrics::default()),
+        };
+        ConnectorRuntime {
+            inner: Arc::new(inner),
+            queue,
+        }
+    }
+
+    /// The queues this connector needs declared (DESIGN §3).
+    pub fn queues(&self) -> ConnectorQueues {
+        ConnectorQueues {
+            connector: self.inner.handler.name().to_owned(),
+            families: self.inner.handler.families(),
+            retry_delays: self.inner.settings.retry.delays.clone(),
+        }
+    }
+
+    pub fn name(&self) -> &str {
+        self.inner.handler.name()
+    }
+
+    /// The `connector` label of this runtime's metrics: the connector name, qualified by the queue when it
+    /// consumes another queue than its own (`core:unrouted`).
+    pub fn label(&self) -> String {
+        match &self.inner.settings.queue_override {
+            Some(q) => format!("{}:{}", self.name(), q.rsplit('.').next().unwrap_or(q)),
+            None => self.name().to_owned(),
+        }
+    }
+
+    pub fn queue(&self) -> &str {
+        &self.queue
+    }
+
+    pub fn metrics(&self) -> Arc<ConnectorMetrics> {
+        self.inner.metrics.clone()
+    }
+
+    /// Consumes until `shutdown` is cancelled, then stops taking deliveries, lets in-flight commands finish
+    /// (up to the grace period) and returns.
+    pub async fn run(self, shutdown: CancellationToken) -> Result<(), RuntimeError> {
+        let inner = self.inner;
+        let connector = inner.handler.name().to_owned();
+        let mut consumer = inner
+            .transport
+            .consume(
+                &self.queue,
+                ConsumeOptions {
+                    prefetch: inner.settings.prefetch,
+                },
+            )
+            .await
+            .map_err(|source| RuntimeError::Consume {
+                connector: connector.clone(),
+                queue: self.queue.clone(),
+                source,
+            })?;
+        tracing::info!(connector = %connector, queue = %self.queue, "Consuming.");
+        let slots = Arc::new(Semaphore::new(inner.settings.concurrency.max(1)));
+        let tasks = TaskTracker::new();
+        // In-flight work gets its own token: it is cancelled only when the grace period runs out, so that
+        // a shutdown lets commands finish instead of abandoning them mid-call.
+        let abandon = CancellationToken::new();
+        loop {
+            let slot = tokio::select! {
+                biased;
+                _ = shutdown.cancelled() => break,
+                slot = slots.clone().acquire_owned() => slot.expect("the semaphore is never closed"),
+            };
+            let delivery = tokio::select! {
+                biased;
+                _ = shutdown.cancelled() => break,
+                d = consumer.next() => d,
+            };
+            let Some(delivery) = delivery else {
+                tracing::warn!(connector = %connector, "The transport closed the consumer.");
+                break;
+            };
+            let span = tracing::info_span!("command", connector = %connector,
+                message_id = tracing::field::Empty, correlation_id = tracing::field::Empty,
+                r#type = tracing::field::Empty, tenant = tracing::field::Empty);
+            let inner = inner.clone();
+            let abandon = abandon.clone();
+            tasks.spawn(
+                async move {
+                    process::process(inner, delivery, abandon).await;
+                    drop(slot);
+                }
+                .instrument(span),
+            );
+        }
+        tasks.close();
+        if tokio::time::timeout(inner.settings.shutdown_grace, tasks.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!(connector = %connector, "Grace period over; releasing unfinished commands.");
+            abandon.cancel();
+            tasks.wait().await;
+        }
+        // Deliveries prefetched but never started go back to the queue with the consumer.
+        drop(consumer);
+        tracing::info!(connector = %connector, "Stopped.");
+        Ok(())
+    }
+}

@@ -1,0 +1,159 @@
+//! The operations listener (DESIGN §6, default `http://127.0.0.1:9400`): liveness, readiness, metrics,
+//! queue depths, and `POST /ops/send` for `snodo send` against an embedded-transport instance. It binds
+//! to localhost by default; other routers (the demo backend's `/demo`) are merged in by the assembly.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde::Serialize;
+use snodo_queue::request::Requester;
+use snodo_queue::runtime::ConnectorMetrics;
+use snodo_queue::{Names, QueueStats, SharedTransport};
+use tokio_util::sync::CancellationToken;
+
+pub mod metrics;
+pub mod send;
+
+/// What the listener reports on.
+pub struct OpsState {
+    pub transport: SharedTransport,
+    pub names: Names,
+    pub queues: Vec<String>,
+    pub connectors: Vec<(String, Arc<ConnectorMetrics>)>,
+    pub requester: Arc<Requester>,
+    pub topology_declared: AtomicBool,
+    /// Set while every connector runtime is consuming.
+    pub consuming: AtomicBool,
+}
+
+pub fn router(state: Arc<OpsState>) -> Router {
+    Router::new()
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics_text))
+        .route("/ops/queues", get(queues))
+        .route("/ops/send", post(send_handler))
+        .with_state(state)
+}
+
+/// Serves `router` on `addr` until `shutdown`.
+pub async fn serve(
+    addr: SocketAddr,
+    router: Router,
+    shutdown: CancellationToken,
+) -> std::io::Result<SocketAddr> {
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    let bound = listener.local_addr()?;
+    tokio::spawn(async move {
+        let result = axum::serve(listener, router)
+            .with_graceful_shutdown(async move { shutdown.cancelled().await })
+            .await;
+        if let Err(e) = result {
+            tracing::error!(error = %e, "The operations listener failed.");
+        }
+    });
+    Ok(bound)
+}
+
+#[derive(Serialize)]
+struct Readiness {
+    ready: bool,
+    transport: String,
+    broker_connected: bool,
+    broker_blocked: Option<String>,
+    topology_declared: bool,
+    connectors_consuming: bool,
+    not_ready: Vec<String>,
+}
+
+async fn readyz(State(state): State<Arc<OpsState>>) -> Response {
+    let status = state.transport.status();
+    let declared = state.topology_declared.load(Ordering::Relaxed);
+    let consuming = state.consuming.load(Ordering::Relaxed);
+    let mut not_ready = Vec::new();
+    if !status.connected {
+        not_ready.push("the broker is not connected".to_owned());
+    }
+    if let Some(reason) = &status.blocked {
+        not_ready.push(format!("the broker blocks publishers: {reason}"));
+    }
+    if !declared {
+        not_ready.push("the topology is not declared".to_owned());
+    }
+    if !consuming {
+        not_ready.push("not every connector is consuming".to_owned());
+    }
+    let body = Readiness {
+        ready: not_ready.is_empty(),
+        transport: state.transport.kind().to_string(),
+        broker_connected: status.connected,
+        broker_blocked: status.blocked,
+        topology_declared: declared,
+        connectors_consuming: consuming,
+        not_ready,
+    };
+    let code = if body.ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (code, axum::Json(body)).into_response()
+}
+
+async fn queue_stats(state: &OpsState) -> Vec<(String, Option<QueueStats>)> {
+    let mut out = Vec::with_capacity(state.queues.len());
+    for q in &state.queues {
+        out.push((q.clone(), state.transport.queue_stats(q).await.ok()));
+    }
+    out
+}
+
+async fn metrics_text(State(state): State<Arc<OpsState>>) -> Response {
+    let queues = queue_stats(&state).await;
+    let text = metrics::render(&state.connectors, &queues);
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
+}
+
+#[derive(Serialize)]
+pub struct QueueRow {
+    pub queue: String,
+    pub messages: Option<u64>,
+    pub consumers: Option<u32>,
+}
+
+async fn queues(State(state): State<Arc<OpsState>>) -> axum::Json<Vec<QueueRow>> {
+    let rows = queue_stats(&state)
+        .await
+        .into_iter()
+        .map(|(queue, s)| QueueRow {
+            queue,
+            messages: s.map(|s| s.messages),
+            consumers: s.map(|s| s.consumers),
+        })
+        .collect();
+    axum::Json(rows)
+}
+
+async fn send_handler(
+    State(state): State<Arc<OpsState>>,
+    body: Result<axum::Json<send::SendRequest>, axum::extract::rejection::JsonRejection>,
+) -> Response {
+    let axum::Json(request) = match body {
+        Ok(b) => b,
+        Err(e) => return (StatusCode::BAD_REQUEST, e.body_text()).into_response(),
+    };
+    match send::send_command(&state.requester, &state.names, request).await {
+        Ok(outcome) => axum::Json(outcome).into_response(),
+        Err(send::SendError::Invalid(e)) => (StatusCode::BAD_REQUEST, e).into_response(),
+        Err(send::SendError::Timeout(t)) => {
+            (StatusCode::GATEWAY_TIMEOUT, format!("no outcome within {t:?}")).into_response()
+        }
+        Err(send::SendError::Transport(e)) => (StatusCode::SERVICE_UNAVAILABLE, e).into_response(),
+    }
+}

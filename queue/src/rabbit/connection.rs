@@ -1,0 +1,387 @@
+//! One AMQP connection that stays up: lapin's automatic recovery, plus what Snodo adds around it.
+//!
+//! lapin (4.x, `enable_auto_recover`) reconnects by itself after an I/O error, a missed heartbeat or a
+//! `connection.close` from the broker (e.g. 320 CONNECTION_FORCED when a node restarts), then re-opens
+//! every channel it knows and replays on it what was done there: `confirm.select`, `basic.qos`,
+//! declarations and consumers. What it does not do, and [`Link`] does:
+//!
+//! - fail fast on a bad address or bad credentials: with recovery on, lapin retries the first connection
+//!   too. A short probe connection without recovery runs first and reports the broker's answer;
+//! - keep retrying for as long as the broker is down: lapin's default is 16 attempts, after which the
+//!   connection is silently abandoned. The backoff here has no attempt limit (100 ms doubling to 5 s);
+//! - replace a connection lapin gave up on (state `Error`: a non-recoverable error such as a parse
+//!   failure): a supervisor task opens a new one and bumps the link's generation, which consumers and the
+//!   publisher channel pool watch to rebuild their channels;
+//! - remember `connection.blocked`/`unblocked` and the broker's reason, for `status()` and for the
+//!   `Timeout { blocked }` error of a publish that waited on a resource alarm.
+//!
+//! The connection's password never leaves this module: errors and logs use [`redact`]ed addresses.
+
+use std::future::Future;
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use backon::ExponentialBuilder;
+use futures::StreamExt;
+use lapin::{Channel, Connection, ConnectionProperties, Event};
+use parking_lot::{Mutex, RwLock};
+use tokio::sync::watch;
+use tokio::time::{Instant, sleep, timeout, timeout_at};
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, info, warn};
+
+use super::error::{self, OpError};
+use crate::transport::TransportError;
+
+/// How long one attempt to open a connection (probe and real one, TCP + TLS + AMQP handshake) may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
+/// How often the supervisor looks for a connection lapin gave up on.
+const SUPERVISE_EVERY: Duration = Duration::from_millis(500);
+
+/// The live connection of a [`Link`] and its generation (incremented when the link opens a new
+/// connection itself; lapin's own recoveries keep the generation).
+pub(crate) struct Live {
+    pub(crate) connection: Connection,
+    pub(crate) generation: u64,
+    /// Stops this connection's event listener once it is replaced.
+    events_stop: CancellationToken,
+}
+
+impl Drop for Live {
+    fn drop(&mut self) {
+        self.events_stop.cancel();
+    }
+}
+
+/// A self-healing connection to the broker. See the module documentation.
+pub(crate) struct Link {
+    uri: String,
+    address: String,
+    connection_name: String,
+    current: RwLock<Arc<Live>>,
+    generations: watch::Sender<u64>,
+    blocked: Arc<Mutex<Option<String>>>,
+    shutdown: CancellationToken,
+}
+
+impl Link {
+    /// Connects (failing fast when the broker refuses) and starts the supervisor.
+    pub(crate) async fn open(uri: &str, connection_name: String) -> Result<Arc<Link>, TransportError> {
+        let address = redact(uri);
+        let blocked = Arc::new(Mutex::new(None));
+        let connection = connect(uri, &address, &connection_name).await?;
+        let events_stop = CancellationToken::new();
+        listen_for_events(&connection, &blocked, &address, events_stop.clone());
+        let (generations, _) = watch::channel(0);
+        let link = Arc::new(Link {
+            uri: uri.to_owned(),
+            address,
+            connection_name,
+            current: RwLock::new(Arc::new(Live {
+                connection,
+                generation: 0,
+                events_stop,
+            })),
+            generations,
+            blocked,
+            shutdown: CancellationToken::new(),
+        });
+        tokio::spawn(supervise(Arc::downgrade(&link), link.shutdown.clone()));
+        Ok(link)
+    }
+
+    /// The broker address without the password.
+    pub(crate) fn address(&self) -> &str {
+        &self.address
+    }
+
+    pub(crate) fn live(&self) -> Arc<Live> {
+        self.current.read().clone()
+    }
+
+    pub(crate) fn generation(&self) -> u64 {
+        *self.generations.borrow()
+    }
+
+    /// Changes whenever the link replaces its connection.
+    pub(crate) fn generations(&self) -> watch::Receiver<u64> {
+        self.generations.subscribe()
+    }
+
+    /// Cancelled when the transport is closed or dropped.
+    pub(crate) fn shutdown(&self) -> &CancellationToken {
+        &self.shutdown
+    }
+
+    pub(crate) fn is_shut_down(&self) -> bool {
+        self.shutdown.is_cancelled()
+    }
+
+    pub(crate) fn connected(&self) -> bool {
+        self.live().connection.status().connected()
+    }
+
+    /// The broker's reason while it blocks this connection's publishers.
+    pub(crate) fn blocked(&self) -> Option<String> {
+        self.blocked.lock().clone()
+    }
+
+    /// A new channel, waiting (until `deadline`) for the connection to be up.
+    pub(crate) async fn channel(&self, deadline: Instant) -> Result<(Channel, u64), TransportError> {
+        let mut pause = Duration::from_millis(10);
+        loop {
+            if self.is_shut_down() {
+                return Err(TransportError::Closed);
+            }
+            let live = self.live();
+            if live.connection.status().connected() {
+                match timeout_at(deadline, live.connection.create_channel()).await {
+                    Ok(Ok(channel)) => return Ok((channel, live.generation)),
+                    // The connection failed between the check and the open: wait for it below.
+                    Ok(Err(err)) => debug!(address = %self.address, error = %err, "opening a channel failed"),
+                    Err(_) => {}
+                }
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return Err(TransportError::Connect {
+                    address: self.address.clone(),
+                    reason: "the connection is down and did not recover in time".into(),
+                });
+            }
+            tokio::select! {
+                _ = sleep(pause.min(deadline - now)) => {}
+                _ = self.shutdown.cancelled() => {}
+            }
+            pause = (pause * 2).min(Duration::from_millis(250));
+        }
+    }
+
+    /// Runs an idempotent operation on a channel of its own, closed afterwards. When the connection drops
+    /// under it, the operation runs again on a new channel once the connection is back, until `deadline`.
+    ///
+    /// A channel per operation, rather than one long-lived channel for all of them, because a refusal
+    /// (404, 406) closes the channel it happens on, and because lapin replays on a recovered channel every
+    /// declaration ever made on it: a passive declaration of a since-deleted queue would then fail the
+    /// recovery of the whole connection.
+    pub(crate) async fn run<T, F, Fut>(&self, deadline: Instant, op: F) -> Result<T, TransportError>
+    where
+        F: Fn(Channel) -> Fut,
+        Fut: Future<Output = Result<T, OpError>>,
+    {
+        loop {
+            let (channel, _) = self.channel(deadline).await?;
+            match timeout_at(deadline, op(channel)).await {
+                Ok(Ok(value)) => return Ok(value),
+                Ok(Err(OpError::Refused(err))) => return Err(err),
+                Ok(Err(OpError::Lost(err))) => {
+                    if Instant::now() >= deadline {
+                        return Err(error::lost(&self.address, &err));
+                    }
+                    debug!(address = %self.address, error = %err, "the connection dropped under an operation; retrying");
+                    sleep(Duration::from_millis(50)).await;
+                }
+                Err(_) => {
+                    return Err(TransportError::Connect {
+                        address: self.address.clone(),
+                        reason: "the broker did not answer in time".into(),
+                    });
+                }
+            }
+        }
+    }
+
+    /// Closes the connection for good: consumers end, the broker requeues unsettled deliveries.
+    pub(crate) async fn close(&self) {
+        self.shutdown.cancel();
+        let live = self.live();
+        if live.connection.status().connected() {
+            // While the broker blocks the connection lapin writes nothing, not even connection.close:
+            // don't wait for it forever.
+            match timeout(Duration::from_secs(5), live.connection.close(200, "closed by Snodo".into())).await {
+                Ok(Ok(())) => {}
+                Ok(Err(err)) => debug!(address = %self.address, error = %err, "closing the connection"),
+                Err(_) => warn!(address = %self.address, "the broker did not answer connection.close in 5s"),
+            }
+        }
+    }
+
+    fn install(&self, connection: Connection) {
+        let generation = self.generation() + 1;
+        *self.blocked.lock() = None;
+        let events_stop = CancellationToken::new();
+        listen_for_events(&connection, &self.blocked, &self.address, events_stop.clone());
+        let old = std::mem::replace(
+            &mut *self.current.write(),
+            Arc::new(Live {
+                connection,
+                generation,
+                events_stop,
+            }),
+        );
+        old.events_stop.cancel();
+        self.generations.send_replace(generation);
+        info!(address = %self.address, generation, "opened a new connection to the broker");
+    }
+}
+
+impl Drop for Link {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
+
+/// Opens a recovering connection after a probe without recovery has shown that the broker accepts us.
+async fn connect(uri: &str, address: &str, name: &str) -> Result<Connection, TransportError> {
+    let failed = |reason: String| TransportError::Connect {
+        address: address.to_owned(),
+        reason,
+    };
+    // Without recovery lapin makes exactly one attempt, so a refused connection, a bad password or an
+    // unknown vhost come back at once with the broker's reason.
+    let probe_props = ConnectionProperties::default().with_connection_name(format!("{name} (probe)").into());
+    let probe = timeout(CONNECT_TIMEOUT, Connection::connect(uri, probe_props))
+        .await
+        .map_err(|_| failed(format!("no answer within {CONNECT_TIMEOUT:?}")))?
+        .map_err(|err| failed(err.to_string()))?;
+    if let Err(err) = probe.close(200, "probe".into()).await {
+        debug!(address, error = %err, "closing the probe connection");
+    }
+    let props = ConnectionProperties::default()
+        .with_connection_name(name.to_owned().into())
+        .with_backoff(
+            ExponentialBuilder::new()
+                .with_min_delay(Duration::from_millis(100))
+                .with_max_delay(Duration::from_secs(5))
+                .with_jitter()
+                .without_max_times(),
+        )
+        .enable_auto_recover();
+    timeout(CONNECT_TIMEOUT, Connection::connect(uri, props))
+        .await
+        .map_err(|_| failed(format!("no answer within {CONNECT_TIMEOUT:?}")))?
+        .map_err(|err| failed(err.to_string()))
+}
+
+/// Tracks `connection.blocked`/`unblocked` (RabbitMQ sends them to connections that publish while a
+/// memory or disk alarm is in effect).
+fn listen_for_events(
+    connection: &Connection,
+    blocked: &Arc<Mutex<Option<String>>>,
+    address: &str,
+    stop: CancellationToken,
+) {
+    let mut events = connection.events_listener();
+    let blocked = blocked.clone();
+    let address = address.to_owned();
+    tokio::spawn(async move {
+        loop {
+            let event = tokio::select! {
+                _ = stop.cancelled() => return,
+                event = events.next() => event,
+            };
+            match event {
+                None => return,
+                Some(Event::ConnectionBlocked(reason)) => {
+                    warn!(address = %address, reason = %reason, "the broker blocks publishing");
+                    *blocked.lock() = Some(reason);
+                }
+                Some(Event::ConnectionUnblocked) => {
+                    info!(address = %address, "the broker unblocked publishing");
+                    *blocked.lock() = None;
+                }
+                // A recovered connection starts unblocked; the broker blocks it again if the alarm holds.
+                Some(Event::Connected) => {
+                    info!(address = %address, "connected to the broker");
+                    *blocked.lock() = None;
+                }
+                Some(Event::Error(err)) => warn!(address = %address, error = %err, "broker connection error"),
+                Some(_) => {}
+            }
+        }
+    });
+}
+
+/// Replaces connections that lapin stopped recovering. Holds only a weak reference so that dropping the
+/// transport ends it.
+async fn supervise(link: Weak<Link>, shutdown: CancellationToken) {
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = sleep(SUPERVISE_EVERY) => {}
+        }
+        let Some(strong) = link.upgrade() else { return };
+        let status = strong.live().connection.status().clone();
+        // `Closed` without our close() comes from a connection.close lapin did not treat as recoverable.
+        if !(status.errored() || status.closed()) || strong.is_shut_down() {
+            continue;
+        }
+        warn!(address = %strong.address, "the broker connection failed for good; opening a new one");
+        let (uri, address, name) = (strong.uri.clone(), strong.address.clone(), strong.connection_name.clone());
+        drop(strong);
+        let mut pause = Duration::from_millis(100);
+        loop {
+            let attempt = tokio::select! {
+                _ = shutdown.cancelled() => return,
+                attempt = connect(&uri, &address, &name) => attempt,
+            };
+            match attempt {
+                Ok(connection) => {
+                    let Some(strong) = link.upgrade() else { return };
+                    strong.install(connection);
+                    break;
+                }
+                Err(err) => {
+                    warn!(error = %err, retry_in = ?pause, "reconnecting to the broker failed");
+                    tokio::select! {
+                        _ = shutdown.cancelled() => return,
+                        _ = sleep(pause) => {}
+                    }
+                    pause = (pause * 2).min(Duration::from_secs(5));
+                }
+            }
+        }
+    }
+}
+
+/// `amqp://user:secret@host:5672/vhost` → `amqp://user@host:5672/vhost`: the form that may appear in
+/// errors and logs.
+pub fn redact(uri: &str) -> String {
+    let Some(scheme_end) = uri.find("://") else {
+        return uri.to_owned();
+    };
+    let rest = &uri[scheme_end + 3..];
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let authority = &rest[..authority_end];
+    let Some(at) = authority.rfind('@') else {
+        return uri.to_owned();
+    };
+    let user = authority[..at].split(':').next().unwrap_or_default();
+    format!(
+        "{}{}@{}{}",
+        &uri[..scheme_end + 3],
+        user,
+        &authority[at + 1..],
+        &rest[authority_end..]
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact;
+
+    #[test]
+    fn redact_removes_the_password_only() {
+        assert_eq!(
+            redact("amqp://guest:guest@127.0.0.1:5672/%2f"),
+            "amqp://guest@127.0.0.1:5672/%2f"
+        );
+        assert_eq!(
+            redact("amqps://snodo:p%40ss:w@rd@mq.example.it/prod?heartbeat=10"),
+            "amqps://snodo@mq.example.it/prod?heartbeat=10"
+        );
+        assert_eq!(redact("amqp://127.0.0.1:5672"), "amqp://127.0.0.1:5672");
+        assert_eq!(redact("amqp://user@host"), "amqp://user@host");
+        assert_eq!(redact("not a url"), "not a url");
+    }
+}

@@ -1,0 +1,359 @@
+//! What happens to one delivery, from parsing to acknowledgement (DESIGN §4–§5).
+//!
+//! Each delivery is turned into a [`Plan`]: the messages to publish, in order, before the delivery may be
+//! acknowledged. The plan is published with confirms, retried while the broker pushes back, and only then
+//! is the command acknowledged. If the process stops first, the delivery is released and comes back:
+//! at-least-once, with deterministic event ids so that consumers can de-duplicate.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use backon::{ExponentialBuilder, Retryable};
+use chrono::Utc;
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+use super::Inner;
+use super::error::{CommandError, ErrorCode};
+use super::handler::Command;
+use super::retry::RetryDecision;
+use crate::envelope::{
+    self, Envelope, HEADER_ATTEMPTS, HEADER_ERROR, HEADER_ERROR_CODE, HEADER_FAILED_AT, MessageType, Outcome,
+    SNODO_ID_NAMESPACE,
+};
+use crate::message::{HeaderValue, Message};
+use crate::privacy::mask_personal_data;
+use crate::transport::{AckOutcome, Delivery, Publish};
+
+/// The publishes that settle one delivery, in order, and the best-effort reply.
+struct Plan {
+    publishes: Vec<Publish>,
+    reply: Option<Publish>,
+    /// For metrics and logs.
+    result: PlanResult,
+}
+
+enum PlanResult {
+    Completed,
+    Retry { delay: Duration, code: ErrorCode },
+    Failed(ErrorCode),
+}
+
+pub(super) async fn process(inner: Arc<Inner>, delivery: Delivery, shutdown: CancellationToken) {
+    let started = Instant::now();
+    inner.metrics.in_flight.fetch_add(1, Ordering::Relaxed);
+    let plan = plan(&inner, &delivery.message).await;
+    for publish in plan.publishes {
+        if publish_until_confirmed(&inner, publish, &shutdown).await.is_err() {
+            // Shutting down with the broker unreachable: release the delivery so that it comes back.
+            tracing::warn!("Stopping before the outcome was confirmed; the command will be redelivered.");
+            inner.metrics.in_flight.fetch_sub(1, Ordering::Relaxed);
+            drop(delivery);
+            return;
+        }
+    }
+    match plan.result {
+        PlanResult::Completed => {
+            inner.metrics.completed.fetch_add(1, Ordering::Relaxed);
+            tracing::debug!("Command completed.");
+        }
+        PlanResult::Retry { delay, code } => {
+            inner.metrics.retried.fetch_add(1, Ordering::Relaxed);
+            tracing::info!(error_code = %code, retry_in = ?delay, "Attempt failed; retry scheduled.");
+        }
+        PlanResult::Failed(code) => {
+            inner.metrics.record_failed(code);
+            inner.metrics.dead_lettered.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+    if let Some(reply) = plan.reply {
+        // DESIGN §4: reply_to copies are best effort and never part of the acknowledgement condition.
+        let transport = inner.transport.clone();
+        tokio::spawn(async move {
+            if let Err(e) = transport.publish(reply).await {
+                tracing::debug!(error = %e, "Reply copy not delivered.");
+            }
+        });
+    }
+    match delivery.ack().await {
+        Ok(AckOutcome::Settled) => {}
+        Ok(AckOutcome::ChannelLost) => {
+            inner.metrics.acks_lost.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!("Ack not delivered: the channel closed; the broker will redeliver the command.");
+        }
+        Err(e) => {
+            inner.metrics.acks_lost.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(error = %e, "Ack failed; the broker will redeliver the command.");
+        }
+    }
+    inner
+        .metrics
+        .handling_micros
+        .fetch_add(started.elapsed().as_micros() as u64, Ordering::Relaxed);
+    inner.metrics.handled.fetch_add(1, Ordering::Relaxed);
+    inner.metrics.in_flight.fetch_sub(1, Ordering::Relaxed);
+}
+
+/// Publishes with confirm, trying again with backoff while the broker refuses or is away. Gives up only
+/// when the runtime is shutting down.
+async fn publish_until_confirmed(
+    inner: &Inner,
+    publish: Publish,
+    shutdown: &CancellationToken,
+) -> Result<(), ()> {
+    let backoff = ExponentialBuilder::default()
+        .with_min_delay(Duration::from_millis(50))
+        .with_max_delay(Duration::from_secs(5))
+        .with_jitter()
+        .without_max_times();
+    (|| inner.transport.publish(publish.clone()))
+        .retry(backoff)
+        .when(|_| !shutdown.is_cancelled())
+        .notify(|e, wait| {
+            inner.metrics.publish_retries.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(error = %e, exchange = %publish.exchange, routing_key = %publish.routing_key,
+                retry_in = ?wait, "Publish not confirmed; trying again.");
+        })
+        .await
+        .map_err(|_| ())
+}
+
+async fn plan(inner: &Inner, message: &Message) -> Plan {
+    let envelope = match Envelope::parse(message) {
+        Ok(e) => e,
+        Err(e) => return invalid_envelope_plan(inner, message, CommandError::invalid_message(e.to_string())),
+    };
+    inner.metrics.record_received(envelope.kind.as_str());
+    let mut command = Command {
+        envelope,
+        body: message.body.clone(),
+    };
+    let span = tracing::Span::current();
+    span.record("message_id", tracing::field::display(command.envelope.message_id));
+    span.record("type", command.envelope.kind.as_str());
+    if let Some(c) = command.envelope.correlation_id {
+        span.record("correlation_id", tracing::field::display(c));
+    }
+    if let Some(t) = &command.envelope.tenant {
+        span.record("tenant", t.as_str());
+    }
+    match attempt(inner, &mut command).await {
+        Ok(body) => completed_plan(inner, &command, body),
+        Err(error) => failure_plan(inner, message, &command, error),
+    }
+}
+
+/// Runs one attempt: tenant, deadline, idempotency key, then the handler within the deadline.
+async fn attempt(inner: &Inner, command: &mut Command) -> Result<serde_json::Value, CommandError> {
+    match command.envelope.tenant.as_deref() {
+        Some(t) if !inner.tenants.is_known(t) => {
+            return Err(CommandError::invalid_message(format!("unknown tenant {t:?}")));
+        }
+        None if inner.handler.requires_tenant() => {
+            return Err(CommandError::invalid_message(format!(
+                "{} requires the {} header",
+                command.envelope.kind,
+                envelope::HEADER_TENANT
+            )));
+        }
+        _ => {}
+    }
+    let remaining = match command.envelope.deadline {
+        Some(deadline) => match (deadline - Utc::now()).to_std() {
+            Ok(left) if !left.is_zero() => Some(left),
+            _ => return Err(deadline_exceeded(deadline, "before the attempt started")),
+        },
+        None => None,
+    };
+    if command.envelope.external_key.is_none() {
+        command.envelope.external_key = inner.handler.external_key(command).await?;
+    }
+    let handling = inner.handler.handle(command);
+    match remaining {
+        None => handling.await,
+        Some(left) => match tokio::time::timeout(left, handling).await {
+            Ok(result) => result,
+            Err(_) => Err(deadline_exceeded(
+                command
+                    .envelope
+                    .deadline
+                    .expect("remaining is only set with a deadline"),
+                "while the platform was being called",
+            )),
+        },
+    }
+}
+
+fn deadline_exceeded(deadline: chrono::DateTime<Utc>, when: &str) -> CommandError {
+    CommandError::new(
+        ErrorCode::DeadlineExceeded,
+        format!("the deadline {} passed {when}", deadline.to_rfc3339()),
+    )
+}
+
+fn completed_plan(inner: &Inner, command: &Command, body: serde_json::Value) -> Plan {
+    let event = command
+        .envelope
+        .outcome_event(Outcome::Completed, &inner.settings.app_id);
+    let message = event.to_message(serde_json::to_vec(&body).expect("a JSON value always serializes"));
+    Plan {
+        reply: reply_copy(&command.envelope, &message),
+        publishes: vec![Publish::new(
+            inner.events_exchange.clone(),
+            event.kind.to_string(),
+            message,
+        )],
+        result: PlanResult::Completed,
+    }
+}
+
+fn failure_plan(inner: &Inner, original: &Message, command: &Command, error: CommandError) -> Plan {
+    let attempt = command.envelope.attempt;
+    let error = if error.retryable {
+        match inner
+            .settings
+            .retry
+            .decide(attempt, command.envelope.deadline, Utc::now())
+        {
+            RetryDecision::RetryAfter { delay, next_attempt } => {
+                return retry_plan(inner, original, command, delay, next_attempt, error.code);
+            }
+            RetryDecision::Exhausted => error,
+            RetryDecision::PastDeadline { delay } => CommandError {
+                retryable: false,
+                ..CommandError::new(
+                    ErrorCode::DeadlineExceeded,
+                    format!(
+                        "the next attempt (in {delay:?}) would start after the deadline; last error: {error}"
+                    ),
+                )
+            },
+        }
+    } else {
+        error
+    };
+    tracing::warn!(error_code = %error.code, attempts = attempt,
+        error = %mask_personal_data(&error.message), "Command failed; parked in the dead-letter queue.");
+    let event = command
+        .envelope
+        .outcome_event(Outcome::Failed, &inner.settings.app_id);
+    let report = error.report(attempt);
+    let message = event.to_message(serde_json::to_vec(&report).expect("an error report always serializes"));
+    let dead = dead_letter(original, &command.envelope, &error, attempt);
+    Plan {
+        reply: reply_copy(&command.envelope, &message),
+        publishes: vec![
+            Publish::to_queue(inner.dead_queue.clone(), dead),
+            Publish::new(inner.events_exchange.clone(), event.kind.to_string(), message),
+        ],
+        result: PlanResult::Failed(error.code),
+    }
+}
+
+fn retry_plan(
+    inner: &Inner,
+    original: &Message,
+    command: &Command,
+    delay: Duration,
+    next_attempt: u32,
+    code: ErrorCode,
+) -> Plan {
+    let mut copy = original.clone();
+    copy.strip_broker_headers();
+    let mut envelope = command.envelope.clone();
+    envelope.attempt = next_attempt;
+    envelope.write_headers(&mut copy);
+    let queue = inner.settings.names.retry_queue(inner.handler.name(), delay);
+    Plan {
+        publishes: vec![Publish::to_queue(queue, copy)],
+        reply: None,
+        result: PlanResult::Retry { delay, code },
+    }
+}
+
+/// The original message, parked with the error in its headers (DESIGN §3).
+fn dead_letter(original: &Message, envelope: &Envelope, error: &CommandError, attempts: u32) -> Message {
+    let mut dead = original.clone();
+    dead.strip_broker_headers();
+    envelope.write_headers(&mut dead);
+    let h = &mut dead.headers;
+    h.insert(HEADER_ERROR_CODE.into(), error.code.as_str().into());
+    h.insert(HEADER_ERROR.into(), error.message.clone().into());
+    h.insert(HEADER_FAILED_AT.into(), Utc::now().to_rfc3339().into());
+    h.insert(HEADER_ATTEMPTS.into(), HeaderValue::Int(i64::from(attempts)));
+    if let Some(code) = &error.platform_code {
+        h.insert("x-snodo-platform-code".into(), code.clone().into());
+    }
+    dead
+}
+
+/// A message whose envelope cannot be read still gets a `.failed` event when it can be addressed at all,
+/// and is always dead-lettered with the reason.
+fn invalid_envelope_plan(inner: &Inner, message: &Message, error: CommandError) -> Plan {
+    inner.metrics.record_received("invalid");
+    tracing::warn!(error = %error.message, "Invalid message; parked in the dead-letter queue.");
+    let raw_id = message.properties.message_id.as_deref();
+    let command_id = raw_id.and_then(|id| Uuid::parse_str(id).ok());
+    let kind: Option<MessageType> = message.properties.kind.as_deref().and_then(|k| k.parse().ok());
+    let event_kind = kind.map(|k| k.outcome(Outcome::Failed)).unwrap_or_else(|| {
+        "snodo.invalid_message.failed"
+            .parse()
+            .expect("a well-formed constant type")
+    });
+    let event_id = Uuid::new_v5(
+        &SNODO_ID_NAMESPACE,
+        format!("{}/{event_kind}", raw_id.unwrap_or("-")).as_bytes(),
+    );
+    let event = Envelope {
+        message_id: if raw_id.is_some() {
+            event_id
+        } else {
+            Uuid::new_v4()
+        },
+        correlation_id: command_id,
+        kind: event_kind,
+        schema: 1,
+        tenant: message.header_str(envelope::HEADER_TENANT).map(str::to_owned),
+        deadline: None,
+        attempt: 1,
+        external_key: None,
+        reply_to: None,
+        app_id: Some(inner.settings.app_id.clone()),
+        timestamp: None,
+    };
+    let body = serde_json::to_vec(&error.report(1)).expect("an error report always serializes");
+    let event_message = event.to_message(body);
+    let mut dead = message.clone();
+    dead.strip_broker_headers();
+    let h = &mut dead.headers;
+    h.insert(HEADER_ERROR_CODE.into(), error.code.as_str().into());
+    h.insert(HEADER_ERROR.into(), error.message.clone().into());
+    h.insert(HEADER_FAILED_AT.into(), Utc::now().to_rfc3339().into());
+    h.insert(HEADER_ATTEMPTS.into(), HeaderValue::Int(1));
+    let reply = message
+        .properties
+        .reply_to
+        .as_ref()
+        .filter(|r| !r.is_empty())
+        .map(|r| Publish::to_queue(r.clone(), event_message.clone()).best_effort());
+    Plan {
+        publishes: vec![
+            Publish::to_queue(inner.dead_queue.clone(), dead),
+            Publish::new(
+                inner.events_exchange.clone(),
+                event.kind.to_string(),
+                event_message,
+            ),
+        ],
+        reply,
+        result: PlanResult::Failed(error.code),
+    }
+}
+
+fn reply_copy(command: &Envelope, event: &Message) -> Option<Publish> {
+    command
+        .reply_to
+        .as_ref()
+        .map(|reply_to| Publish::to_queue(reply_to.clone(), event.clone()).best_effort())
+}

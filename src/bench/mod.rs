@@ -1,0 +1,27 @@
+//! `snodo bench …`: load generators that print figures. Timing thresholds never go in tests on this noisy
+//! 2-core machine; a benchmark prints numbers and, where it has one, the ratio to a baseline measured in
+//! the same run.
+
+use std::process::ExitCode;
+
+mod load;
+mod raw_lapin;
+mod transport;
+
+#[derive(clap::Args)]
+pub struct BenchArgs {
+    #[command(subcommand)]
+    bench: Bench,
+}
+
+#[derive(clap::Subcommand)]
+enum Bench {
+    /// `snodo.ping` commands through the consumer runtime on each transport, beside a raw lapin baseline.
+    Transport(transport::TransportBenchArgs),
+}
+
+pub async fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
+    match args.bench {
+        Bench::Transport(a) => transport::run(a).await,
+    }
+}

@@ -1,0 +1,98 @@
+//! `snodo ops …`: what operators ask most often. `queues` prints depth and consumers of every Snodo queue,
+//! from RabbitMQ directly or from a running `snodo up` on the embedded transport.
+
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::{Context, bail};
+use snodo_connectors::config;
+use snodo_queue::Names;
+
+use crate::assembly;
+
+#[derive(clap::Args)]
+pub struct OpsArgs {
+    #[command(subcommand)]
+    command: OpsCommand,
+}
+
+#[derive(clap::Subcommand)]
+enum OpsCommand {
+    /// Depth and consumers of every Snodo queue.
+    Queues {
+        /// RabbitMQ URL; without it (and without SNODO_AMQP_URL), the operations listener of `snodo up`.
+        #[arg(long)]
+        amqp: Option<String>,
+        /// Operations listener to ask, when not using RabbitMQ.
+        #[arg(long)]
+        ops: Option<String>,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Row {
+    queue: String,
+    messages: Option<u64>,
+    consumers: Option<u32>,
+}
+
+pub async fn run(file: Option<&Path>, args: OpsArgs) -> anyhow::Result<ExitCode> {
+    let OpsCommand::Queues { amqp, ops, json } = args.command;
+    let mut config = config::load(file)?;
+    if let Some(url) = amqp {
+        config.transport.amqp_url = Some(url);
+    }
+    let rows: Vec<Row> = if config.transport.amqp_url.is_some() {
+        let transport = crate::transport::connect(&config, "snodo ops").await?;
+        let names = Names::new(config.transport.prefix.clone());
+        let runtimes = assembly::build_runtimes(&config, &transport, &names, Arc::new(Vec::new()));
+        let topology = assembly::topology(&config, &names, &runtimes);
+        let mut rows = Vec::new();
+        for q in topology.queue_names() {
+            let stats = transport.queue_stats(q).await.ok();
+            rows.push(Row {
+                queue: q.to_owned(),
+                messages: stats.map(|s| s.messages),
+                consumers: stats.map(|s| s.consumers),
+            });
+        }
+        transport.close().await;
+        rows
+    } else {
+        let base = ops.unwrap_or_else(|| format!("http://{}", config.listeners.ops));
+        let url = format!("{}/ops/queues", base.trim_end_matches('/'));
+        let response = reqwest::get(&url)
+            .await
+            .with_context(|| format!("no `snodo up` answers at {base} (start one, or give --amqp)"))?;
+        if !response.status().is_success() {
+            bail!("{url} answered {}", response.status());
+        }
+        response.json().await.context("reading the queue list")?
+    };
+    if json {
+        println!("{}", serde_json::to_string_pretty(&rows)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let width = rows.iter().map(|r| r.queue.len()).max().unwrap_or(5).max(5);
+    println!("{:<width$}  {:>10}  {:>9}", "queue", "messages", "consumers");
+    let mut missing = false;
+    for r in &rows {
+        let show = |v: Option<String>| v.unwrap_or_else(|| "missing".into());
+        missing |= r.messages.is_none();
+        println!(
+            "{:<width$}  {:>10}  {:>9}",
+            r.queue,
+            show(r.messages.map(|m| m.to_string())),
+            show(r.consumers.map(|c| c.to_string()))
+        );
+    }
+    Ok(if missing {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
+}

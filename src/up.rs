@@ -1,0 +1,155 @@
+//! `snodo up`: the whole of Snodo in one process — the connector runtimes, the operations listener and,
+//! unless told otherwise, the demo backend — on RabbitMQ or on the embedded transport.
+
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use anyhow::{Context, bail};
+use snodo_connectors::config::{self, Config, Environment};
+use snodo_connectors::ops::{self, OpsState};
+use snodo_queue::request::Requester;
+use snodo_queue::{Names, TransportKind};
+use snodo_simulators::backend::{Answers, DemoBackend};
+use tokio::task::JoinSet;
+
+use crate::assembly;
+
+#[derive(clap::Args)]
+pub struct UpArgs {
+    /// RabbitMQ URL; without it, the embedded in-process transport. Also SNODO_AMQP_URL.
+    #[arg(long)]
+    amqp: Option<String>,
+    /// Run no simulators and no demo backend (a production-like instance).
+    #[arg(long)]
+    no_simulators: bool,
+    /// Add this to every listener port, to run several instances on one machine.
+    #[arg(long, default_value_t = 0)]
+    listener_offset: u16,
+}
+
+pub async fn run(file: Option<&Path>, args: UpArgs) -> anyhow::Result<ExitCode> {
+    let mut config = config::load(file)?;
+    if let Some(url) = args.amqp {
+        config.transport.amqp_url = Some(url);
+    }
+    config.listeners = config.listeners.offset(args.listener_offset);
+    if args.no_simulators {
+        config.demo.enabled = false;
+    }
+    refuse_production_on_embedded(&config)?;
+    let shutdown = crate::signals::shutdown_on_signal();
+    let transport = crate::transport::connect(&config, "snodo up").await?;
+    let names = Names::new(config.transport.prefix.clone());
+    let tenants: Arc<Vec<String>> = Arc::new(config.tenants.iter().map(|t| t.istat.clone()).collect());
+
+    let runtimes = assembly::build_runtimes(&config, &transport, &names, tenants);
+    let topology = assembly::topology(&config, &names, &runtimes);
+    transport
+        .declare(&topology)
+        .await
+        .context("declaring the broker topology")?;
+    let requester = Arc::new(
+        Requester::start(transport.clone(), &names.prefix)
+            .await
+            .context("starting the reply queue")?,
+    );
+
+    let state = Arc::new(OpsState {
+        transport: transport.clone(),
+        names: names.clone(),
+        queues: topology.queue_names().map(str::to_owned).collect(),
+        connectors: runtimes.iter().map(|r| (r.label(), r.metrics())).collect(),
+        requester,
+        topology_declared: true.into(),
+        consuming: false.into(),
+    });
+    let mut router = ops::router(state.clone());
+    let mut tasks = JoinSet::new();
+    if config.demo.enabled {
+        let demo = config
+            .backends
+            .iter()
+            .find(|b| b.name == "demo")
+            .context("the demo backend needs a backend named demo")?;
+        let backend = DemoBackend::new(
+            transport.clone(),
+            demo.events_queue.clone(),
+            demo.requests_queue.clone(),
+            Answers::default(),
+        );
+        router = router.merge(backend.router());
+        let stop = shutdown.clone();
+        tasks.spawn(async move { backend.run(stop).await.context("demo backend") });
+    }
+    let ops_addr = ops::serve(config.listeners.ops, router, shutdown.clone())
+        .await
+        .with_context(|| format!("binding the operations listener on {}", config.listeners.ops))?;
+    for runtime in runtimes {
+        let stop = shutdown.clone();
+        tasks.spawn(async move { runtime.run(stop).await.context("connector runtime") });
+    }
+    state.consuming.store(true, Ordering::Relaxed);
+
+    let transport_text = match transport.kind() {
+        TransportKind::Embedded => "embedded (in-process; nothing survives a restart)".to_owned(),
+        TransportKind::RabbitMq => "RabbitMQ".to_owned(),
+    };
+    eprintln!("snodo up: transport {transport_text}");
+    eprintln!(
+        "snodo up: operations  http://{ops_addr}  (/healthz /readyz /metrics /ops/queues{})",
+        if config.demo.enabled { " /demo" } else { "" }
+    );
+    for t in &config.tenants {
+        eprintln!("snodo up: tenant {} ({}, {:?})", t.istat, t.name, t.environment);
+    }
+    eprintln!("snodo up: ready. Try: snodo send snodo.ping");
+
+    let mut failed = false;
+    while let Some(done) = tasks.join_next().await {
+        match done {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                tracing::error!(error = %format!("{e:#}"), "A component stopped with an error.");
+                failed = true;
+                shutdown.cancel();
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "A component panicked.");
+                failed = true;
+                shutdown.cancel();
+            }
+        }
+        if !shutdown.is_cancelled() {
+            // A component ended on its own (its transport closed): stop the others cleanly too.
+            shutdown.cancel();
+        }
+    }
+    state.consuming.store(false, Ordering::Relaxed);
+    transport.close().await;
+    eprintln!("snodo up: stopped.");
+    Ok(if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+/// DESIGN §4: the embedded transport keeps nothing across a crash, so it never serves real platforms.
+fn refuse_production_on_embedded(config: &Config) -> anyhow::Result<()> {
+    if config.transport.amqp_url.is_none()
+        && let Some(t) = config
+            .tenants
+            .iter()
+            .find(|t| t.environment == Environment::Production)
+    {
+        bail!(
+            "tenant {} ({}) is a production tenant, and the embedded transport keeps nothing across a crash: \
+             give a RabbitMQ URL (--amqp or SNODO_AMQP_URL)",
+            t.istat,
+            t.name
+        );
+    }
+    Ok(())
+}
