@@ -144,3 +144,7 @@ core_tests!(
     embedded,
     snodo_queue::testing::embedded::EmbeddedTestBroker::new()
 );
+core_tests!(
+    rabbitmq,
+    snodo_queue::testing::rabbit::RabbitTestBroker::shared().await
+);
