@@ -155,12 +155,17 @@ mod tests {
     #[test]
     fn strip_broker_headers_keeps_snodo_headers() {
         let mut message = Message::default();
-        message.headers.insert("x-death".into(), HeaderValue::Array(vec![]));
+        message
+            .headers
+            .insert("x-death".into(), HeaderValue::Array(vec![]));
         message.headers.insert("x-delivery-count".into(), 3i64.into());
         message.headers.insert("x-first-death-queue".into(), "q".into());
         message.headers.insert("x-snodo-attempt".into(), 2i64.into());
         message.strip_broker_headers();
         assert_eq!(message.headers.len(), 1);
-        assert_eq!(message.header("x-snodo-attempt").and_then(HeaderValue::as_i64), Some(2));
+        assert_eq!(
+            message.header("x-snodo-attempt").and_then(HeaderValue::as_i64),
+            Some(2)
+        );
     }
 }

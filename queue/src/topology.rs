@@ -16,13 +16,17 @@ pub struct Names {
 
 impl Default for Names {
     fn default() -> Self {
-        Names { prefix: "snodo".into() }
+        Names {
+            prefix: "snodo".into(),
+        }
     }
 }
 
 impl Names {
     pub fn new(prefix: impl Into<String>) -> Self {
-        Names { prefix: prefix.into() }
+        Names {
+            prefix: prefix.into(),
+        }
     }
     /// Topic exchange where backends publish commands (routing key = `type`).
     pub fn commands_exchange(&self) -> String {
@@ -146,8 +150,14 @@ impl QueueSpec {
         }
         if let Some(dl) = &self.dead_letter {
             args.push(("x-dead-letter-exchange", QueueArgument::Str(dl.exchange.clone())));
-            args.push(("x-dead-letter-routing-key", QueueArgument::Str(dl.routing_key.clone())));
-            args.push(("x-dead-letter-strategy", QueueArgument::Str("at-least-once".into())));
+            args.push((
+                "x-dead-letter-routing-key",
+                QueueArgument::Str(dl.routing_key.clone()),
+            ));
+            args.push((
+                "x-dead-letter-strategy",
+                QueueArgument::Str("at-least-once".into()),
+            ));
             args.push(("x-overflow", QueueArgument::Str("reject-publish".into())));
         }
         if let Some(limit) = self.delivery_limit {
@@ -362,17 +372,31 @@ mod tests {
             &[ConnectorQueues {
                 connector: "anpr".into(),
                 families: vec!["anpr".into()],
-                retry_delays: vec![Duration::from_millis(50), Duration::from_millis(50), Duration::from_secs(1)],
+                retry_delays: vec![
+                    Duration::from_millis(50),
+                    Duration::from_millis(50),
+                    Duration::from_secs(1),
+                ],
             }],
             &[],
             &[],
         );
         let retry: Vec<_> = t.queue_names().filter(|q| q.contains(".retry.")).collect();
         assert_eq!(retry, vec!["snodo.anpr.retry.50ms", "snodo.anpr.retry.1s"]);
-        let retry_spec = t.queues.iter().find(|q| q.name == "snodo.anpr.retry.50ms").unwrap();
+        let retry_spec = t
+            .queues
+            .iter()
+            .find(|q| q.name == "snodo.anpr.retry.50ms")
+            .unwrap();
         let args = retry_spec.arguments();
-        assert!(args.contains(&("x-dead-letter-routing-key", QueueArgument::Str("snodo.anpr.commands".into()))));
-        assert!(args.contains(&("x-dead-letter-strategy", QueueArgument::Str("at-least-once".into()))));
+        assert!(args.contains(&(
+            "x-dead-letter-routing-key",
+            QueueArgument::Str("snodo.anpr.commands".into())
+        )));
+        assert!(args.contains(&(
+            "x-dead-letter-strategy",
+            QueueArgument::Str("at-least-once".into())
+        )));
         assert!(args.contains(&("x-overflow", QueueArgument::Str("reject-publish".into()))));
         assert!(args.contains(&("x-message-ttl", QueueArgument::Int(50))));
         let commands = t.queues.iter().find(|q| q.name == "snodo.anpr.commands").unwrap();

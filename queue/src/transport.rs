@@ -112,14 +112,21 @@ pub enum TransportError {
 #[derive(Debug, thiserror::Error)]
 pub enum PublishError {
     /// `mandatory` was set and no queue took the message.
-    #[error("no queue is bound for routing key {routing_key:?} on exchange {exchange:?}; the broker returned the message")]
+    #[error(
+        "no queue is bound for routing key {routing_key:?} on exchange {exchange:?}; the broker returned the message"
+    )]
     Unroutable { exchange: String, routing_key: String },
     /// The broker refused the message (`basic.nack`: queue full with `reject-publish`, internal error).
-    #[error("the broker refused the message published to exchange {exchange:?} with routing key {routing_key:?}")]
+    #[error(
+        "the broker refused the message published to exchange {exchange:?} with routing key {routing_key:?}"
+    )]
     Nacked { exchange: String, routing_key: String },
     /// No confirm arrived in time, e.g. while the broker blocks publishers or is unreachable.
     #[error("no publisher confirm within {after:?}{}", blocked.as_ref().map(|b| format!(" (broker blocked: {b})")).unwrap_or_default())]
-    Timeout { after: Duration, blocked: Option<String> },
+    Timeout {
+        after: Duration,
+        blocked: Option<String>,
+    },
     #[error(transparent)]
     Transport(#[from] TransportError),
 }
@@ -175,12 +182,18 @@ impl Delivery {
     }
 
     pub async fn ack(mut self) -> Result<AckOutcome, TransportError> {
-        let acker = self.acker.take().expect("an unsettled delivery always holds its acker");
+        let acker = self
+            .acker
+            .take()
+            .expect("an unsettled delivery always holds its acker");
         acker.ack().await
     }
 
     pub async fn nack(mut self, requeue: bool) -> Result<AckOutcome, TransportError> {
-        let acker = self.acker.take().expect("an unsettled delivery always holds its acker");
+        let acker = self
+            .acker
+            .take()
+            .expect("an unsettled delivery always holds its acker");
         acker.nack(requeue).await
     }
 }

@@ -16,7 +16,9 @@ use snodo_queue::testing::rabbit::RabbitTestBroker;
 use snodo_queue::topology::{
     BindingSpec, DeadLetterTarget, ExchangeKind, ExchangeSpec, QueueKind, QueueSpec, Topology,
 };
-use snodo_queue::{AckOutcome, ConsumeOptions, Publish, PublishError, SharedTransport, Transport, TransportError};
+use snodo_queue::{
+    AckOutcome, ConsumeOptions, Publish, PublishError, SharedTransport, Transport, TransportError,
+};
 
 fn message(id: &str) -> Message {
     let mut m = Message {
@@ -64,8 +66,11 @@ async fn a_message_round_trips_with_properties_and_headers() {
     sent.properties.timestamp = Some(1_700_000_000);
     sent.properties.app_id = Some("snodo".into());
     sent.headers.insert("x-snodo-schema".into(), 1i64.into());
-    sent.headers.insert("x-list".into(), HeaderValue::Array(vec!["a".into(), 2i64.into()]));
-    t.publish(Publish::to_queue("q", sent.clone())).await.expect("publish");
+    sent.headers
+        .insert("x-list".into(), HeaderValue::Array(vec!["a".into(), 2i64.into()]));
+    t.publish(Publish::to_queue("q", sent.clone()))
+        .await
+        .expect("publish");
     let mut consumer = t.consume("q", ConsumeOptions::default()).await.expect("consume");
     let delivery = next_within(&mut consumer, Duration::from_secs(5)).await;
     assert_eq!(delivery.message, sent);
@@ -95,10 +100,19 @@ async fn x_death_written_by_rabbitmq_reads_as_an_array_of_tables() {
         ..Topology::default()
     };
     t.declare(&topology).await.expect("declare");
-    t.publish(Publish::to_queue("parking", message("dead-1"))).await.expect("publish");
-    let mut consumer = t.consume("target", ConsumeOptions::default()).await.expect("consume");
+    t.publish(Publish::to_queue("parking", message("dead-1")))
+        .await
+        .expect("publish");
+    let mut consumer = t
+        .consume("target", ConsumeOptions::default())
+        .await
+        .expect("consume");
     let delivery = next_within(&mut consumer, Duration::from_secs(10)).await;
-    let deaths = delivery.message.header("x-death").and_then(HeaderValue::as_array).expect("x-death array");
+    let deaths = delivery
+        .message
+        .header("x-death")
+        .and_then(HeaderValue::as_array)
+        .expect("x-death array");
     let death = deaths[0].as_table().expect("x-death entry is a table");
     assert_eq!(death["reason"].as_str(), Some("expired"));
     assert_eq!(death["queue"].as_str(), Some("parking"));
@@ -121,7 +135,9 @@ async fn a_406_names_the_queue_and_the_transport_keeps_working() {
         ..Topology::default()
     };
     t.declare(&with_ttl(50)).await.expect("first declaration");
-    t.declare(&with_ttl(50)).await.expect("declaring again is idempotent");
+    t.declare(&with_ttl(50))
+        .await
+        .expect("declaring again is idempotent");
     match t.declare(&with_ttl(100)).await {
         Err(TransportError::PreconditionFailed { object, reason }) => {
             assert!(object.contains("retry"), "{object}");
@@ -145,7 +161,9 @@ async fn a_406_names_the_queue_and_the_transport_keeps_working() {
     ));
     // Still usable after both refusals.
     declare_queue(&t, "after").await;
-    t.publish(Publish::to_queue("after", message("a1"))).await.expect("publish after 406");
+    t.publish(Publish::to_queue("after", message("a1")))
+        .await
+        .expect("publish after 406");
     assert_eq!(t.queue_stats("after").await.expect("stats").messages, 1);
     assert!(t.status().connected);
 }
@@ -158,14 +176,23 @@ async fn missing_queues_and_exchanges_are_named_errors() {
         t.queue_stats("nope").await,
         Err(TransportError::QueueNotFound { queue }) if queue == "nope"
     ));
-    assert!(matches!(t.get("nope").await, Err(TransportError::QueueNotFound { .. })));
-    assert!(matches!(t.purge_queue("nope").await, Err(TransportError::QueueNotFound { .. })));
+    assert!(matches!(
+        t.get("nope").await,
+        Err(TransportError::QueueNotFound { .. })
+    ));
+    assert!(matches!(
+        t.purge_queue("nope").await,
+        Err(TransportError::QueueNotFound { .. })
+    ));
     assert!(matches!(
         t.consume("nope", ConsumeOptions::default()).await.err(),
         Some(TransportError::QueueNotFound { .. })
     ));
     // Publishing to a missing exchange: RabbitMQ closes the publish channel with 404.
-    match t.publish(Publish::new("no-such-exchange", "k", message("x"))).await {
+    match t
+        .publish(Publish::new("no-such-exchange", "k", message("x")))
+        .await
+    {
         Err(PublishError::Transport(TransportError::ExchangeNotFound { exchange })) => {
             assert_eq!(exchange, "no-such-exchange")
         }
@@ -185,7 +212,9 @@ async fn missing_queues_and_exchanges_are_named_errors() {
         Err(TransportError::ExchangeNotFound { exchange }) if exchange == "missing"
     ));
     declare_queue(&t, "ok").await;
-    t.publish(Publish::to_queue("ok", message("y"))).await.expect("still publishes");
+    t.publish(Publish::to_queue("ok", message("y")))
+        .await
+        .expect("still publishes");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -218,7 +247,9 @@ async fn mandatory_unroutable_is_an_error_and_the_alternate_exchange_catches_the
         }],
     };
     t.declare(&topology).await.expect("declare");
-    t.publish(Publish::new("events", "nobody.listens", message("e1"))).await.expect("AE takes it");
+    t.publish(Publish::new("events", "nobody.listens", message("e1")))
+        .await
+        .expect("AE takes it");
     assert_eq!(t.queue_stats("events.unrouted").await.unwrap().messages, 1);
     assert!(matches!(
         t.publish(Publish::new("bare", "nobody.listens", message("e2"))).await,
@@ -255,7 +286,10 @@ async fn concurrent_routable_and_unroutable_publishes_each_get_their_own_outcome
         let t = t.clone();
         async move {
             let key = if i % 3 == 0 { "no" } else { "yes" };
-            (key, t.publish(Publish::new("x", key, message(&format!("m{i}")))).await)
+            (
+                key,
+                t.publish(Publish::new("x", key, message(&format!("m{i}")))).await,
+            )
         }
     }))
     .await;
@@ -275,7 +309,9 @@ async fn get_purge_delete_and_stats() {
     let t = broker.connect().await;
     declare_queue(&t, "q").await;
     for i in 0..3 {
-        t.publish(Publish::to_queue("q", message(&format!("g{i}")))).await.unwrap();
+        t.publish(Publish::to_queue("q", message(&format!("g{i}"))))
+            .await
+            .unwrap();
     }
     let first = t.get("q").await.unwrap().expect("a message");
     assert_eq!(first.message.properties.message_id.as_deref(), Some("g0"));
@@ -291,7 +327,10 @@ async fn get_purge_delete_and_stats() {
     assert_eq!(t.purge_queue("q").await.unwrap(), 2);
     assert!(t.get("q").await.unwrap().is_none());
     t.delete_queue("q").await.unwrap();
-    assert!(matches!(t.queue_stats("q").await, Err(TransportError::QueueNotFound { .. })));
+    assert!(matches!(
+        t.queue_stats("q").await,
+        Err(TransportError::QueueNotFound { .. })
+    ));
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -300,7 +339,9 @@ async fn dropping_a_consumer_or_a_delivery_requeues_what_it_held() {
     let t = broker.connect().await;
     declare_queue(&t, "q").await;
     for i in 0..4 {
-        t.publish(Publish::to_queue("q", message(&format!("d{i}")))).await.unwrap();
+        t.publish(Publish::to_queue("q", message(&format!("d{i}"))))
+            .await
+            .unwrap();
     }
     let mut consumer = t.consume("q", ConsumeOptions { prefetch: 2 }).await.unwrap();
     let a = next_within(&mut consumer, Duration::from_secs(5)).await;
@@ -337,13 +378,17 @@ async fn the_prefetch_limits_unsettled_deliveries() {
     let t = broker.connect().await;
     declare_queue(&t, "q").await;
     for i in 0..5 {
-        t.publish(Publish::to_queue("q", message(&format!("p{i}")))).await.unwrap();
+        t.publish(Publish::to_queue("q", message(&format!("p{i}"))))
+            .await
+            .unwrap();
     }
     let mut consumer = t.consume("q", ConsumeOptions { prefetch: 2 }).await.unwrap();
     let _a = next_within(&mut consumer, Duration::from_secs(5)).await;
     let _b = next_within(&mut consumer, Duration::from_secs(5)).await;
     assert!(
-        tokio::time::timeout(Duration::from_millis(300), consumer.next()).await.is_err(),
+        tokio::time::timeout(Duration::from_millis(300), consumer.next())
+            .await
+            .is_err(),
         "a third delivery arrived beyond the prefetch"
     );
 }
@@ -366,7 +411,10 @@ async fn replies_arrive_on_an_exclusive_transient_queue() {
     assert!(responder.consume(&name, ConsumeOptions::default()).await.is_err());
     drop(replies);
     let deadline = Instant::now() + Duration::from_secs(5);
-    while !matches!(responder.queue_stats(&name).await, Err(TransportError::QueueNotFound { .. })) {
+    while !matches!(
+        responder.queue_stats(&name).await,
+        Err(TransportError::QueueNotFound { .. })
+    ) {
         assert!(Instant::now() < deadline, "the reply queue outlived its consumer");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
@@ -397,7 +445,10 @@ async fn wrong_credentials_fail_fast_with_the_brokers_reason() {
         .expect_err("wrong password");
     let text = err.to_string();
     assert!(!text.contains("wrong"), "{text}");
-    assert!(text.contains("ACCESS_REFUSED") || text.to_lowercase().contains("refused"), "{text}");
+    assert!(
+        text.contains("ACCESS_REFUSED") || text.to_lowercase().contains("refused"),
+        "{text}"
+    );
     assert!(started.elapsed() < Duration::from_secs(10));
 }
 
@@ -410,7 +461,12 @@ async fn close_ends_consumers_and_refuses_further_work() {
     let waiting = tokio::spawn(async move { consumer.next().await.is_none() });
     tokio::time::sleep(Duration::from_millis(100)).await;
     t.close().await;
-    assert!(tokio::time::timeout(Duration::from_secs(5), waiting).await.unwrap().unwrap());
+    assert!(
+        tokio::time::timeout(Duration::from_secs(5), waiting)
+            .await
+            .unwrap()
+            .unwrap()
+    );
     assert!(!t.status().connected);
     assert!(matches!(
         t.publish(Publish::to_queue("q", message("late"))).await,
@@ -435,7 +491,9 @@ async fn publish_with_confirm_throughput() {
                 let t: Arc<dyn Transport> = t.clone();
                 tokio::spawn(async move {
                     for i in 0..per_task {
-                        t.publish(Publish::to_queue("bench", message(&format!("{w}-{i}")))).await.unwrap();
+                        t.publish(Publish::to_queue("bench", message(&format!("{w}-{i}"))))
+                            .await
+                            .unwrap();
                     }
                 })
             })

@@ -10,3 +10,5 @@ async fn the_scripted_connector_is_compliant() {
     let broker = EmbeddedTestBroker::new();
     assert_connector_compliance(&broker, &ScriptedSubject::new()).await;
 }
+
+snodo_queue::runtime_fault_tests!(EmbeddedTestBroker::new());

@@ -49,8 +49,9 @@ pub fn ping(seq: u64, tenant: &str) -> Message {
         .to_message(format!("{{\"seq\":{seq}}}").into_bytes())
 }
 
-/// Publishes `n` commands (at most `window` unconfirmed) on `publisher` while `events` collects their
-/// terminal events; returns when every event arrived.
+/// Publishes `n` commands on `publisher` while `events` collects their terminal events, keeping at most
+/// `window` commands unanswered (so latency is measured at a steady load, not on a flooded queue);
+/// returns when every event arrived.
 pub async fn drive(
     label: &str,
     publisher: SharedTransport,
@@ -64,19 +65,25 @@ pub async fn drive(
     let started = Instant::now();
     let tenant = tenant.to_owned();
     let stamps = sent_at.clone();
+    let outstanding = Arc::new(tokio::sync::Semaphore::new(window));
+    let credits = outstanding.clone();
     let publishing = tokio::spawn(async move {
         let mut in_flight = FuturesUnordered::new();
-        for seq in 0..n {
-            if in_flight.len() >= window
-                && let Some(r) = in_flight.next().await
-            {
-                r?;
+        let mut seq = 0;
+        while seq < n {
+            tokio::select! {
+                // Confirms are collected while waiting for credit, or the publishes would never run.
+                Some(r) = in_flight.next(), if !in_flight.is_empty() => r?,
+                permit = credits.acquire() => {
+                    permit.expect("never closed").forget();
+                    let message = ping(seq, &tenant);
+                    stamps.lock()[seq as usize] = Some(Instant::now());
+                    let p = publisher.clone();
+                    let exchange = exchange.clone();
+                    in_flight.push(async move { p.publish(Publish::new(exchange, "snodo.ping", message)).await });
+                    seq += 1;
+                }
             }
-            let message = ping(seq, &tenant);
-            stamps.lock()[seq as usize] = Some(Instant::now());
-            let p = publisher.clone();
-            let exchange = exchange.clone();
-            in_flight.push(async move { p.publish(Publish::new(exchange, "snodo.ping", message)).await });
         }
         while let Some(r) = in_flight.next().await {
             r?;
@@ -102,6 +109,7 @@ pub async fn drive(
             let _ = latency.record(now.duration_since(t0).as_micros().max(1) as u64);
         }
         delivery.ack().await.context("ack an event")?;
+        outstanding.add_permits(1);
         received += 1;
     }
     let elapsed = started.elapsed();

@@ -20,6 +20,12 @@ enum Bench {
     Transport(transport::TransportBenchArgs),
 }
 
+/// Benchmarks log at `warn` unless `SNODO_LOG` says otherwise: they measure the work, not the log
+/// formatting (`snodo up` pays for its per-message spans at `info`).
+pub fn default_log_filter() -> &'static str {
+    "warn"
+}
+
 pub async fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
     match args.bench {
         Bench::Transport(a) => transport::run(a).await,

@@ -29,7 +29,12 @@ pub struct EmbeddedTransport {
 
 impl EmbeddedTransport {
     pub(super) fn new(broker: Arc<EmbeddedBroker>, id: u64, options: ConnectionOptions) -> Self {
-        EmbeddedTransport { broker, id, options, closed: AtomicBool::new(false) }
+        EmbeddedTransport {
+            broker,
+            id,
+            options,
+            closed: AtomicBool::new(false),
+        }
     }
 
     fn check_open(&self) -> Result<(), TransportError> {
@@ -49,11 +54,18 @@ impl EmbeddedTransport {
         }
     }
 
-    fn start_consumer(&self, queue: Arc<Queue>, prefetch: u16, auto_ack: bool) -> Result<Consumer, TransportError> {
+    fn start_consumer(
+        &self,
+        queue: Arc<Queue>,
+        prefetch: u16,
+        auto_ack: bool,
+    ) -> Result<Consumer, TransportError> {
         let id = self.broker.next_id();
         let handle = queue
             .add_consumer(id, self.id, prefetch, auto_ack)
-            .ok_or_else(|| TransportError::QueueNotFound { queue: queue.name().to_owned() })?;
+            .ok_or_else(|| TransportError::QueueNotFound {
+                queue: queue.name().to_owned(),
+            })?;
         Ok(Box::new(EmbeddedStream {
             rx: handle.rx,
             epoch: handle.epoch,
@@ -81,9 +93,17 @@ impl Transport for EmbeddedTransport {
         self.broker.wait_for_gate(self.options.publish_timeout).await?;
         let expiration = parse_expiration(publish.message.properties.expiration.as_deref())?;
         let mandatory = publish.mandatory;
-        match self.broker.route_and_enqueue(publish.exchange, publish.routing_key, publish.message, expiration)? {
+        match self.broker.route_and_enqueue(
+            publish.exchange,
+            publish.routing_key,
+            publish.message,
+            expiration,
+        )? {
             Ok(()) => Ok(()),
-            Err((exchange, routing_key)) if mandatory => Err(PublishError::Unroutable { exchange, routing_key }),
+            Err((exchange, routing_key)) if mandatory => Err(PublishError::Unroutable {
+                exchange,
+                routing_key,
+            }),
             // Without `mandatory` the broker confirms and drops an unroutable message.
             Err(_) => Ok(()),
         }
@@ -158,10 +178,18 @@ impl DeliveryStream for EmbeddedStream {
             let acker: Box<dyn Acker> = if self.auto_ack {
                 Box::new(AutoAcked)
             } else {
-                Box::new(EmbeddedAcker { queue: self.queue.clone(), tag: dispatched.tag })
+                Box::new(EmbeddedAcker {
+                    queue: self.queue.clone(),
+                    tag: dispatched.tag,
+                })
             };
             let name = self.queue.name().to_owned();
-            return Some(Delivery::new(dispatched.message, dispatched.redelivered, name, acker));
+            return Some(Delivery::new(
+                dispatched.message,
+                dispatched.redelivered,
+                name,
+                acker,
+            ));
         }
     }
 }
@@ -187,7 +215,11 @@ impl Acker for EmbeddedAcker {
     }
 
     async fn nack(&self, requeue: bool) -> Result<AckOutcome, TransportError> {
-        let settlement = if requeue { Settlement::Requeue } else { Settlement::Reject };
+        let settlement = if requeue {
+            Settlement::Requeue
+        } else {
+            Settlement::Reject
+        };
         Ok(self.queue.settle(self.tag, settlement))
     }
 

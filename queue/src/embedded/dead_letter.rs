@@ -37,13 +37,21 @@ impl DeathReason {
 /// this queue and reason moved to the front with its count raised, or a new one with count 1), the
 /// `x-first-death-*` headers set on its first death, and `expiration` moved into the entry.
 pub(super) fn dead_letter_message(entry: Entry, queue: &str, reason: DeathReason) -> Message {
-    let Entry { mut message, exchange, routing_key, .. } = entry;
+    let Entry {
+        mut message,
+        exchange,
+        routing_key,
+        ..
+    } = entry;
     let mut info = Headers::new();
     info.insert("reason".into(), reason.as_str().into());
     info.insert("queue".into(), queue.into());
     info.insert("time".into(), HeaderValue::Timestamp(unix_seconds()));
     info.insert("exchange".into(), exchange.clone().into());
-    info.insert("routing-keys".into(), HeaderValue::Array(vec![routing_key.into()]));
+    info.insert(
+        "routing-keys".into(),
+        HeaderValue::Array(vec![routing_key.into()]),
+    );
     // A dead letter must not expire again because of the TTL it was published with.
     if let Some(expiration) = message.properties.expiration.take() {
         info.insert("original-expiration".into(), expiration.into());
@@ -54,9 +62,13 @@ pub(super) fn dead_letter_message(entry: Entry, queue: &str, reason: DeathReason
     };
     let deaths = match deaths {
         None => {
-            message.headers.insert("x-first-death-reason".into(), reason.as_str().into());
+            message
+                .headers
+                .insert("x-first-death-reason".into(), reason.as_str().into());
             message.headers.insert("x-first-death-queue".into(), queue.into());
-            message.headers.insert("x-first-death-exchange".into(), exchange.into());
+            message
+                .headers
+                .insert("x-first-death-exchange".into(), exchange.into());
             info.insert("count".into(), HeaderValue::Int(1));
             vec![HeaderValue::Table(info)]
         }
@@ -70,7 +82,8 @@ pub(super) fn dead_letter_message(entry: Entry, queue: &str, reason: DeathReason
                     _ => None,
                 })
                 .partition(|table| {
-                    str_field(table, "queue") == Some(queue) && str_field(table, "reason") == Some(reason.as_str())
+                    str_field(table, "queue") == Some(queue)
+                        && str_field(table, "reason") == Some(reason.as_str())
                 });
             let current = match matching.first() {
                 None => {
@@ -87,10 +100,15 @@ pub(super) fn dead_letter_message(entry: Entry, queue: &str, reason: DeathReason
                     first
                 }
             };
-            std::iter::once(current).chain(others).map(HeaderValue::Table).collect()
+            std::iter::once(current)
+                .chain(others)
+                .map(HeaderValue::Table)
+                .collect()
         }
     };
-    message.headers.insert("x-death".into(), HeaderValue::Array(deaths));
+    message
+        .headers
+        .insert("x-death".into(), HeaderValue::Array(deaths));
     message
 }
 
@@ -103,10 +121,11 @@ pub(super) fn is_cycle(target: &str, headers: &Headers) -> bool {
     let Some(deaths) = headers.get("x-death").and_then(HeaderValue::as_array) else {
         return false;
     };
-    let Some(end) = deaths
-        .iter()
-        .position(|death| death.as_table().is_some_and(|table| str_field(table, "queue") == Some(target)))
-    else {
+    let Some(end) = deaths.iter().position(|death| {
+        death
+            .as_table()
+            .is_some_and(|table| str_field(table, "queue") == Some(target))
+    }) else {
         return false;
     };
     deaths[..=end].iter().all(|death| {
@@ -121,5 +140,8 @@ fn str_field<'a>(table: &'a Headers, name: &str) -> Option<&'a str> {
 }
 
 fn unix_seconds() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
 }

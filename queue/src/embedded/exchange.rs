@@ -35,7 +35,11 @@ pub(super) struct Exchange {
 
 impl Exchange {
     pub(super) fn new(spec: ExchangeSpec) -> Self {
-        Exchange { spec, bindings: Vec::new(), routes: RwLock::new(HashMap::new()) }
+        Exchange {
+            spec,
+            bindings: Vec::new(),
+            routes: RwLock::new(HashMap::new()),
+        }
     }
 
     /// RabbitMQ answers a redeclaration with other settings with a 406 naming the inequivalent argument.
@@ -65,10 +69,17 @@ impl Exchange {
 
     /// Adds a binding; returns whether it is new (re-binding is idempotent, as in AMQP).
     pub(super) fn bind(&mut self, queue: &str, pattern: &str) -> bool {
-        if self.bindings.iter().any(|b| b.queue == queue && b.pattern == pattern) {
+        if self
+            .bindings
+            .iter()
+            .any(|b| b.queue == queue && b.pattern == pattern)
+        {
             return false;
         }
-        self.bindings.push(Binding { queue: queue.to_owned(), pattern: pattern.to_owned() });
+        self.bindings.push(Binding {
+            queue: queue.to_owned(),
+            pattern: pattern.to_owned(),
+        });
         true
     }
 
@@ -103,7 +114,11 @@ impl Exchange {
                 break;
             };
             if visited.contains(&alternate) || visited.len() > MAX_ALTERNATE_HOPS {
-                tracing::warn!(exchange = self.spec.name, alternate, "alternate-exchange loop: message unroutable");
+                tracing::warn!(
+                    exchange = self.spec.name,
+                    alternate,
+                    "alternate-exchange loop: message unroutable"
+                );
                 break;
             }
             let Some(next) = objects.exchanges.get(alternate) else {

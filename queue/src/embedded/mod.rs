@@ -6,9 +6,9 @@
 //! suite in `testing::conformance` runs unchanged against this broker and against RabbitMQ.
 //!
 //! Layout: this file holds the broker (topology, routing, dead-letter publishing, the fault hooks the
-//! tests use); [`exchange`] the bindings and the route cache; [`queue`] one queue's messages, consumers
-//! and expiry timer; [`dead_letter`] RabbitMQ's `x-death` bookkeeping and cycle detection;
-//! [`connection`] the [`Transport`](crate::transport::Transport) implementation handed to callers.
+//! tests use); `exchange` the bindings and the route cache; `queue` one queue's messages, consumers
+//! and expiry timer; `dead_letter` RabbitMQ's `x-death` bookkeeping and cycle detection;
+//! `connection` the [`Transport`](crate::transport::Transport) implementation handed to callers.
 //!
 //! Locking: a topology `RwLock` (read on every publish, written on declarations only) and one `Mutex`
 //! per queue. A queue's mutex is a leaf: nothing takes the topology lock or another queue's mutex while
@@ -53,7 +53,9 @@ pub struct ConnectionOptions {
 
 impl Default for ConnectionOptions {
     fn default() -> Self {
-        ConnectionOptions { publish_timeout: Duration::from_secs(30) }
+        ConnectionOptions {
+            publish_timeout: Duration::from_secs(30),
+        }
     }
 }
 
@@ -182,7 +184,9 @@ impl EmbeddedBroker {
             .queues
             .get(name)
             .cloned()
-            .ok_or_else(|| TransportError::QueueNotFound { queue: name.to_owned() })
+            .ok_or_else(|| TransportError::QueueNotFound {
+                queue: name.to_owned(),
+            })
     }
 
     /// Waits until publishers may go ahead, within `timeout`.
@@ -194,7 +198,10 @@ impl EmbeddedBroker {
         match tokio::time::timeout(timeout, gate.wait_for(Gate::is_open)).await {
             Ok(Ok(_)) => Ok(()),
             Ok(Err(_)) => Err(TransportError::Closed.into()),
-            Err(_) => Err(PublishError::Timeout { after: timeout, blocked: self.blocked() }),
+            Err(_) => Err(PublishError::Timeout {
+                after: timeout,
+                blocked: self.blocked(),
+            }),
         }
     }
 
@@ -226,7 +233,9 @@ impl EmbeddedBroker {
             match objects.exchanges.get(&spec.name) {
                 Some(existing) => existing.check_equivalent(spec)?,
                 None => {
-                    objects.exchanges.insert(spec.name.clone(), Exchange::new(spec.clone()));
+                    objects
+                        .exchanges
+                        .insert(spec.name.clone(), Exchange::new(spec.clone()));
                     *changed = true;
                 }
             }
@@ -246,7 +255,9 @@ impl EmbeddedBroker {
         }
         for binding in &topology.bindings {
             if !objects.queues.contains_key(&binding.queue) {
-                return Err(TransportError::QueueNotFound { queue: binding.queue.clone() });
+                return Err(TransportError::QueueNotFound {
+                    queue: binding.queue.clone(),
+                });
             }
             if binding.exchange.is_empty() {
                 return Err(TransportError::Broker(format!(
@@ -255,7 +266,9 @@ impl EmbeddedBroker {
                 )));
             }
             let exchange = objects.exchanges.get_mut(&binding.exchange).ok_or_else(|| {
-                TransportError::ExchangeNotFound { exchange: binding.exchange.clone() }
+                TransportError::ExchangeNotFound {
+                    exchange: binding.exchange.clone(),
+                }
             })?;
             *changed |= exchange.bind(&binding.queue, &binding.pattern);
         }
@@ -263,7 +276,11 @@ impl EmbeddedBroker {
     }
 
     /// Declares the transient, exclusive reply queue `name` for `connection`.
-    fn declare_reply_queue(self: &Arc<Self>, name: &str, connection: u64) -> Result<Arc<Queue>, TransportError> {
+    fn declare_reply_queue(
+        self: &Arc<Self>,
+        name: &str,
+        connection: u64,
+    ) -> Result<Arc<Queue>, TransportError> {
         let mut objects = self.objects.write();
         if let Some(existing) = objects.queues.get(name) {
             return match existing.exclusive_owner() {
@@ -275,7 +292,10 @@ impl EmbeddedBroker {
                 }),
             };
         }
-        let spec = QueueSpec { kind: QueueKind::Classic, ..QueueSpec::quorum(name) };
+        let spec = QueueSpec {
+            kind: QueueKind::Classic,
+            ..QueueSpec::quorum(name)
+        };
         let queue = Arc::new(Queue::new(spec, Some(connection), self));
         objects.queues.insert(name.to_owned(), queue.clone());
         Ok(queue)
@@ -288,7 +308,9 @@ impl EmbeddedBroker {
             let queue = objects
                 .queues
                 .remove(name)
-                .ok_or_else(|| TransportError::QueueNotFound { queue: name.to_owned() })?;
+                .ok_or_else(|| TransportError::QueueNotFound {
+                    queue: name.to_owned(),
+                })?;
             let mut unbound = false;
             for exchange in objects.exchanges.values_mut() {
                 unbound |= exchange.unbind_queue(name);
@@ -341,16 +363,16 @@ impl EmbeddedBroker {
         if exchange.is_empty() {
             // The default exchange: every queue is implicitly bound under its own name.
             return Ok(match objects.queues.get(&routing_key) {
-                Some(queue) => queue
-                    .enqueue(Entry::new(message, exchange, routing_key, expiration))
-                    .map_err(|entry| (entry.exchange, entry.routing_key)),
+                Some(queue) => queue.enqueue(Entry::new(message, exchange, routing_key, expiration)),
                 None => Err((exchange, routing_key)),
             });
         }
         let source = objects
             .exchanges
             .get(&exchange)
-            .ok_or_else(|| TransportError::ExchangeNotFound { exchange: exchange.clone() })?;
+            .ok_or_else(|| TransportError::ExchangeNotFound {
+                exchange: exchange.clone(),
+            })?;
         let targets = source.route(&objects, &routing_key);
         Ok(enqueue_all(&targets, message, exchange, routing_key, expiration))
     }
@@ -359,7 +381,11 @@ impl EmbeddedBroker {
     /// cycle detection per target queue. Called without any queue lock held.
     fn dead_letter(&self, source: &Queue, dead: Vec<(Entry, DeathReason)>) {
         let Some(target) = &source.spec().dead_letter else {
-            tracing::debug!(queue = source.name(), count = dead.len(), "dropping messages: no dead-letter target");
+            tracing::debug!(
+                queue = source.name(),
+                count = dead.len(),
+                "dropping messages: no dead-letter target"
+            );
             return;
         };
         // Recursive: dead-lettering may happen while this thread already reads the topology (a publish
@@ -368,7 +394,12 @@ impl EmbeddedBroker {
         for (entry, reason) in dead {
             let message = dead_letter::dead_letter_message(entry, source.name(), reason);
             let targets: Vec<Arc<Queue>> = if target.exchange.is_empty() {
-                objects.queues.get(&target.routing_key).cloned().into_iter().collect()
+                objects
+                    .queues
+                    .get(&target.routing_key)
+                    .cloned()
+                    .into_iter()
+                    .collect()
             } else {
                 match objects.exchanges.get(&target.exchange) {
                     Some(exchange) => exchange.route(&objects, &target.routing_key).to_vec(),
@@ -425,7 +456,7 @@ fn enqueue_all(
     match last.enqueue(Entry::new(message, exchange, routing_key, expiration)) {
         Ok(()) => Ok(()),
         Err(_) if routed => Ok(()),
-        Err(entry) => Err((entry.exchange, entry.routing_key)),
+        Err(unrouted) => Err(unrouted),
     }
 }
 
@@ -440,11 +471,13 @@ fn resource_locked(queue: &str) -> TransportError {
 fn parse_expiration(expiration: Option<&str>) -> Result<Option<Duration>, TransportError> {
     match expiration {
         None => Ok(None),
-        Some(text) => text.trim().parse::<u64>().map(|ms| Some(Duration::from_millis(ms))).map_err(|_| {
-            TransportError::PreconditionFailed {
+        Some(text) => text
+            .trim()
+            .parse::<u64>()
+            .map(|ms| Some(Duration::from_millis(ms)))
+            .map_err(|_| TransportError::PreconditionFailed {
                 object: "message".into(),
                 reason: format!("invalid expiration {text:?}: expected milliseconds as a decimal number"),
-            }
-        }),
+            }),
     }
 }

@@ -9,6 +9,8 @@
 //! Everything happens under this queue's mutex, which is a leaf lock: dead letters produced under it are
 //! collected and handed to the broker after it is released (see the module doc of `embedded`).
 
+mod expiry;
+
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
@@ -157,7 +159,10 @@ impl Queue {
             arguments: spec.arguments(),
             spec,
             exclusive_owner,
-            inner: Mutex::new(Inner { next_tag: 1, ..Inner::default() }),
+            inner: Mutex::new(Inner {
+                next_tag: 1,
+                ..Inner::default()
+            }),
             timer: Arc::new(Notify::new()),
             timer_started: AtomicBool::new(false),
             down: broker.down.clone(),
@@ -191,7 +196,9 @@ impl Queue {
         let names = requested.iter().chain(&self.arguments).map(|(name, _)| *name);
         for name in names {
             let find = |args: &[(&'static str, QueueArgument)]| {
-                args.iter().find(|(n, _)| *n == name).map(|(_, value)| value.clone())
+                args.iter()
+                    .find(|(n, _)| *n == name)
+                    .map(|(_, value)| value.clone())
             };
             let (declared, current) = (find(&requested), find(&self.arguments));
             if declared != current {
@@ -208,9 +215,9 @@ impl Queue {
         Ok(())
     }
 
-    /// Adds a message at the tail (and hands it to a consumer if one has credit). Gives the entry back if
-    /// the queue was deleted meanwhile.
-    pub(super) fn enqueue(self: &Arc<Self>, mut entry: Entry) -> Result<(), Entry> {
+    /// Adds a message at the tail (and hands it to a consumer if one has credit). Gives back the exchange
+    /// and routing key, for an unroutable error, if the queue was deleted meanwhile.
+    pub(super) fn enqueue(self: &Arc<Self>, mut entry: Entry) -> Result<(), (String, String)> {
         let lifetime = match (entry.expiration, self.spec.message_ttl) {
             (Some(message), Some(queue)) => Some(message.min(queue)),
             (message, queue) => message.or(queue),
@@ -226,7 +233,7 @@ impl Queue {
         {
             let mut inner = self.inner.lock();
             if inner.deleted {
-                return Err(entry);
+                return Err((entry.exchange, entry.routing_key));
             }
             inner.ready.push_back(entry);
             self.dispatch(&mut inner, &mut dead);
@@ -256,7 +263,11 @@ impl Queue {
                 id,
                 connection,
                 // AMQP: a prefetch of 0 means no limit.
-                prefetch: if prefetch == 0 || auto_ack { u32::MAX } else { u32::from(prefetch) },
+                prefetch: if prefetch == 0 || auto_ack {
+                    u32::MAX
+                } else {
+                    u32::from(prefetch)
+                },
                 in_flight: 0,
                 auto_ack,
                 epoch: 0,
@@ -267,7 +278,10 @@ impl Queue {
             self.rearm_timer(&mut inner);
         }
         self.flush(dead);
-        Some(ConsumerHandle { rx, epoch: shared_epoch })
+        Some(ConsumerHandle {
+            rx,
+            epoch: shared_epoch,
+        })
     }
 
     /// Cancels a consumer, returning what it held unsettled. Returns whether an exclusive queue is left
@@ -339,7 +353,10 @@ impl Queue {
                 return AckOutcome::ChannelLost;
             };
             if unacked.consumer != GET_CONSUMER
-                && let Some(slot) = inner.consumers.iter_mut().find(|slot| slot.id == unacked.consumer)
+                && let Some(slot) = inner
+                    .consumers
+                    .iter_mut()
+                    .find(|slot| slot.id == unacked.consumer)
             {
                 slot.in_flight = slot.in_flight.saturating_sub(1);
             }
@@ -369,9 +386,21 @@ impl Queue {
                 }
                 let tag = inner.next_tag;
                 inner.next_tag += 1;
-                let message = self.delivered_copy(&entry);
+                let mut message = self.delivered_copy(&entry);
+                if self.spec.kind == QueueKind::Quorum {
+                    // RabbitMQ 3.10 quirk: a quorum queue's `basic.get` carries the count even when it is 0.
+                    let count = HeaderValue::Int(i64::from(entry.delivery_count));
+                    message.headers.insert("x-delivery-count".into(), count);
+                }
                 let redelivered = entry.redelivered;
-                inner.unacked.insert(tag, Unacked { entry, consumer: GET_CONSUMER, connection });
+                inner.unacked.insert(
+                    tag,
+                    Unacked {
+                        entry,
+                        consumer: GET_CONSUMER,
+                        connection,
+                    },
+                );
                 taken = Some((tag, message, redelivered));
                 break;
             }
@@ -411,57 +440,6 @@ impl Queue {
         self.timer.notify_one();
     }
 
-    /// Starts the expiry timer once: at declaration for TTL queues, on the first message with an
-    /// `expiration` otherwise. Without a runtime (not expected: callers are async) expiry still happens
-    /// when a consumer or `get` meets an expired head.
-    pub(super) fn ensure_timer(self: &Arc<Self>) {
-        if self.timer_started.load(Ordering::Acquire) || self.timer_started.swap(true, Ordering::AcqRel) {
-            return;
-        }
-        match tokio::runtime::Handle::try_current() {
-            Ok(runtime) => {
-                runtime.spawn(expiry_loop(Arc::downgrade(self), self.timer.clone()));
-            }
-            Err(_) => self.timer_started.store(false, Ordering::Release),
-        }
-    }
-
-    /// Expires the head while it is due; returns the next deadline, or `None` once the queue is deleted.
-    fn expire_due(&self) -> Option<Option<Instant>> {
-        let mut dead = DeadLetters::new();
-        let next = {
-            let mut inner = self.inner.lock();
-            if inner.deleted {
-                return None;
-            }
-            let now = Instant::now();
-            while inner.head().and_then(|entry| entry.expires_at).is_some_and(|at| at <= now) {
-                if let Some(entry) = inner.pop_head() {
-                    dead.push((entry, DeathReason::Expired));
-                }
-            }
-            let next = inner.head().and_then(|entry| entry.expires_at);
-            inner.timer_deadline = next;
-            next
-        };
-        self.flush(dead);
-        Some(next)
-    }
-
-    /// Wakes the timer when the head now expires earlier than what it sleeps until.
-    fn rearm_timer(&self, inner: &mut Inner) {
-        if !self.timer_started.load(Ordering::Relaxed) {
-            return;
-        }
-        let Some(at) = inner.head().and_then(|entry| entry.expires_at) else {
-            return;
-        };
-        if inner.timer_deadline.is_none_or(|deadline| at < deadline) {
-            inner.timer_deadline = Some(at);
-            self.timer.notify_one();
-        }
-    }
-
     /// Hands head messages to consumers with credit, round robin, expiring due ones on the way.
     fn dispatch(&self, inner: &mut Inner, dead: &mut DeadLetters) {
         if inner.consumers.is_empty() || self.down.load(Ordering::Acquire) {
@@ -490,7 +468,12 @@ impl Queue {
                 let message = self.delivered_message(entry.message, entry.delivery_count);
                 // A failed send means the stream is being dropped: like an auto-acked delivery to a
                 // consumer that dies, the message is gone.
-                let _ = slot.tx.send(Dispatched { tag: 0, epoch: slot.epoch, message, redelivered });
+                let _ = slot.tx.send(Dispatched {
+                    tag: 0,
+                    epoch: slot.epoch,
+                    message,
+                    redelivered,
+                });
                 continue;
             }
             let tag = inner.next_tag;
@@ -499,9 +482,21 @@ impl Queue {
             let slot = &mut inner.consumers[index];
             slot.in_flight += 1;
             // A failed send means the stream is being dropped; its Drop returns what the consumer held.
-            let _ = slot.tx.send(Dispatched { tag, epoch: slot.epoch, message, redelivered });
+            let _ = slot.tx.send(Dispatched {
+                tag,
+                epoch: slot.epoch,
+                message,
+                redelivered,
+            });
             let (consumer, connection) = (slot.id, slot.connection);
-            inner.unacked.insert(tag, Unacked { entry, consumer, connection });
+            inner.unacked.insert(
+                tag,
+                Unacked {
+                    entry,
+                    consumer,
+                    connection,
+                },
+            );
         }
     }
 
@@ -513,7 +508,10 @@ impl Queue {
     fn delivered_message(&self, mut message: Message, delivery_count: u32) -> Message {
         // Quorum queues report how often a message came back (RabbitMQ sets it from the first return on).
         if self.spec.kind == QueueKind::Quorum && delivery_count > 0 {
-            message.headers.insert("x-delivery-count".into(), HeaderValue::Int(i64::from(delivery_count)));
+            message.headers.insert(
+                "x-delivery-count".into(),
+                HeaderValue::Int(i64::from(delivery_count)),
+            );
         }
         message
     }
@@ -524,7 +522,11 @@ impl Queue {
         if self.spec.kind == QueueKind::Quorum {
             entry.delivery_count = entry.delivery_count.saturating_add(1);
             // rabbit_fifo: dead-lettered when the count goes *past* the limit.
-            if self.spec.delivery_limit.is_some_and(|limit| entry.delivery_count > limit) {
+            if self
+                .spec
+                .delivery_limit
+                .is_some_and(|limit| entry.delivery_count > limit)
+            {
                 dead.push((entry, DeathReason::DeliveryLimit));
                 return;
             }
@@ -534,11 +536,20 @@ impl Queue {
 
     /// Returns the unsettled deliveries selected by `which`, oldest first.
     fn return_unacked(&self, inner: &mut Inner, which: impl Fn(&Unacked) -> bool, dead: &mut DeadLetters) {
-        let mut tags: Vec<u64> = inner.unacked.iter().filter(|(_, u)| which(u)).map(|(tag, _)| *tag).collect();
+        let mut tags: Vec<u64> = inner
+            .unacked
+            .iter()
+            .filter(|(_, u)| which(u))
+            .map(|(tag, _)| *tag)
+            .collect();
         tags.sort_unstable();
         for tag in tags {
             if let Some(unacked) = inner.unacked.remove(&tag) {
-                if let Some(slot) = inner.consumers.iter_mut().find(|slot| slot.id == unacked.consumer) {
+                if let Some(slot) = inner
+                    .consumers
+                    .iter_mut()
+                    .find(|slot| slot.id == unacked.consumer)
+                {
                     slot.in_flight = slot.in_flight.saturating_sub(1);
                 }
                 self.return_entry(inner, unacked.entry, dead);
@@ -562,25 +573,5 @@ fn describe(argument: Option<&QueueArgument>) -> String {
         None => "absent".into(),
         Some(QueueArgument::Str(s)) => format!("{s:?}"),
         Some(QueueArgument::Int(i)) => i.to_string(),
-    }
-}
-
-/// Expires messages without waiting for a consumer, as RabbitMQ's TTL does. Holds the queue weakly so a
-/// deleted queue's timer ends.
-async fn expiry_loop(queue: Weak<Queue>, notify: Arc<Notify>) {
-    loop {
-        let next = match queue.upgrade().and_then(|queue| queue.expire_due()) {
-            Some(next) => next,
-            None => return,
-        };
-        match next {
-            Some(deadline) => {
-                tokio::select! {
-                    _ = tokio::time::sleep_until(deadline) => {}
-                    _ = notify.notified() => {}
-                }
-            }
-            None => notify.notified().await,
-        }
     }
 }

@@ -198,7 +198,12 @@ impl Link {
         if live.connection.status().connected() {
             // While the broker blocks the connection lapin writes nothing, not even connection.close:
             // don't wait for it forever.
-            match timeout(Duration::from_secs(5), live.connection.close(200, "closed by Snodo".into())).await {
+            match timeout(
+                Duration::from_secs(5),
+                live.connection.close(200, "closed by Snodo".into()),
+            )
+            .await
+            {
                 Ok(Ok(())) => {}
                 Ok(Err(err)) => debug!(address = %self.address, error = %err, "closing the connection"),
                 Err(_) => warn!(address = %self.address, "the broker did not answer connection.close in 5s"),
@@ -317,7 +322,11 @@ async fn supervise(link: Weak<Link>, shutdown: CancellationToken) {
             continue;
         }
         warn!(address = %strong.address, "the broker connection failed for good; opening a new one");
-        let (uri, address, name) = (strong.uri.clone(), strong.address.clone(), strong.connection_name.clone());
+        let (uri, address, name) = (
+            strong.uri.clone(),
+            strong.address.clone(),
+            strong.connection_name.clone(),
+        );
         drop(strong);
         let mut pause = Duration::from_millis(100);
         loop {

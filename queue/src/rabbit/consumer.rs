@@ -22,7 +22,9 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use futures::StreamExt;
-use lapin::options::{BasicAckOptions, BasicConsumeOptions, BasicNackOptions, BasicQosOptions, QueueDeclareOptions};
+use lapin::options::{
+    BasicAckOptions, BasicConsumeOptions, BasicNackOptions, BasicQosOptions, QueueDeclareOptions,
+};
 use lapin::types::{FieldTable, ShortString};
 use lapin::{Channel, Consumer as LapinConsumer};
 use tokio::runtime::Handle;
@@ -83,7 +85,14 @@ impl RabbitConsumer {
             if self.link.is_shut_down() {
                 return None;
             }
-            match subscribe(&self.link, &self.queue, self.mode, Instant::now() + SUBSCRIBE_WAIT).await {
+            match subscribe(
+                &self.link,
+                &self.queue,
+                self.mode,
+                Instant::now() + SUBSCRIBE_WAIT,
+            )
+            .await
+            {
                 Ok(active) => {
                     info!(queue = %self.queue, "consuming again");
                     return Some(active);
@@ -193,7 +202,12 @@ impl Drop for RabbitConsumer {
     }
 }
 
-async fn subscribe(link: &Link, queue: &str, mode: Mode, deadline: Instant) -> Result<Active, TransportError> {
+async fn subscribe(
+    link: &Link,
+    queue: &str,
+    mode: Mode,
+    deadline: Instant,
+) -> Result<Active, TransportError> {
     let name = convert::short("queue name", queue).map_err(error::too_long)?;
     loop {
         let (channel, generation) = link.channel(deadline).await?;
@@ -206,7 +220,9 @@ async fn subscribe(link: &Link, queue: &str, mode: Mode, deadline: Instant) -> R
                 });
             }
             Err(err) => match error::classify(err) {
-                Failure::Refused { code, text } => return Err(error::refused(&code, text, Object::Queue(queue))),
+                Failure::Refused { code, text } => {
+                    return Err(error::refused(&code, text, Object::Queue(queue)));
+                }
                 Failure::Lost(err) => {
                     if Instant::now() >= deadline {
                         return Err(error::lost(link.address(), &err));
@@ -225,7 +241,9 @@ async fn setup(channel: &Channel, queue: ShortString, mode: Mode) -> lapin::Resu
     match mode {
         Mode::Work { prefetch } => {
             // Per consumer (global=false), which is how RabbitMQ applies basic.qos anyway.
-            channel.basic_qos(prefetch, BasicQosOptions { global: false }).await?;
+            channel
+                .basic_qos(prefetch, BasicQosOptions { global: false })
+                .await?;
             channel
                 .basic_consume(queue, tag, BasicConsumeOptions::default(), FieldTable::default())
                 .await
@@ -237,12 +255,16 @@ async fn setup(channel: &Channel, queue: ShortString, mode: Mode) -> lapin::Resu
                 auto_delete: true,
                 ..QueueDeclareOptions::default()
             };
-            channel.queue_declare(queue.clone(), options, FieldTable::default()).await?;
+            channel
+                .queue_declare(queue.clone(), options, FieldTable::default())
+                .await?;
             let options = BasicConsumeOptions {
                 no_ack: true,
                 ..BasicConsumeOptions::default()
             };
-            channel.basic_consume(queue, tag, options, FieldTable::default()).await
+            channel
+                .basic_consume(queue, tag, options, FieldTable::default())
+                .await
         }
     }
 }
@@ -254,7 +276,10 @@ async fn setup(channel: &Channel, queue: ShortString, mode: Mode) -> lapin::Resu
 /// by the recovery with nobody reading it, holding up to `prefetch` messages: wait for the recovery, then
 /// close it.
 fn retire(active: Option<Active>, shutdown: &CancellationToken) {
-    let Some(Active { channel, consumer, .. }) = active else {
+    let Some(Active {
+        channel, consumer, ..
+    }) = active
+    else {
         return;
     };
     let Ok(handle) = Handle::try_current() else {

@@ -105,9 +105,9 @@ pub(crate) fn to_value(value: &HeaderValue) -> Result<AMQPValue, TooLong> {
         HeaderValue::String(s) => AMQPValue::LongString(LongString::from(s.as_bytes())),
         HeaderValue::Bytes(b) => AMQPValue::ByteArray(ByteArray::from(b.as_slice())),
         HeaderValue::Timestamp(t) => AMQPValue::Timestamp(*t),
-        HeaderValue::Array(items) => {
-            AMQPValue::FieldArray(FieldArray::from(items.iter().map(to_value).collect::<Result<Vec<_>, _>>()?))
-        }
+        HeaderValue::Array(items) => AMQPValue::FieldArray(FieldArray::from(
+            items.iter().map(to_value).collect::<Result<Vec<_>, _>>()?,
+        )),
         HeaderValue::Table(t) => AMQPValue::FieldTable(to_table(t)?),
         HeaderValue::Void => AMQPValue::Void,
     })
@@ -240,7 +240,10 @@ mod tests {
         let mut death = FieldTable::default();
         death.insert("count".into(), AMQPValue::LongLongInt(1));
         death.insert("reason".into(), AMQPValue::LongString("expired".into()));
-        death.insert("queue".into(), AMQPValue::LongString("snodo.anpr.retry.1s".into()));
+        death.insert(
+            "queue".into(),
+            AMQPValue::LongString("snodo.anpr.retry.1s".into()),
+        );
         death.insert("exchange".into(), AMQPValue::LongString("".into()));
         death.insert(
             "routing-keys".into(),
@@ -248,14 +251,20 @@ mod tests {
         );
         death.insert("time".into(), AMQPValue::Timestamp(1_700_000_000));
         let mut headers = FieldTable::default();
-        headers.insert("x-death".into(), AMQPValue::FieldArray(vec![AMQPValue::FieldTable(death)].into()));
+        headers.insert(
+            "x-death".into(),
+            AMQPValue::FieldArray(vec![AMQPValue::FieldTable(death)].into()),
+        );
         let headers = from_table(&headers);
         let deaths = headers["x-death"].as_array().unwrap();
         let first = deaths[0].as_table().unwrap();
         assert_eq!(first["count"].as_i64(), Some(1));
         assert_eq!(first["reason"].as_str(), Some("expired"));
         assert_eq!(first["time"], HeaderValue::Timestamp(1_700_000_000));
-        assert_eq!(first["routing-keys"].as_array().unwrap()[0].as_str(), Some("snodo.anpr.retry.1s"));
+        assert_eq!(
+            first["routing-keys"].as_array().unwrap()[0].as_str(),
+            Some("snodo.anpr.retry.1s")
+        );
     }
 
     #[test]
@@ -282,7 +291,10 @@ mod tests {
             ("x-queue-type", QueueArgument::Str("quorum".into())),
             ("x-message-ttl", QueueArgument::Int(50)),
         ]);
-        assert_eq!(table.inner()["x-queue-type"], AMQPValue::LongString("quorum".into()));
+        assert_eq!(
+            table.inner()["x-queue-type"],
+            AMQPValue::LongString("quorum".into())
+        );
         assert_eq!(table.inner()["x-message-ttl"], AMQPValue::LongLongInt(50));
     }
 }

@@ -19,7 +19,11 @@ use super::error::{Object, OpError};
 use crate::topology::{self, Topology};
 use crate::transport::TransportError;
 
-pub(crate) async fn declare(link: &Link, topology: &Topology, deadline: Instant) -> Result<(), TransportError> {
+pub(crate) async fn declare(
+    link: &Link,
+    topology: &Topology,
+    deadline: Instant,
+) -> Result<(), TransportError> {
     // Names over 255 bytes cannot be declared at all: refuse before touching the broker.
     for name in topology
         .exchanges

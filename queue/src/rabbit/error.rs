@@ -43,7 +43,9 @@ impl Object<'_> {
         match self {
             Object::Queue(q) => format!("queue {q:?}"),
             Object::Exchange(x) => format!("exchange {x:?}"),
-            Object::Binding { exchange, queue } => format!("binding of queue {queue:?} to exchange {exchange:?}"),
+            Object::Binding { exchange, queue } => {
+                format!("binding of queue {queue:?} to exchange {exchange:?}")
+            }
         }
     }
 }
@@ -58,13 +60,15 @@ pub(crate) fn refused(code: &AMQPSoftError, text: String, object: Object<'_>) ->
         // "NOT_FOUND - no queue 'q' in vhost 'v'" / "NOT_FOUND - no exchange 'x' in vhost 'v'": a binding
         // names both, the text says which one is missing.
         AMQPSoftError::NOTFOUND => match object {
-            Object::Queue(queue) => TransportError::QueueNotFound { queue: queue.to_owned() },
+            Object::Queue(queue) => TransportError::QueueNotFound {
+                queue: queue.to_owned(),
+            },
             Object::Exchange(exchange) => TransportError::ExchangeNotFound {
                 exchange: exchange.to_owned(),
             },
-            Object::Binding { queue, .. } if text.contains("no queue") => {
-                TransportError::QueueNotFound { queue: queue.to_owned() }
-            }
+            Object::Binding { queue, .. } if text.contains("no queue") => TransportError::QueueNotFound {
+                queue: queue.to_owned(),
+            },
             Object::Binding { exchange, .. } => TransportError::ExchangeNotFound {
                 exchange: exchange.to_owned(),
             },

@@ -32,8 +32,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use tokio::time::Instant;
 
-pub use connection::redact;
 use connection::Link;
+pub use connection::redact;
 use consumer::{Mode, RabbitConsumer};
 use publisher::Publisher;
 
@@ -112,7 +112,11 @@ impl RabbitTransport {
                 return Err(err);
             }
         };
-        let publisher = Publisher::new(publishing.clone(), config.publisher_channels, config.publish_timeout);
+        let publisher = Publisher::new(
+            publishing.clone(),
+            config.publisher_channels,
+            config.publish_timeout,
+        );
         Ok(Arc::new(RabbitTransport {
             publishing,
             consuming,
@@ -166,7 +170,9 @@ impl Transport for RabbitTransport {
         let mode = Mode::Work {
             prefetch: options.prefetch,
         };
-        Ok(Box::new(RabbitConsumer::start(self.consuming.clone(), queue, mode).await?))
+        Ok(Box::new(
+            RabbitConsumer::start(self.consuming.clone(), queue, mode).await?,
+        ))
     }
 
     async fn consume_replies(&self, name: &str) -> Result<Consumer, TransportError> {

@@ -54,7 +54,10 @@ pub(crate) struct Publisher {
 /// What became of one attempt on one channel.
 enum Attempt {
     /// The broker answered; `keep` says whether the channel can serve the next publish.
-    Answered { result: Result<(), PublishError>, keep: bool },
+    Answered {
+        result: Result<(), PublishError>,
+        keep: bool,
+    },
     /// The channel or the connection went away before the confirm.
     Lost(lapin::Error),
     /// The broker refused the publish and closed the channel.
@@ -106,10 +109,18 @@ impl Publisher {
                 Some(props) => props,
                 None => convert::to_properties(message).map_err(error::too_long)?,
             };
-            let sent = send(&ch.channel, &exchange, &routing_key, options, &message.body, props);
+            let sent = send(
+                &ch.channel,
+                &exchange,
+                &routing_key,
+                options,
+                &message.body,
+                props,
+            );
+            let chid = ch.channel.id();
             let attempt = match timeout_at(deadline, sent).await {
                 // The confirm may still arrive on this channel: drop it rather than reuse it.
-                Err(_) => return Err(self.timed_out()),
+                Err(_) => { eprintln!("DBG {:?} timeout on ch {chid} status {:?} conn {:?}", message.properties.message_id, ch.channel.status(), self.link.live().connection.status()); return Err(self.timed_out()) },
                 Ok(Ok(confirmation)) => judge(confirmation, publish),
                 Ok(Err(err)) => match error::classify(err) {
                     Failure::Refused { code, text } => Attempt::Refused(refused(&code, text, publish)),
@@ -125,6 +136,7 @@ impl Publisher {
                 }
                 Attempt::Refused(err) => return Err(err),
                 Attempt::Lost(err) => {
+                    eprintln!("DBG {:?} lost on ch {chid}: {err} status {:?}", message.properties.message_id, ch.channel.status());
                     if self.recovered(&ch, err, deadline).await? {
                         held = Some(ch);
                     }
@@ -175,7 +187,12 @@ impl Publisher {
 
     /// Waits for the channel to come back after `err`. `Ok(true)`: publish again on the same channel
     /// (lapin recovered it, in confirm mode); `Ok(false)`: take another channel.
-    async fn recovered(&self, ch: &PublishChannel, err: lapin::Error, deadline: Instant) -> Result<bool, PublishError> {
+    async fn recovered(
+        &self,
+        ch: &PublishChannel,
+        err: lapin::Error,
+        deadline: Instant,
+    ) -> Result<bool, PublishError> {
         let mut generations = self.link.generations();
         if ch.generation != *generations.borrow_and_update() {
             return Ok(false);
@@ -238,7 +255,9 @@ fn judge(confirmation: Confirmation, publish: &Publish) -> Attempt {
         }
         Confirmation::NotRequested => {
             return Attempt::Answered {
-                result: Err(TransportError::Broker("the publish channel is not in confirm mode".into()).into()),
+                result: Err(
+                    TransportError::Broker("the publish channel is not in confirm mode".into()).into(),
+                ),
                 keep: false,
             };
         }
@@ -254,6 +273,10 @@ fn refused(code: &lapin::protocol::AMQPSoftError, text: String, publish: &Publis
             exchange: publish.exchange.clone(),
         }
         .into(),
-        _ => TransportError::Broker(format!("publishing to exchange {:?} refused: {text}", publish.exchange)).into(),
+        _ => TransportError::Broker(format!(
+            "publishing to exchange {:?} refused: {text}",
+            publish.exchange
+        ))
+        .into(),
     }
 }

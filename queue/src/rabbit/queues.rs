@@ -73,7 +73,11 @@ pub(crate) async fn delete(link: &Link, queue: &str, deadline: Instant) -> Resul
     .await
 }
 
-pub(crate) async fn get(link: &Link, queue: &str, deadline: Instant) -> Result<Option<Delivery>, TransportError> {
+pub(crate) async fn get(
+    link: &Link,
+    queue: &str,
+    deadline: Instant,
+) -> Result<Option<Delivery>, TransportError> {
     let name = convert::short("queue name", queue).map_err(super::error::too_long)?;
     let taken = link
         .run(deadline, |channel| {

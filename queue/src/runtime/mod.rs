@@ -184,13 +184,12 @@ impl ConnectorRuntime {
                 r#type = tracing::field::Empty, tenant = tracing::field::Empty);
             let inner = inner.clone();
             let abandon = abandon.clone();
-            tasks.spawn(
-                async move {
-                    process::process(inner, delivery, abandon).await;
-                    drop(slot);
-                }
-                .instrument(span),
-            );
+            // Boxed once here: spawning moves the future through several layers, and this one is large.
+            let work = Box::pin(async move {
+                process::process(inner, delivery, abandon).await;
+                drop(slot);
+            });
+            tasks.spawn(work.instrument(span));
         }
         tasks.close();
         if tokio::time::timeout(inner.settings.shutdown_grace, tasks.wait())

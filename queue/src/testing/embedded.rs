@@ -20,7 +20,9 @@ pub struct EmbeddedTestBroker {
 
 impl EmbeddedTestBroker {
     pub fn new() -> Self {
-        EmbeddedTestBroker { broker: EmbeddedBroker::new() }
+        EmbeddedTestBroker {
+            broker: EmbeddedBroker::new(),
+        }
     }
 
     /// The broker itself, for tests that need its hooks directly.

@@ -41,7 +41,11 @@ impl RabbitTestBroker {
     /// A fresh vhost on the shared node.
     pub async fn shared() -> RabbitTestBroker {
         let base = std::env::var("SNODO_TEST_AMQP_URL").unwrap_or_else(|_| DEFAULT_SHARED_URL.to_owned());
-        ensure_reachable(&base, "start it (`service rabbitmq-server start`) or point SNODO_TEST_AMQP_URL at one").await;
+        ensure_reachable(
+            &base,
+            "start it (`service rabbitmq-server start`) or point SNODO_TEST_AMQP_URL at one",
+        )
+        .await;
         RabbitTestBroker::with_fresh_vhost(None, &base).await
     }
 
@@ -49,9 +53,14 @@ impl RabbitTestBroker {
     pub async fn private() -> RabbitTestBroker {
         static STARTED: OnceCell<()> = OnceCell::const_new();
         STARTED.get_or_init(start_private_node).await;
-        let port = std::env::var("SNODO_TEST_PRIVATE_AMQP_PORT").unwrap_or_else(|_| DEFAULT_PRIVATE_PORT.to_owned());
+        let port =
+            std::env::var("SNODO_TEST_PRIVATE_AMQP_PORT").unwrap_or_else(|_| DEFAULT_PRIVATE_PORT.to_owned());
         let base = format!("amqp://guest:guest@127.0.0.1:{port}/%2f");
-        ensure_reachable(&base, "run `scripts/rabbitmq-private-node start` and look at its log").await;
+        ensure_reachable(
+            &base,
+            "run `scripts/rabbitmq-private-node start` and look at its log",
+        )
+        .await;
         RabbitTestBroker::with_fresh_vhost(Some(private_node_name()), &base).await
     }
 
@@ -109,7 +118,9 @@ impl RabbitTestBroker {
 
     fn private_node(&self, what: &str) -> &str {
         self.node.as_deref().unwrap_or_else(|| {
-            panic!("{what} needs RabbitTestBroker::private(): the shared node must never be restarted or blocked")
+            panic!(
+                "{what} needs RabbitTestBroker::private(): the shared node must never be restarted or blocked"
+            )
         })
     }
 }
@@ -209,7 +220,8 @@ async fn rabbitmqctl(node: Option<&str>, args: &[&str]) -> String {
 /// Fails the test, with directions, when nothing listens at the URL's address.
 async fn ensure_reachable(url: &str, advice: &str) {
     let address = host_and_port(url);
-    let reachable = tokio::time::timeout(Duration::from_secs(5), tokio::net::TcpStream::connect(&address)).await;
+    let reachable =
+        tokio::time::timeout(Duration::from_secs(5), tokio::net::TcpStream::connect(&address)).await;
     match reachable {
         Ok(Ok(_)) => {}
         Ok(Err(err)) => panic!("RabbitMQ is not reachable at {}: {err}; {advice}", redact(url)),
@@ -222,7 +234,10 @@ fn host_and_port(url: &str) -> String {
     let (scheme, rest) = url.split_once("://").unwrap_or(("amqp", url));
     let authority = rest.split(['/', '?']).next().unwrap_or_default();
     let host_port = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
-    if host_port.rsplit_once(':').is_some_and(|(_, p)| p.parse::<u16>().is_ok()) {
+    if host_port
+        .rsplit_once(':')
+        .is_some_and(|(_, p)| p.parse::<u16>().is_ok())
+    {
         host_port.to_owned()
     } else {
         let port = if scheme == "amqps" { 5671 } else { 5672 };
@@ -265,7 +280,10 @@ mod tests {
 
     #[test]
     fn host_and_port_defaults_the_port_by_scheme() {
-        assert_eq!(host_and_port("amqp://guest:guest@127.0.0.1:5672/%2f"), "127.0.0.1:5672");
+        assert_eq!(
+            host_and_port("amqp://guest:guest@127.0.0.1:5672/%2f"),
+            "127.0.0.1:5672"
+        );
         assert_eq!(host_and_port("amqps://u:p@mq.example.it/v"), "mq.example.it:5671");
         assert_eq!(host_and_port("amqp://localhost"), "localhost:5672");
     }

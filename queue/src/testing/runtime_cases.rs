@@ -566,6 +566,122 @@ pub async fn a_killed_runtime_loses_nothing(broker: &dyn TestBroker) {
     running.stop().await;
 }
 
+/// The runtime across a broker restart: commands published before, during and after it all end in a
+/// terminal event (duplicates allowed, losses not), and the consumers resume by themselves.
+pub async fn runtime_survives_a_broker_restart(broker: &dyn TestBroker) {
+    let transport = broker.connect().await;
+    let observer = broker.connect().await;
+    let names = unique_names();
+    let connector = ScriptedConnector::new();
+    let runtime = new_runtime(
+        &transport,
+        Arc::new(connector.clone()),
+        test_settings(&names, &[ms(100), ms(500)]),
+    );
+    let mut tap = declare_for(&observer, &names, &runtime).await;
+    let running = Running::start(runtime);
+    let mut sent = std::collections::HashSet::new();
+    for i in 0..100 {
+        let (env, msg) = command("scripted.thing.do", json!({"echo": i}));
+        sent.insert(env.message_id);
+        send(&observer, &names, msg).await;
+    }
+    broker.restart().await;
+    for i in 100..200 {
+        let (env, msg) = command("scripted.thing.do", json!({"echo": i}));
+        sent.insert(env.message_id);
+        send(&observer, &names, msg).await;
+    }
+    let mut answered = std::collections::HashSet::new();
+    let mut duplicates = 0;
+    let until = tokio::time::Instant::now() + Duration::from_secs(90);
+    while answered.len() < sent.len() {
+        let left = until.saturating_duration_since(tokio::time::Instant::now());
+        let Some(e) = tap.next(left).await else {
+            panic!(
+                "{} of {} commands never got a terminal event",
+                sent.len() - answered.len(),
+                sent.len()
+            );
+        };
+        let id = e.envelope.correlation_id.expect("correlated");
+        assert!(sent.contains(&id), "an event for a command never sent");
+        assert!(
+            e.envelope.kind.as_str().ends_with(".completed"),
+            "{}: {}",
+            e.envelope.kind,
+            e.body
+        );
+        if !answered.insert(id) {
+            duplicates += 1;
+        }
+    }
+    eprintln!(
+        "broker restart: {} commands answered, {duplicates} duplicate events (de-duplicated by correlation_id)",
+        sent.len()
+    );
+    running.stop().await;
+}
+
+/// While the broker blocks publishers (resource alarm), commands are consumed but not acknowledged,
+/// readiness says why, and everything completes once the alarm clears.
+pub async fn runtime_waits_out_a_blocked_broker(broker: &dyn TestBroker) {
+    let transport = broker.connect().await;
+    let observer = broker.connect().await;
+    let names = unique_names();
+    let connector = ScriptedConnector::new();
+    let runtime = new_runtime(
+        &transport,
+        Arc::new(connector.clone()),
+        test_settings(&names, &[ms(100)]),
+    );
+    let mut tap = declare_for(&observer, &names, &runtime).await;
+    let mut sent = std::collections::HashSet::new();
+    for i in 0..10 {
+        let (env, msg) = command("scripted.thing.do", json!({"echo": i}));
+        sent.insert(env.message_id);
+        send(&observer, &names, msg).await;
+    }
+    broker.block_publishers().await;
+    let running = Running::start(runtime);
+    let until = tokio::time::Instant::now() + WAIT;
+    while connector.platform.calls().len() < 10 {
+        assert!(
+            tokio::time::Instant::now() < until,
+            "commands are consumed while publishers are blocked"
+        );
+        tokio::time::sleep(ms(20)).await;
+    }
+    let until = tokio::time::Instant::now() + WAIT;
+    while transport.status().blocked.is_none() {
+        assert!(
+            tokio::time::Instant::now() < until,
+            "the transport reports the block"
+        );
+        tokio::time::sleep(ms(20)).await;
+    }
+    assert!(
+        tap.next(ms(1500)).await.is_none(),
+        "no event can be published while blocked"
+    );
+    let command_queue = names.command_queue("scripted");
+    broker.unblock_publishers().await;
+    let events = tap.take(10, Duration::from_secs(60)).await;
+    let answered: std::collections::HashSet<_> =
+        events.iter().filter_map(|e| e.envelope.correlation_id).collect();
+    assert_eq!(answered, sent);
+    running.stop().await;
+    assert!(transport.status().blocked.is_none());
+    assert_eq!(
+        transport
+            .queue_stats(&command_queue)
+            .await
+            .expect("stats")
+            .messages,
+        0
+    );
+}
+
 /// Expands to one test per runtime case against the broker `$make` (an expression evaluated inside each
 /// async test; it may `.await`).
 #[macro_export]
@@ -597,5 +713,21 @@ macro_rules! runtime_conformance_tests {
                 $crate::testing::runtime_cases::$case(&broker).await;
             }
         )*
+    };
+}
+
+/// The runtime cases that restart or block the broker: run them one at a time (`--test-threads=1`) when
+/// the broker is shared between tests.
+#[macro_export]
+macro_rules! runtime_fault_tests {
+    ($make:expr) => {
+        mod fault_runtime {
+            #[allow(unused_imports)]
+            use super::*;
+            $crate::runtime_conformance_tests!(@cases $make;
+                runtime_survives_a_broker_restart,
+                runtime_waits_out_a_blocked_broker,
+            );
+        }
     };
 }
