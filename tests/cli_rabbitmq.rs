@@ -63,3 +63,43 @@ async fn up_on_rabbitmq_answers_ping_and_keeps_commands_across_restarts() {
     .await
     .unwrap();
 }
+
+/// Queue arguments are immutable: a queue that exists with other settings stops `snodo up` at once with a
+/// message naming it, instead of a crash loop.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn up_names_a_queue_declared_with_other_arguments() {
+    use snodo_queue::Topology;
+    use snodo_queue::testing::TestBroker;
+    use snodo_queue::topology::QueueSpec;
+
+    let broker = RabbitTestBroker::shared().await;
+    let transport = broker.connect().await;
+    let clash = QueueSpec {
+        message_ttl: Some(std::time::Duration::from_secs(5)),
+        ..QueueSpec::quorum("snodo.core.commands")
+    };
+    transport
+        .declare(&Topology {
+            queues: vec![clash],
+            ..Topology::default()
+        })
+        .await
+        .expect("declare the clashing queue");
+    transport.close().await;
+    let url = broker.url().to_owned();
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_snodo"))
+            .args(["up", "--amqp", &url, "--no-simulators"])
+            .env("SNODO_LISTENERS__OPS", "127.0.0.1:0")
+            .output()
+            .expect("run snodo up")
+    })
+    .await
+    .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("snodo.core.commands") && stderr.contains("different settings"),
+        "{stderr}"
+    );
+}

@@ -62,11 +62,11 @@ impl Names {
 /// A compact, stable label for a delay: `250ms`, `1s`, `30s`, `2m`, `1h`, `90s`.
 pub fn delay_label(delay: Duration) -> String {
     let ms = delay.as_millis();
-    if ms % 3_600_000 == 0 && ms > 0 {
+    if ms > 0 && ms.is_multiple_of(3_600_000) {
         format!("{}h", ms / 3_600_000)
-    } else if ms % 60_000 == 0 && ms > 0 {
+    } else if ms > 0 && ms.is_multiple_of(60_000) {
         format!("{}m", ms / 60_000)
-    } else if ms % 1000 == 0 && ms > 0 {
+    } else if ms > 0 && ms.is_multiple_of(1000) {
         format!("{}s", ms / 1000)
     } else {
         format!("{ms}ms")

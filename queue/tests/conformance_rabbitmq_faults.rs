@@ -237,15 +237,23 @@ mod dbg_subscriber {
     }
     impl Subscriber for Print {
         fn enabled(&self, m: &Metadata<'_>) -> bool {
-            (m.target().starts_with("lapin") && !m.target().contains("frames") && !m.target().contains("promise") && !m.target().contains("socket") && !m.target().contains("heartbeat")) || *m.level() <= tracing::Level::INFO
+            *m.level() <= tracing::Level::INFO
         }
-        fn new_span(&self, _: &Attributes<'_>) -> Id { Id::from_u64(self.0.fetch_add(1, Ordering::Relaxed) + 1) }
+        fn new_span(&self, _: &Attributes<'_>) -> Id {
+            Id::from_u64(self.0.fetch_add(1, Ordering::Relaxed) + 1)
+        }
         fn record(&self, _: &Id, _: &Record<'_>) {}
         fn record_follows_from(&self, _: &Id, _: &Id) {}
         fn event(&self, e: &Event<'_>) {
             let mut v = V(String::new());
             e.record(&mut v);
-            eprintln!("{:>8.3} {} {}{}", self.1.elapsed().as_secs_f64(), e.metadata().level(), e.metadata().target(), v.0);
+            eprintln!(
+                "{:>8.3} {} {}{}",
+                self.1.elapsed().as_secs_f64(),
+                e.metadata().level(),
+                e.metadata().target(),
+                v.0
+            );
         }
         fn enter(&self, _: &Id) {}
         fn exit(&self, _: &Id) {}

@@ -131,23 +131,29 @@ impl EmbeddedBroker {
     /// report [`AckOutcome::ChannelLost`](crate::transport::AckOutcome::ChannelLost). Publishes wait while
     /// the broker is down; consumers resume afterwards, as the RabbitMQ transport's do after reconnecting.
     pub async fn simulate_restart(&self) {
+        /// Brings the broker back even if the restart's future is dropped during the downtime.
+        struct BackUp<'a>(&'a EmbeddedBroker);
+        impl Drop for BackUp<'_> {
+            fn drop(&mut self) {
+                self.0.set_down(false);
+                for queue in self.0.all_queues() {
+                    queue.kick();
+                }
+            }
+        }
         self.set_down(true);
-        let queues = self.all_queues();
-        for queue in &queues {
+        let back_up = BackUp(self);
+        for queue in self.all_queues() {
             queue.drop_channels();
         }
         tokio::time::sleep(RESTART_DOWNTIME).await;
-        self.set_down(false);
-        for queue in &queues {
-            queue.kick();
-        }
+        drop(back_up);
     }
 
     /// Raises (`Some(reason)`) or clears (`None`) a resource alarm: while raised, publishes wait, and fail
     /// with [`PublishError::Timeout`] once their connection's publish timeout passes.
     pub fn set_blocked(&self, reason: Option<String>) {
-        self.gate.send_modify(|gate| gate.blocked = reason);
-        self.sync_gate();
+        self.update_gate(|gate| gate.blocked = reason);
     }
 
     /// The reason publishers are blocked, if they are.
@@ -161,13 +167,15 @@ impl EmbeddedBroker {
 
     fn set_down(&self, down: bool) {
         self.down.store(down, Ordering::Release);
-        self.gate.send_modify(|gate| gate.down = down);
-        self.sync_gate();
+        self.update_gate(|gate| gate.down = down);
     }
 
-    fn sync_gate(&self) {
-        let closed = !self.gate.borrow().is_open();
-        self.gate_closed.store(closed, Ordering::Release);
+    fn update_gate(&self, change: impl FnOnce(&mut Gate)) {
+        // The mirror is written under the watch channel's lock, so concurrent changes cannot leave it stale.
+        self.gate.send_modify(|gate| {
+            change(gate);
+            self.gate_closed.store(!gate.is_open(), Ordering::Release);
+        });
     }
 
     fn next_id(&self) -> u64 {

@@ -568,6 +568,13 @@ impl Queue {
     }
 }
 
+impl Drop for Queue {
+    fn drop(&mut self) {
+        // A timer waiting without a deadline would otherwise sleep until the runtime ends.
+        self.timer.notify_one();
+    }
+}
+
 fn describe(argument: Option<&QueueArgument>) -> String {
     match argument {
         None => "absent".into(),

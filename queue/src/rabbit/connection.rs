@@ -8,10 +8,11 @@
 //! - fail fast on a bad address or bad credentials: with recovery on, lapin retries the first connection
 //!   too. A short probe connection without recovery runs first and reports the broker's answer;
 //! - keep retrying for as long as the broker is down: lapin's default is 16 attempts, after which the
-//!   connection is silently abandoned. The backoff here has no attempt limit (100 ms doubling to 5 s);
+//!   connection is silently abandoned. The backoff here has no attempt limit (100 ms doubling to 4 s);
 //! - replace a connection lapin gave up on (state `Error`: a non-recoverable error such as a parse
-//!   failure): a supervisor task opens a new one and bumps the link's generation, which consumers and the
-//!   publisher channel pool watch to rebuild their channels;
+//!   failure) or whose recovery is stuck (see [`supervise`]): a supervisor task opens a new one and bumps
+//!   the link's generation, which consumers and the publisher channel pool watch to rebuild their
+//!   channels;
 //! - remember `connection.blocked`/`unblocked` and the broker's reason, for `status()` and for the
 //!   `Timeout { blocked }` error of a publish that waited on a resource alarm.
 //!
@@ -37,6 +38,11 @@ use crate::transport::TransportError;
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
 /// How often the supervisor looks for a connection lapin gave up on.
 const SUPERVISE_EVERY: Duration = Duration::from_millis(500);
+/// The longest pause between two reconnection attempts (lapin adds up to as much again as jitter).
+const MAX_BACKOFF: Duration = Duration::from_secs(4);
+/// How long a connection may stay `Reconnecting` before the supervisor considers lapin's I/O loop stuck:
+/// beyond the longest backoff pause with jitter, `2 × MAX_BACKOFF`.
+const WEDGED_AFTER: Duration = Duration::from_secs(12);
 
 /// The live connection of a [`Link`] and its generation (incremented when the link opens a new
 /// connection itself; lapin's own recoveries keep the generation).
@@ -257,7 +263,7 @@ async fn connect(uri: &str, address: &str, name: &str) -> Result<Connection, Tra
         .with_backoff(
             ExponentialBuilder::new()
                 .with_min_delay(Duration::from_millis(100))
-                .with_max_delay(Duration::from_secs(5))
+                .with_max_delay(MAX_BACKOFF)
                 .with_jitter()
                 .without_max_times(),
         )
@@ -309,25 +315,65 @@ fn listen_for_events(
 
 /// Replaces connections that lapin stopped recovering. Holds only a weak reference so that dropping the
 /// transport ends it.
+///
+/// Two cases:
+/// - the connection is in state `Error` (a failure lapin does not recover from) or `Closed` without our
+///   close();
+/// - the connection has been `Reconnecting` for [`WEDGED_AFTER`]. A healthy lapin I/O loop leaves that
+///   state after one backoff pause (at most twice [`MAX_BACKOFF`] with jitter) and then stays
+///   `Connecting` while it retries. It stays `Reconnecting` forever when an I/O error hit it in the middle
+///   of writing a frame (lapin 4.12: the partly written frame keeps the loop alive, and it waits for
+///   socket events that a dead socket never sends) — which is what a broker restart under publish load
+///   does, seen in the restart tests. That loop cannot be stopped from outside: its thread is abandoned
+///   with the old connection.
 async fn supervise(link: Weak<Link>, shutdown: CancellationToken) {
+    let mut reconnecting_since: Option<Instant> = None;
     loop {
         tokio::select! {
             _ = shutdown.cancelled() => return,
             _ = sleep(SUPERVISE_EVERY) => {}
         }
         let Some(strong) = link.upgrade() else { return };
-        let status = strong.live().connection.status().clone();
-        // `Closed` without our close() comes from a connection.close lapin did not treat as recoverable.
-        if !(status.errored() || status.closed()) || strong.is_shut_down() {
-            continue;
+        if strong.is_shut_down() {
+            return;
         }
-        warn!(address = %strong.address, "the broker connection failed for good; opening a new one");
+        let status = strong.live().connection.status().clone();
+        if status.reconnecting() {
+            let since = *reconnecting_since.get_or_insert_with(Instant::now);
+            if since.elapsed() < WEDGED_AFTER {
+                continue;
+            }
+        } else {
+            reconnecting_since = None;
+            if !(status.errored() || status.closed()) {
+                continue;
+            }
+        }
+        let wedged = status.reconnecting();
         let (uri, address, name) = (
             strong.uri.clone(),
             strong.address.clone(),
             strong.connection_name.clone(),
         );
         drop(strong);
+        if wedged {
+            // Only replace it once the broker answers again: while it is down, lapin may be right to wait.
+            match connect(&uri, &address, &name).await {
+                Ok(connection) => {
+                    warn!(
+                        address = %address,
+                        "lapin stopped recovering the connection (its I/O loop is stuck); replaced it with a new one"
+                    );
+                    if let Some(strong) = link.upgrade() {
+                        strong.install(connection);
+                    }
+                    reconnecting_since = None;
+                }
+                Err(err) => debug!(address = %address, error = %err, "the broker is still unreachable"),
+            }
+            continue;
+        }
+        warn!(address = %address, "the broker connection failed for good; opening a new one");
         let mut pause = Duration::from_millis(100);
         loop {
             let attempt = tokio::select! {
@@ -346,7 +392,7 @@ async fn supervise(link: Weak<Link>, shutdown: CancellationToken) {
                         _ = shutdown.cancelled() => return,
                         _ = sleep(pause) => {}
                     }
-                    pause = (pause * 2).min(Duration::from_secs(5));
+                    pause = (pause * 2).min(MAX_BACKOFF);
                 }
             }
         }

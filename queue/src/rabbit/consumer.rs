@@ -30,7 +30,6 @@ use lapin::{Channel, Consumer as LapinConsumer};
 use tokio::runtime::Handle;
 use tokio::sync::watch;
 use tokio::time::{Instant, sleep};
-use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
 use super::connection::Link;
@@ -143,7 +142,7 @@ impl DeliveryStream for RabbitConsumer {
     async fn next(&mut self) -> Option<Delivery> {
         loop {
             if self.link.is_shut_down() {
-                retire(self.active.take(), self.link.shutdown());
+                retire(self.active.take(), &self.link);
                 return None;
             }
             if self.active.is_none() {
@@ -174,21 +173,21 @@ impl DeliveryStream for RabbitConsumer {
                 // connection failed for good; when lapin recovers a connection the consumer sees nothing.
                 Event::Ended(Some(err)) => {
                     warn!(queue = %self.queue, error = %err, "the consumer's channel failed; subscribing again");
-                    retire(self.active.take(), self.link.shutdown());
+                    retire(self.active.take(), &self.link);
                 }
                 Event::Ended(None) => {
                     if !self.link.is_shut_down() {
                         info!(queue = %self.queue, "the broker cancelled the consumer; subscribing again");
                     }
-                    retire(self.active.take(), self.link.shutdown());
+                    retire(self.active.take(), &self.link);
                 }
                 Event::NewConnection => {
                     if current.generation != *self.generations.borrow() {
-                        retire(self.active.take(), self.link.shutdown());
+                        retire(self.active.take(), &self.link);
                     }
                 }
                 Event::Shutdown => {
-                    retire(self.active.take(), self.link.shutdown());
+                    retire(self.active.take(), &self.link);
                     return None;
                 }
             }
@@ -198,7 +197,7 @@ impl DeliveryStream for RabbitConsumer {
 
 impl Drop for RabbitConsumer {
     fn drop(&mut self) {
-        retire(self.active.take(), self.link.shutdown());
+        retire(self.active.take(), &self.link);
     }
 }
 
@@ -275,21 +274,25 @@ async fn setup(channel: &Channel, queue: ShortString, mode: Mode) -> lapin::Resu
 /// A channel that lapin is still recovering cannot be closed yet, and would be re-opened and re-subscribed
 /// by the recovery with nobody reading it, holding up to `prefetch` messages: wait for the recovery, then
 /// close it.
-fn retire(active: Option<Active>, shutdown: &CancellationToken) {
+fn retire(active: Option<Active>, link: &Link) {
     let Some(Active {
-        channel, consumer, ..
+        channel,
+        consumer,
+        generation,
     }) = active
     else {
         return;
     };
+    let generations = link.generations();
     let Ok(handle) = Handle::try_current() else {
         // No runtime (dropped at shutdown): dropping the last handles makes lapin close the channel.
         return;
     };
-    let shutdown = shutdown.clone();
+    let shutdown = link.shutdown().clone();
     handle.spawn(async move {
-        // Closing the transport closes the connection, and every channel with it.
-        while !shutdown.is_cancelled() {
+        // Closing the transport closes the connection, and every channel with it; a connection the link
+        // replaced is abandoned with its channels.
+        while !shutdown.is_cancelled() && *generations.borrow() == generation {
             let status = channel.status();
             if status.connected() {
                 if let Err(err) = channel.close(200, "consumer closed".into()).await {

@@ -58,8 +58,9 @@ enum Attempt {
         result: Result<(), PublishError>,
         keep: bool,
     },
-    /// The channel or the connection went away before the confirm.
-    Lost(lapin::Error),
+    /// The channel or the connection went away before the confirm (no error: the link replaced the
+    /// connection).
+    Lost(Option<lapin::Error>),
     /// The broker refused the publish and closed the channel.
     Refused(PublishError),
 }
@@ -117,15 +118,20 @@ impl Publisher {
                 &message.body,
                 props,
             );
-            let chid = ch.channel.id();
-            let attempt = match timeout_at(deadline, sent).await {
-                // The confirm may still arrive on this channel: drop it rather than reuse it.
-                Err(_) => { eprintln!("DBG {:?} timeout on ch {chid} status {:?} conn {:?}", message.properties.message_id, ch.channel.status(), self.link.live().connection.status()); return Err(self.timed_out()) },
-                Ok(Ok(confirmation)) => judge(confirmation, publish),
-                Ok(Err(err)) => match error::classify(err) {
-                    Failure::Refused { code, text } => Attempt::Refused(refused(&code, text, publish)),
-                    Failure::Lost(err) => Attempt::Lost(err),
+            let mut generations = self.link.generations();
+            let attempt = tokio::select! {
+                sent = timeout_at(deadline, sent) => match sent {
+                    // The confirm may still arrive on this channel: drop it rather than reuse it.
+                    Err(_) => return Err(self.timed_out()),
+                    Ok(Ok(confirmation)) => judge(confirmation, publish),
+                    Ok(Err(err)) => match error::classify(err) {
+                        Failure::Refused { code, text } => Attempt::Refused(refused(&code, text, publish)),
+                        Failure::Lost(err) => Attempt::Lost(Some(err)),
+                    },
                 },
+                // The link replaced the connection under this publish (lapin stopped recovering it): the
+                // confirm will never come on the old one.
+                _ = generations.wait_for(|g| *g != ch.generation) => Attempt::Lost(None),
             };
             match attempt {
                 Attempt::Answered { result, keep } => {
@@ -136,7 +142,6 @@ impl Publisher {
                 }
                 Attempt::Refused(err) => return Err(err),
                 Attempt::Lost(err) => {
-                    eprintln!("DBG {:?} lost on ch {chid}: {err} status {:?}", message.properties.message_id, ch.channel.status());
                     if self.recovered(&ch, err, deadline).await? {
                         held = Some(ch);
                     }
@@ -190,10 +195,11 @@ impl Publisher {
     async fn recovered(
         &self,
         ch: &PublishChannel,
-        err: lapin::Error,
+        err: Option<lapin::Error>,
         deadline: Instant,
     ) -> Result<bool, PublishError> {
         let mut generations = self.link.generations();
+        let Some(err) = err else { return Ok(false) };
         if ch.generation != *generations.borrow_and_update() {
             return Ok(false);
         }

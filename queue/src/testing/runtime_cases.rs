@@ -630,11 +630,12 @@ pub async fn runtime_waits_out_a_blocked_broker(broker: &dyn TestBroker) {
     let observer = broker.connect().await;
     let names = unique_names();
     let connector = ScriptedConnector::new();
-    let runtime = new_runtime(
-        &transport,
-        Arc::new(connector.clone()),
-        test_settings(&names, &[ms(100)]),
-    );
+    // Room for all ten at once: each holds its slot while its event waits for the broker.
+    let settings = crate::runtime::RuntimeSettings {
+        concurrency: 16,
+        ..test_settings(&names, &[ms(100)])
+    };
+    let runtime = new_runtime(&transport, Arc::new(connector.clone()), settings);
     let mut tap = declare_for(&observer, &names, &runtime).await;
     let mut sent = std::collections::HashSet::new();
     for i in 0..10 {
