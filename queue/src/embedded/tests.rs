@@ -5,7 +5,6 @@
 mod dead_lettering;
 mod lifecycle;
 mod routing;
-mod throughput;
 
 use std::time::{Duration, Instant};
 
