@@ -52,7 +52,8 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let default_filter = match cli.command {
         Command::Bench(_) => bench::default_log_filter(),
-        _ => "info,lapin=warn",
+        // lapin logs a returned message with its body at WARN; bodies carry personal data.
+        _ => "info,lapin=error",
     };
     tracing_subscriber::fmt()
         .with_env_filter(

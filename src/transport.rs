@@ -12,6 +12,7 @@ pub async fn connect(config: &Config, connection_name: &str) -> anyhow::Result<S
             let rabbit = RabbitTransport::connect(RabbitConfig {
                 publish_timeout: config.transport.publish_timeout,
                 connection_name: connection_name.to_owned(),
+                publisher_channels: config.transport.publisher_channels,
                 ..RabbitConfig::new(url)
             })
             .await

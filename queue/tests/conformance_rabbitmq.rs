@@ -1,11 +1,9 @@
-//! The RabbitMQ transport against the shared RabbitMQ node (`SNODO_TEST_AMQP_URL`), one vhost per test.
-//!
-//! Besides the shared conformance suite, this file holds the checks that only make sense on RabbitMQ:
-//! what the broker itself puts on the wire (`x-death`), its refusals (406, 404) and what lapin does
-//! with them, and the attribution of returns and confirms under concurrency.
+//! The RabbitMQ transport against the shared RabbitMQ node (`SNODO_TEST_AMQP_URL`), one vhost per test:
+//! the shared transport conformance suite, then the checks that only make sense on RabbitMQ — what the
+//! broker itself puts on the wire (`x-death`), its refusals (406, 404) and what lapin does with them,
+//! and the attribution of returns and confirms under concurrency.
 
 use std::collections::HashSet;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -13,12 +11,10 @@ use futures::future::join_all;
 use snodo_queue::message::{HeaderValue, Message, Properties};
 use snodo_queue::testing::TestBroker;
 use snodo_queue::testing::rabbit::RabbitTestBroker;
-use snodo_queue::topology::{
-    BindingSpec, DeadLetterTarget, ExchangeKind, ExchangeSpec, QueueKind, QueueSpec, Topology,
-};
-use snodo_queue::{
-    AckOutcome, ConsumeOptions, Publish, PublishError, SharedTransport, Transport, TransportError,
-};
+use snodo_queue::topology::{BindingSpec, DeadLetterTarget, ExchangeKind, ExchangeSpec, QueueSpec, Topology};
+use snodo_queue::{AckOutcome, ConsumeOptions, Publish, PublishError, SharedTransport, TransportError};
+
+snodo_queue::transport_conformance_tests!(RabbitTestBroker::shared().await);
 
 fn message(id: &str) -> Message {
     let mut m = Message {
@@ -373,27 +369,6 @@ async fn dropping_a_consumer_or_a_delivery_requeues_what_it_held() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn the_prefetch_limits_unsettled_deliveries() {
-    let broker = RabbitTestBroker::shared().await;
-    let t = broker.connect().await;
-    declare_queue(&t, "q").await;
-    for i in 0..5 {
-        t.publish(Publish::to_queue("q", message(&format!("p{i}"))))
-            .await
-            .unwrap();
-    }
-    let mut consumer = t.consume("q", ConsumeOptions { prefetch: 2 }).await.unwrap();
-    let _a = next_within(&mut consumer, Duration::from_secs(5)).await;
-    let _b = next_within(&mut consumer, Duration::from_secs(5)).await;
-    assert!(
-        tokio::time::timeout(Duration::from_millis(300), consumer.next())
-            .await
-            .is_err(),
-        "a third delivery arrived beyond the prefetch"
-    );
-}
-
-#[tokio::test(flavor = "multi_thread")]
 async fn replies_arrive_on_an_exclusive_transient_queue() {
     let broker = RabbitTestBroker::shared().await;
     let requester = broker.connect().await;
@@ -472,50 +447,4 @@ async fn close_ends_consumers_and_refuses_further_work() {
         t.publish(Publish::to_queue("q", message("late"))).await,
         Err(PublishError::Transport(TransportError::Closed))
     ));
-}
-
-/// Publish-with-confirm throughput through the transport (persistent messages into a quorum queue),
-/// printed for the benchmark notes. Run with `--ignored --nocapture`.
-#[tokio::test(flavor = "multi_thread")]
-#[ignore = "measurement, not a check"]
-async fn publish_with_confirm_throughput() {
-    let broker = RabbitTestBroker::shared().await;
-    for concurrency in [1usize, 8, 32, 64] {
-        let t = broker.connect().await;
-        declare_queue(&t, "bench").await;
-        let total = if concurrency == 1 { 2_000 } else { 20_000 };
-        let started = Instant::now();
-        let per_task = total / concurrency;
-        let tasks: Vec<_> = (0..concurrency)
-            .map(|w| {
-                let t: Arc<dyn Transport> = t.clone();
-                tokio::spawn(async move {
-                    for i in 0..per_task {
-                        t.publish(Publish::to_queue("bench", message(&format!("{w}-{i}"))))
-                            .await
-                            .unwrap();
-                    }
-                })
-            })
-            .collect();
-        for task in tasks {
-            task.await.unwrap();
-        }
-        let elapsed = started.elapsed();
-        println!(
-            "concurrency {concurrency:>3}: {} publishes in {elapsed:?} = {:.0}/s",
-            per_task * concurrency,
-            (per_task * concurrency) as f64 / elapsed.as_secs_f64()
-        );
-        t.delete_queue("bench").await.unwrap();
-        t.close().await;
-    }
-}
-
-#[allow(dead_code)]
-fn classic(name: &str) -> QueueSpec {
-    QueueSpec {
-        kind: QueueKind::Classic,
-        ..queue(name)
-    }
 }

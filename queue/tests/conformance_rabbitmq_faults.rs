@@ -1,8 +1,9 @@
 //! The RabbitMQ transport through broker restarts and resource alarms, on the private test node
 //! (`scripts/rabbitmq-private-node`, started on first use; never the shared node).
 //!
-//! The node's alarms and restarts affect every vhost on it, so these tests run one at a time: each holds
-//! [`SERIAL`] for its whole duration (and the test script runs this binary with `--test-threads=1` too).
+//! The node's alarms and restarts affect every vhost on it, so these tests run one at a time:
+//! [`RabbitTestBroker::private`] waits for a process-wide lock that the broker value holds until it is
+//! dropped, and the test script runs this binary with `--test-threads=1` too.
 
 use std::collections::HashSet;
 use std::time::Duration;
@@ -15,7 +16,7 @@ use snodo_queue::testing::rabbit::RabbitTestBroker;
 use snodo_queue::topology::{QueueSpec, Topology};
 use snodo_queue::{AckOutcome, ConsumeOptions, Publish, PublishError, SharedTransport};
 
-static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+snodo_queue::transport_fault_tests!(RabbitTestBroker::private().await);
 
 fn message(id: &str) -> Message {
     Message {
@@ -48,7 +49,6 @@ async fn next_within(consumer: &mut snodo_queue::Consumer, within: Duration) -> 
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_consumer_keeps_delivering_across_a_broker_restart() {
-    let _serial = SERIAL.lock().await;
     let broker = RabbitTestBroker::private()
         .await
         .with_publish_timeout(Duration::from_secs(30));
@@ -84,8 +84,6 @@ async fn a_consumer_keeps_delivering_across_a_broker_restart() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn publishes_in_flight_during_a_restart_are_confirmed_after_it_and_none_is_lost() {
-    let _serial = SERIAL.lock().await;
-    dbg_subscriber::install();
     let broker = RabbitTestBroker::private()
         .await
         .with_publish_timeout(Duration::from_secs(40));
@@ -124,7 +122,6 @@ async fn publishes_in_flight_during_a_restart_are_confirmed_after_it_and_none_is
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_blocked_broker_times_publishes_out_with_its_reason_while_consumers_go_on() {
-    let _serial = SERIAL.lock().await;
     let broker = RabbitTestBroker::private()
         .await
         .with_publish_timeout(Duration::from_secs(3));
@@ -139,7 +136,6 @@ async fn a_blocked_broker_times_publishes_out_with_its_reason_while_consumers_go
 
     broker.block_publishers().await;
     let outcome = t.publish(Publish::to_queue("q", message("blocked"))).await;
-    let unblock_guard = Unblock(&broker);
     match outcome {
         Err(PublishError::Timeout {
             blocked: Some(reason),
@@ -156,7 +152,6 @@ async fn a_blocked_broker_times_publishes_out_with_its_reason_while_consumers_go
         assert_eq!(d.ack().await.unwrap(), AckOutcome::Settled);
     }
 
-    drop(unblock_guard);
     broker.unblock_publishers().await;
     t.publish(Publish::to_queue("q", message("after")))
         .await
@@ -173,7 +168,6 @@ async fn a_blocked_broker_times_publishes_out_with_its_reason_while_consumers_go
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_reply_queue_comes_back_after_a_restart() {
-    let _serial = SERIAL.lock().await;
     let broker = RabbitTestBroker::private()
         .await
         .with_publish_timeout(Duration::from_secs(30));
@@ -198,67 +192,5 @@ async fn a_reply_queue_comes_back_after_a_restart() {
             tokio::time::Instant::now() < deadline,
             "no reply after the restart"
         );
-    }
-}
-
-/// Clears the alarm even when an assertion fails, so that one failing test does not block the next.
-struct Unblock<'a>(&'a RabbitTestBroker);
-
-impl Drop for Unblock<'_> {
-    fn drop(&mut self) {
-        if std::thread::panicking() {
-            let _ = std::process::Command::new("rabbitmqctl")
-                .args([
-                    "-q",
-                    "-n",
-                    "snodo-test@localhost",
-                    "set_vm_memory_high_watermark",
-                    "0.4",
-                ])
-                .status();
-        }
-        let _ = self.0;
-    }
-}
-
-mod dbg_subscriber {
-    use std::fmt::Write;
-    use std::sync::atomic::{AtomicU64, Ordering};
-    use tracing::field::{Field, Visit};
-    use tracing::span::{Attributes, Id, Record};
-    use tracing::{Event, Metadata, Subscriber};
-
-    pub struct Print(pub AtomicU64, pub std::time::Instant);
-    struct V(String);
-    impl Visit for V {
-        fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
-            let _ = write!(self.0, " {}={:?}", field.name(), value);
-        }
-    }
-    impl Subscriber for Print {
-        fn enabled(&self, m: &Metadata<'_>) -> bool {
-            *m.level() <= tracing::Level::INFO
-        }
-        fn new_span(&self, _: &Attributes<'_>) -> Id {
-            Id::from_u64(self.0.fetch_add(1, Ordering::Relaxed) + 1)
-        }
-        fn record(&self, _: &Id, _: &Record<'_>) {}
-        fn record_follows_from(&self, _: &Id, _: &Id) {}
-        fn event(&self, e: &Event<'_>) {
-            let mut v = V(String::new());
-            e.record(&mut v);
-            eprintln!(
-                "{:>8.3} {} {}{}",
-                self.1.elapsed().as_secs_f64(),
-                e.metadata().level(),
-                e.metadata().target(),
-                v.0
-            );
-        }
-        fn enter(&self, _: &Id) {}
-        fn exit(&self, _: &Id) {}
-    }
-    pub fn install() {
-        let _ = tracing::subscriber::set_global_default(Print(AtomicU64::new(0), std::time::Instant::now()));
     }
 }

@@ -23,7 +23,7 @@ enum Bench {
 /// Benchmarks log at `warn` unless `SNODO_LOG` says otherwise: they measure the work, not the log
 /// formatting (`snodo up` pays for its per-message spans at `info`).
 pub fn default_log_filter() -> &'static str {
-    "warn"
+    "warn,lapin=error"
 }
 
 pub async fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {

@@ -23,7 +23,7 @@ impl SnodoUp {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_snodo"));
         cmd.arg("up").args(args);
         cmd.env("SNODO_LISTENERS__OPS", "127.0.0.1:0")
-            .env("SNODO_LOG", "info,lapin=warn");
+            .env("SNODO_LOG", "info,lapin=error");
         cmd.env_remove("SNODO_AMQP_URL");
         for (k, v) in env {
             cmd.env(k, v);

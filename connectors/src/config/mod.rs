@@ -54,6 +54,9 @@ pub struct TransportConfig {
     /// How long a publish may wait for the broker's confirm (across reconnections) before it fails.
     #[serde(default = "default_publish_timeout", with = "humantime_serde")]
     pub publish_timeout: Duration,
+    /// Publishes in flight at once on RabbitMQ (one unconfirmed message per channel; see the transport).
+    #[serde(default = "default_publisher_channels")]
+    pub publisher_channels: usize,
 }
 
 impl Default for TransportConfig {
@@ -62,6 +65,7 @@ impl Default for TransportConfig {
             amqp_url: None,
             prefix: default_prefix(),
             publish_timeout: default_publish_timeout(),
+            publisher_channels: default_publisher_channels(),
         }
     }
 }
@@ -264,6 +268,9 @@ fn default_prefix() -> String {
 }
 fn default_publish_timeout() -> Duration {
     Duration::from_secs(30)
+}
+fn default_publisher_channels() -> usize {
+    64
 }
 fn default_prefetch() -> u16 {
     64

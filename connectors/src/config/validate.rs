@@ -22,6 +22,12 @@ pub(super) fn validate(c: &Config) -> Result<(), (String, String)> {
     {
         return err("transport.amqp_url", "must start with amqp:// or amqps://".into());
     }
+    if !(1..=1024).contains(&c.transport.publisher_channels) {
+        return err(
+            "transport.publisher_channels",
+            "must be between 1 and 1024".into(),
+        );
+    }
     if let Some(url) = &c.redis.url
         && !(url.starts_with("redis://") || url.starts_with("rediss://"))
     {

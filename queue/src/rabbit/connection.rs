@@ -8,7 +8,7 @@
 //! - fail fast on a bad address or bad credentials: with recovery on, lapin retries the first connection
 //!   too. A short probe connection without recovery runs first and reports the broker's answer;
 //! - keep retrying for as long as the broker is down: lapin's default is 16 attempts, after which the
-//!   connection is silently abandoned. The backoff here has no attempt limit (100 ms doubling to 4 s);
+//!   connection is silently abandoned. The backoff here has no attempt limit (100 ms doubling to 2 s);
 //! - replace a connection lapin gave up on (state `Error`: a non-recoverable error such as a parse
 //!   failure) or whose recovery is stuck (see [`supervise`]): a supervisor task opens a new one and bumps
 //!   the link's generation, which consumers and the publisher channel pool watch to rebuild their
@@ -39,10 +39,13 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
 /// How often the supervisor looks for a connection lapin gave up on.
 const SUPERVISE_EVERY: Duration = Duration::from_millis(500);
 /// The longest pause between two reconnection attempts (lapin adds up to as much again as jitter).
-const MAX_BACKOFF: Duration = Duration::from_secs(4);
+const MAX_BACKOFF: Duration = Duration::from_secs(2);
 /// How long a connection may stay `Reconnecting` before the supervisor considers lapin's I/O loop stuck:
-/// beyond the longest backoff pause with jitter, `2 × MAX_BACKOFF`.
-const WEDGED_AFTER: Duration = Duration::from_secs(12);
+/// well beyond the longest backoff pause with jitter, `2 × MAX_BACKOFF`. Getting it wrong costs little:
+/// an abandoned connection that recovers after all is closed (see `Link::sweep_abandoned`).
+const WEDGED_AFTER: Duration = Duration::from_secs(8);
+/// How long a closed transport keeps watching a connection lapin is still recovering, to close it.
+const CLOSE_RECOVERED_WITHIN: Duration = Duration::from_secs(600);
 
 /// The live connection of a [`Link`] and its generation (incremented when the link opens a new
 /// connection itself; lapin's own recoveries keep the generation).
@@ -65,6 +68,9 @@ pub(crate) struct Link {
     address: String,
     connection_name: String,
     current: RwLock<Arc<Live>>,
+    /// Connections replaced while lapin was (apparently) still recovering them. Should one come back
+    /// after all, it is closed: its recovered consumers would otherwise hold messages nobody reads.
+    abandoned: Mutex<Vec<Arc<Live>>>,
     generations: watch::Sender<u64>,
     blocked: Arc<Mutex<Option<String>>>,
     shutdown: CancellationToken,
@@ -83,6 +89,7 @@ impl Link {
             uri: uri.to_owned(),
             address,
             connection_name,
+            abandoned: Mutex::new(Vec::new()),
             current: RwLock::new(Arc::new(Live {
                 connection,
                 generation: 0,
@@ -141,11 +148,14 @@ impl Link {
             }
             let live = self.live();
             if live.connection.status().connected() {
-                match timeout_at(deadline, live.connection.create_channel()).await {
-                    Ok(Ok(channel)) => return Ok((channel, live.generation)),
+                let opened = self.unless_replaced(live.generation, live.connection.create_channel());
+                match timeout_at(deadline, opened).await {
+                    Ok(Some(Ok(channel))) => return Ok((channel, live.generation)),
                     // The connection failed between the check and the open: wait for it below.
-                    Ok(Err(err)) => debug!(address = %self.address, error = %err, "opening a channel failed"),
-                    Err(_) => {}
+                    Ok(Some(Err(err))) => {
+                        debug!(address = %self.address, error = %err, "opening a channel failed")
+                    }
+                    Ok(None) | Err(_) => {}
                 }
             }
             let now = Instant::now();
@@ -163,6 +173,21 @@ impl Link {
         }
     }
 
+    /// `work`'s output, or `None` if the link replaces the connection of `generation` first. Every wait
+    /// on a lapin future goes through here: on a connection whose recovery is stuck, lapin resolves
+    /// nothing any more, and the replacement is the only way out.
+    pub(crate) async fn unless_replaced<T>(
+        &self,
+        generation: u64,
+        work: impl Future<Output = T>,
+    ) -> Option<T> {
+        let mut generations = self.generations.subscribe();
+        tokio::select! {
+            done = work => Some(done),
+            _ = generations.wait_for(|g| *g != generation) => None,
+        }
+    }
+
     /// Runs an idempotent operation on a channel of its own, closed afterwards. When the connection drops
     /// under it, the operation runs again on a new channel once the connection is back, until `deadline`.
     ///
@@ -176,11 +201,13 @@ impl Link {
         Fut: Future<Output = Result<T, OpError>>,
     {
         loop {
-            let (channel, _) = self.channel(deadline).await?;
-            match timeout_at(deadline, op(channel)).await {
-                Ok(Ok(value)) => return Ok(value),
-                Ok(Err(OpError::Refused(err))) => return Err(err),
-                Ok(Err(OpError::Lost(err))) => {
+            let (channel, generation) = self.channel(deadline).await?;
+            match timeout_at(deadline, self.unless_replaced(generation, op(channel))).await {
+                Ok(Some(Ok(value))) => return Ok(value),
+                // The connection was replaced under the operation: run it again on the new one.
+                Ok(None) => {}
+                Ok(Some(Err(OpError::Refused(err)))) => return Err(err),
+                Ok(Some(Err(OpError::Lost(err)))) => {
                     if Instant::now() >= deadline {
                         return Err(error::lost(&self.address, &err));
                     }
@@ -200,8 +227,14 @@ impl Link {
     /// Closes the connection for good: consumers end, the broker requeues unsettled deliveries.
     pub(crate) async fn close(&self) {
         self.shutdown.cancel();
+        self.sweep_abandoned(true).await;
+        for live in std::mem::take(&mut *self.abandoned.lock()) {
+            tokio::spawn(close_once_recovered(live));
+        }
         let live = self.live();
-        if live.connection.status().connected() {
+        if !live.connection.status().connected() {
+            tokio::spawn(close_once_recovered(live));
+        } else {
             // While the broker blocks the connection lapin writes nothing, not even connection.close:
             // don't wait for it forever.
             match timeout(
@@ -231,14 +264,82 @@ impl Link {
             }),
         );
         old.events_stop.cancel();
+        if old.connection.status().reconnecting() {
+            self.abandoned.lock().push(old);
+        }
         self.generations.send_replace(generation);
         info!(address = %self.address, generation, "opened a new connection to the broker");
+    }
+}
+
+impl Link {
+    /// Closes abandoned connections that lapin managed to recover after all, and forgets those that
+    /// ended.
+    async fn sweep_abandoned(&self, closing_all: bool) {
+        let revived: Vec<Arc<Live>> = {
+            let mut abandoned = self.abandoned.lock();
+            abandoned.retain(|live| {
+                let status = live.connection.status();
+                !(status.errored() || status.closed())
+            });
+            let (revived, still_down) = std::mem::take(&mut *abandoned)
+                .into_iter()
+                .partition(|live| live.connection.status().connected());
+            *abandoned = still_down;
+            revived
+        };
+        for live in revived {
+            if !closing_all {
+                warn!(address = %self.address, "an abandoned connection recovered after all; closing it");
+            }
+            let closed = timeout(
+                Duration::from_secs(5),
+                live.connection.close(200, "replaced".into()),
+            )
+            .await;
+            if let Ok(Err(err)) = closed {
+                debug!(address = %self.address, error = %err, "closing an abandoned connection");
+            }
+        }
     }
 }
 
 impl Drop for Link {
     fn drop(&mut self) {
         self.shutdown.cancel();
+        // A connected connection closes by itself once its last handle is gone; one that lapin is still
+        // recovering would come back, replay its consumers and hold their messages with nobody reading.
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            let current = self.current.read().clone();
+            for live in std::mem::take(&mut *self.abandoned.lock())
+                .into_iter()
+                .chain([current])
+            {
+                let status = live.connection.status();
+                if status.reconnecting() || status.connecting() {
+                    runtime.spawn(close_once_recovered(live));
+                }
+            }
+        }
+    }
+}
+
+/// Closes a connection of a closed or dropped transport as soon as lapin has recovered it, if it ever
+/// does within [`CLOSE_RECOVERED_WITHIN`].
+async fn close_once_recovered(live: Arc<Live>) {
+    let give_up = Instant::now() + CLOSE_RECOVERED_WITHIN;
+    while Instant::now() < give_up {
+        let status = live.connection.status();
+        if status.connected() {
+            if let Err(err) = live.connection.close(200, "closed by Snodo".into()).await {
+                debug!(error = %err, "closing a recovered connection of a closed transport");
+            }
+            return;
+        }
+        if status.errored() || status.closed() {
+            return;
+        }
+        sleep(Duration::from_millis(250)).await;
     }
 }
 
@@ -337,6 +438,7 @@ async fn supervise(link: Weak<Link>, shutdown: CancellationToken) {
         if strong.is_shut_down() {
             return;
         }
+        strong.sweep_abandoned(false).await;
         let status = strong.live().connection.status().clone();
         if status.reconnecting() {
             let since = *reconnecting_since.get_or_insert_with(Instant::now);
@@ -358,7 +460,11 @@ async fn supervise(link: Weak<Link>, shutdown: CancellationToken) {
         drop(strong);
         if wedged {
             // Only replace it once the broker answers again: while it is down, lapin may be right to wait.
-            match connect(&uri, &address, &name).await {
+            let attempt = tokio::select! {
+                _ = shutdown.cancelled() => return,
+                attempt = connect(&uri, &address, &name) => attempt,
+            };
+            match attempt {
                 Ok(connection) => {
                     warn!(
                         address = %address,

@@ -210,7 +210,13 @@ async fn subscribe(
     let name = convert::short("queue name", queue).map_err(error::too_long)?;
     loop {
         let (channel, generation) = link.channel(deadline).await?;
-        match setup(&channel, name.clone(), mode).await {
+        let Some(subscribed) = link
+            .unless_replaced(generation, setup(&channel, name.clone(), mode))
+            .await
+        else {
+            continue;
+        };
+        match subscribed {
             Ok(consumer) => {
                 return Ok(Active {
                     channel,

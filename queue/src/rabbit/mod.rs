@@ -1,15 +1,15 @@
 //! The RabbitMQ transport: the [`Transport`] contract over lapin (AMQP 0-9-1), with the delivery
 //! guarantees of DESIGN §4 kept across connection failures and broker restarts.
 //!
-//! Layout:
-//! - [`connection`]: a self-healing connection ([`connection::Link`]) on top of lapin's auto-recovery,
-//!   with `connection.blocked` tracking;
-//! - [`publisher`]: publisher confirms over a pool of channels, re-publishing what a dying connection
+//! Layout (files of this folder):
+//! - `connection.rs`: a self-healing connection (`Link`) on top of lapin's auto-recovery, with
+//!   `connection.blocked` tracking;
+//! - `publisher.rs`: publisher confirms over a pool of channels, re-publishing what a dying connection
 //!   left unconfirmed;
-//! - [`consumer`]: per-consumer channels with manual acknowledgements, resubscribing when needed;
-//! - [`declare`] and [`queues`]: topology declaration and one-queue operations on short-lived channels;
-//! - [`convert`]: [`Message`](crate::message::Message) ⇄ AMQP properties and field tables;
-//! - [`error`]: RabbitMQ reply codes → [`TransportError`].
+//! - `consumer.rs`: per-consumer channels with manual acknowledgements, resubscribing when needed;
+//! - `declare.rs` and `queues.rs`: topology declaration and one-queue operations on short-lived channels;
+//! - `convert.rs`: [`Message`](crate::message::Message) ⇄ AMQP properties and field tables;
+//! - `error.rs`: RabbitMQ reply codes → [`TransportError`].
 //!
 //! Two connections per transport, one for publishing and one for everything else, as RabbitMQ
 //! recommends: while a resource alarm blocks publishers the broker stops reading from connections that
@@ -18,7 +18,7 @@
 
 mod connection;
 mod consumer;
-pub mod convert;
+mod convert;
 mod declare;
 mod error;
 mod publisher;
@@ -54,8 +54,9 @@ pub struct RabbitConfig {
     /// How long a publish may wait for its confirm, across reconnections and resource alarms, before it
     /// fails with [`PublishError::Timeout`]. Also bounds declarations and queue operations.
     pub publish_timeout: Duration,
-    /// The most channels publishing at once; each carries one unconfirmed message (see
-    /// [`publisher`](self::publisher)), so this is the number of publishes in flight.
+    /// The most channels publishing at once. Each carries one unconfirmed message at a time (lapin cannot
+    /// attribute returns and confirms reliably when several are in flight on one channel, see
+    /// `rabbit/publisher.rs`), so this is the number of publishes in flight; channels open on demand.
     pub publisher_channels: usize,
 }
 

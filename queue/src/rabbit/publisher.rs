@@ -118,20 +118,17 @@ impl Publisher {
                 &message.body,
                 props,
             );
-            let mut generations = self.link.generations();
-            let attempt = tokio::select! {
-                sent = timeout_at(deadline, sent) => match sent {
-                    // The confirm may still arrive on this channel: drop it rather than reuse it.
-                    Err(_) => return Err(self.timed_out()),
-                    Ok(Ok(confirmation)) => judge(confirmation, publish),
-                    Ok(Err(err)) => match error::classify(err) {
-                        Failure::Refused { code, text } => Attempt::Refused(refused(&code, text, publish)),
-                        Failure::Lost(err) => Attempt::Lost(Some(err)),
-                    },
+            let attempt = match timeout_at(deadline, self.link.unless_replaced(ch.generation, sent)).await {
+                // The confirm may still arrive on this channel: drop it rather than reuse it.
+                Err(_) => return Err(self.timed_out()),
+                Ok(Some(Ok(confirmation))) => judge(confirmation, publish),
+                Ok(Some(Err(err))) => match error::classify(err) {
+                    Failure::Refused { code, text } => Attempt::Refused(refused(&code, text, publish)),
+                    Failure::Lost(err) => Attempt::Lost(Some(err)),
                 },
                 // The link replaced the connection under this publish (lapin stopped recovering it): the
                 // confirm will never come on the old one.
-                _ = generations.wait_for(|g| *g != ch.generation) => Attempt::Lost(None),
+                Ok(None) => Attempt::Lost(None),
             };
             match attempt {
                 Attempt::Answered { result, keep } => {
@@ -179,9 +176,14 @@ impl Publisher {
                 Err(TransportError::Connect { .. }) => return Err(self.timed_out()),
                 Err(err) => return Err(err.into()),
             };
-            match timeout_at(deadline, channel.confirm_select(ConfirmSelectOptions::default())).await {
-                Ok(Ok(())) => return Ok(PublishChannel { channel, generation }),
-                Ok(Err(err)) => {
+            let selected = self.link.unless_replaced(
+                generation,
+                channel.confirm_select(ConfirmSelectOptions::default()),
+            );
+            match timeout_at(deadline, selected).await {
+                Ok(Some(Ok(()))) => return Ok(PublishChannel { channel, generation }),
+                Ok(None) => {}
+                Ok(Some(Err(err))) => {
                     debug!(error = %err, "confirm.select failed; opening another channel");
                     sleep(Duration::from_millis(50)).await;
                 }

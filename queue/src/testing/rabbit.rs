@@ -6,8 +6,10 @@
 //!   is never restarted or blocked.
 //! - [`RabbitTestBroker::private`] uses a second node owned by the test run
 //!   (`scripts/rabbitmq-private-node`, port `SNODO_TEST_PRIVATE_AMQP_PORT`, default 5673), started on
-//!   first use. Only there do [`TestBroker::restart`] and [`TestBroker::block_publishers`] work; tests
-//!   using them share the node's state (alarms, restarts), so they must run one at a time.
+//!   first use. Only there do [`TestBroker::restart`] and [`TestBroker::block_publishers`] work. Tests
+//!   on it share the node's state (alarms, restarts), so they run one at a time: each private broker
+//!   holds a process-wide lock from creation to drop (and the test script also runs those binaries
+//!   with `--test-threads=1`).
 //!
 //! A broker that cannot be reached fails the test with a message saying how to start it: a silently
 //! skipped RabbitMQ test would hide exactly the failures these tests exist for.
@@ -18,7 +20,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use tokio::process::Command;
-use tokio::sync::OnceCell;
+use tokio::sync::{Mutex, MutexGuard, OnceCell};
 
 use super::TestBroker;
 use crate::rabbit::{RabbitConfig, RabbitTransport, redact};
@@ -28,6 +30,9 @@ const DEFAULT_SHARED_URL: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
 const DEFAULT_PRIVATE_NODE: &str = "snodo-test@localhost";
 const DEFAULT_PRIVATE_PORT: &str = "5673";
 
+/// One private-node test at a time in this process.
+static PRIVATE_NODE_TURN: Mutex<()> = Mutex::const_new(());
+
 /// One test's vhost on a RabbitMQ node.
 pub struct RabbitTestBroker {
     /// `None`: the shared node, which `rabbitmqctl` addresses by default.
@@ -35,6 +40,8 @@ pub struct RabbitTestBroker {
     vhost: String,
     url: String,
     publish_timeout: Duration,
+    /// Held by private brokers until they are dropped (after their vhost is deleted).
+    _turn: Option<MutexGuard<'static, ()>>,
 }
 
 impl RabbitTestBroker {
@@ -46,11 +53,13 @@ impl RabbitTestBroker {
             "start it (`service rabbitmq-server start`) or point SNODO_TEST_AMQP_URL at one",
         )
         .await;
-        RabbitTestBroker::with_fresh_vhost(None, &base).await
+        RabbitTestBroker::with_fresh_vhost(None, &base, None).await
     }
 
-    /// A fresh vhost on the private node, which is started if it is not running.
+    /// A fresh vhost on the private node, which is started if it is not running, with its memory alarm
+    /// cleared. Waits until no other private broker of this process is alive.
     pub async fn private() -> RabbitTestBroker {
+        let turn = PRIVATE_NODE_TURN.lock().await;
         static STARTED: OnceCell<()> = OnceCell::const_new();
         STARTED.get_or_init(start_private_node).await;
         let port =
@@ -61,10 +70,17 @@ impl RabbitTestBroker {
             "run `scripts/rabbitmq-private-node start` and look at its log",
         )
         .await;
-        RabbitTestBroker::with_fresh_vhost(Some(private_node_name()), &base).await
+        let node = private_node_name();
+        // A test that failed while the node was blocked must not leave the next one blocked.
+        rabbitmqctl(Some(&node), &["set_vm_memory_high_watermark", "0.4"]).await;
+        RabbitTestBroker::with_fresh_vhost(Some(node), &base, Some(turn)).await
     }
 
-    async fn with_fresh_vhost(node: Option<String>, base_url: &str) -> RabbitTestBroker {
+    async fn with_fresh_vhost(
+        node: Option<String>,
+        base_url: &str,
+        turn: Option<MutexGuard<'static, ()>>,
+    ) -> RabbitTestBroker {
         let vhost = format!("snodo-test-{}", uuid::Uuid::new_v4());
         rabbitmqctl(node.as_deref(), &["add_vhost", &vhost]).await;
         rabbitmqctl(
@@ -77,6 +93,7 @@ impl RabbitTestBroker {
             node,
             vhost,
             publish_timeout: Duration::from_secs(10),
+            _turn: turn,
         }
     }
 
@@ -129,6 +146,14 @@ impl RabbitTestBroker {
 impl TestBroker for RabbitTestBroker {
     async fn connect(&self) -> SharedTransport {
         self.connect_rabbit(self.config()).await
+    }
+
+    async fn connect_with_publish_timeout(&self, publish_timeout: Duration) -> SharedTransport {
+        self.connect_rabbit(RabbitConfig {
+            publish_timeout,
+            ..self.config()
+        })
+        .await
     }
 
     /// `stop_app` closes every client connection (320 CONNECTION_FORCED) and the listener; `start_app`
