@@ -24,18 +24,41 @@ fn ms(v: u64) -> Duration {
     Duration::from_millis(v)
 }
 
-/// A completed command yields exactly one `.completed` event correlated to it, and leaves its queue empty.
-pub async fn completes_and_correlates(broker: &dyn TestBroker) {
-    let transport = broker.connect().await;
+/// What most cases start from: the scripted connector running on one connection, and a tap on the
+/// events, on the same or another connection.
+struct Scenario {
+    names: crate::topology::Names,
+    connector: ScriptedConnector,
+    tap: super::harness::EventTap,
+    running: Running,
+}
+
+async fn scenario(transport: &SharedTransport, observer: &SharedTransport, retry: &[Duration]) -> Scenario {
     let names = unique_names();
     let connector = ScriptedConnector::new();
     let runtime = new_runtime(
-        &transport,
+        transport,
         Arc::new(connector.clone()),
-        test_settings(&names, &[ms(50)]),
+        test_settings(&names, retry),
     );
-    let mut tap = declare_for(&transport, &names, &runtime).await;
-    let running = Running::start(runtime);
+    let tap = declare_for(observer, &names, &runtime).await;
+    Scenario {
+        names,
+        connector,
+        tap,
+        running: Running::start(runtime),
+    }
+}
+
+/// A completed command yields exactly one `.completed` event correlated to it, and leaves its queue empty.
+pub async fn completes_and_correlates(broker: &dyn TestBroker) {
+    let transport = broker.connect().await;
+    let Scenario {
+        names,
+        connector: _,
+        mut tap,
+        running,
+    } = scenario(&transport, &transport, &[ms(50)]).await;
     let (env, msg) = command("scripted.thing.do", json!({"echo": "ciao"}));
     send(&transport, &names, msg).await;
     let event = tap.take(1, WAIT).await.remove(0);
@@ -211,15 +234,12 @@ pub async fn rejection_fails_at_once(broker: &dyn TestBroker) {
 /// addressed, and never stop the consumer.
 pub async fn invalid_messages_are_dead_lettered(broker: &dyn TestBroker) {
     let transport = broker.connect().await;
-    let names = unique_names();
-    let connector = ScriptedConnector::new();
-    let runtime = new_runtime(
-        &transport,
-        Arc::new(connector.clone()),
-        test_settings(&names, &[ms(30)]),
-    );
-    let mut tap = declare_for(&transport, &names, &runtime).await;
-    let running = Running::start(runtime);
+    let Scenario {
+        names,
+        connector,
+        mut tap,
+        running,
+    } = scenario(&transport, &transport, &[ms(30)]).await;
     let queue = names.command_queue("scripted");
     let mut cases = Vec::new();
     let (_, mut m) = command("scripted.thing.do", json!({"echo": 1}));
@@ -304,15 +324,12 @@ pub async fn invalid_messages_are_dead_lettered(broker: &dyn TestBroker) {
 /// platform call still running at the deadline is abandoned.
 pub async fn deadlines_are_honoured(broker: &dyn TestBroker) {
     let transport = broker.connect().await;
-    let names = unique_names();
-    let connector = ScriptedConnector::new();
-    let runtime = new_runtime(
-        &transport,
-        Arc::new(connector.clone()),
-        test_settings(&names, &[ms(5_000)]),
-    );
-    let mut tap = declare_for(&transport, &names, &runtime).await;
-    let running = Running::start(runtime);
+    let Scenario {
+        names,
+        connector,
+        mut tap,
+        running,
+    } = scenario(&transport, &transport, &[ms(5_000)]).await;
 
     let (_, msg) = command("scripted.thing.do", json!({"echo": "late"}));
     let mut env = Envelope::parse(&msg).expect("valid");
@@ -362,15 +379,12 @@ pub async fn deadlines_are_honoured(broker: &dyn TestBroker) {
 /// when nobody answers.
 pub async fn request_reply_and_timeout(broker: &dyn TestBroker) {
     let transport = broker.connect().await;
-    let names = unique_names();
-    let connector = ScriptedConnector::new();
-    let runtime = new_runtime(
-        &transport,
-        Arc::new(connector.clone()),
-        test_settings(&names, &[ms(30)]),
-    );
-    let _tap = declare_for(&transport, &names, &runtime).await;
-    let running = Running::start(runtime);
+    let Scenario {
+        names,
+        connector: _,
+        tap: _tap,
+        running,
+    } = scenario(&transport, &transport, &[ms(30)]).await;
     let requester = Requester::start(transport.clone(), &names.prefix)
         .await
         .expect("reply queue");
@@ -441,16 +455,13 @@ pub async fn request_reply_and_timeout(broker: &dyn TestBroker) {
 /// Shutdown stops taking work, lets the command in flight finish and publish, and acknowledges it.
 pub async fn graceful_shutdown_finishes_in_flight_work(broker: &dyn TestBroker) {
     let transport = broker.connect().await;
-    let names = unique_names();
-    let connector = ScriptedConnector::new();
+    let Scenario {
+        names,
+        connector,
+        mut tap,
+        running,
+    } = scenario(&transport, &transport, &[ms(30)]).await;
     connector.platform.stall_next(ms(800));
-    let runtime = new_runtime(
-        &transport,
-        Arc::new(connector.clone()),
-        test_settings(&names, &[ms(30)]),
-    );
-    let mut tap = declare_for(&transport, &names, &runtime).await;
-    let running = Running::start(runtime);
     let (env, msg) = command("scripted.thing.do", json!({"echo": "slow"}));
     send(&transport, &names, msg).await;
     // Wait until the platform is being called, then ask for shutdown.
@@ -571,15 +582,12 @@ pub async fn a_killed_runtime_loses_nothing(broker: &dyn TestBroker) {
 pub async fn runtime_survives_a_broker_restart(broker: &dyn TestBroker) {
     let transport = broker.connect().await;
     let observer = broker.connect().await;
-    let names = unique_names();
-    let connector = ScriptedConnector::new();
-    let runtime = new_runtime(
-        &transport,
-        Arc::new(connector.clone()),
-        test_settings(&names, &[ms(100), ms(500)]),
-    );
-    let mut tap = declare_for(&observer, &names, &runtime).await;
-    let running = Running::start(runtime);
+    let Scenario {
+        names,
+        connector: _,
+        mut tap,
+        running,
+    } = scenario(&transport, &observer, &[ms(100), ms(500)]).await;
     let mut sent = std::collections::HashSet::new();
     for i in 0..100 {
         let (env, msg) = command("scripted.thing.do", json!({"echo": i}));
