@@ -10,9 +10,10 @@ use bytes::Bytes;
 use futures::future::join_all;
 use snodo_queue::message::{HeaderValue, Message, Properties};
 use snodo_queue::testing::TestBroker;
+use snodo_queue::testing::harness::{declare_queue, next_within};
 use snodo_queue::testing::rabbit::RabbitTestBroker;
 use snodo_queue::topology::{BindingSpec, DeadLetterTarget, ExchangeKind, ExchangeSpec, QueueSpec, Topology};
-use snodo_queue::{AckOutcome, ConsumeOptions, Publish, PublishError, SharedTransport, TransportError};
+use snodo_queue::{AckOutcome, ConsumeOptions, Publish, PublishError, TransportError};
 
 snodo_queue::transport_conformance_tests!(RabbitTestBroker::shared().await);
 
@@ -34,22 +35,6 @@ fn message(id: &str) -> Message {
 
 fn queue(name: &str) -> QueueSpec {
     QueueSpec::quorum(name)
-}
-
-async fn declare_queue(t: &SharedTransport, name: &str) {
-    t.declare(&Topology {
-        queues: vec![queue(name)],
-        ..Topology::default()
-    })
-    .await
-    .expect("declare");
-}
-
-async fn next_within(consumer: &mut snodo_queue::Consumer, within: Duration) -> snodo_queue::Delivery {
-    tokio::time::timeout(within, consumer.next())
-        .await
-        .expect("no delivery in time")
-        .expect("the consumer ended")
 }
 
 #[tokio::test(flavor = "multi_thread")]

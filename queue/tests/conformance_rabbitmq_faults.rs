@@ -12,9 +12,9 @@ use bytes::Bytes;
 use futures::future::join_all;
 use snodo_queue::message::{Message, Properties};
 use snodo_queue::testing::TestBroker;
+use snodo_queue::testing::harness::{declare_queue, next_within};
 use snodo_queue::testing::rabbit::RabbitTestBroker;
-use snodo_queue::topology::{QueueSpec, Topology};
-use snodo_queue::{AckOutcome, ConsumeOptions, Publish, PublishError, SharedTransport};
+use snodo_queue::{AckOutcome, ConsumeOptions, Publish, PublishError};
 
 snodo_queue::transport_fault_tests!(RabbitTestBroker::private().await);
 
@@ -29,22 +29,6 @@ fn message(id: &str) -> Message {
         body: Bytes::from_static(b"{}"),
         ..Message::default()
     }
-}
-
-async fn declare_queue(t: &SharedTransport, name: &str) {
-    t.declare(&Topology {
-        queues: vec![QueueSpec::quorum(name)],
-        ..Topology::default()
-    })
-    .await
-    .expect("declare");
-}
-
-async fn next_within(consumer: &mut snodo_queue::Consumer, within: Duration) -> snodo_queue::Delivery {
-    tokio::time::timeout(within, consumer.next())
-        .await
-        .expect("no delivery in time")
-        .expect("the consumer ended")
 }
 
 #[tokio::test(flavor = "multi_thread")]

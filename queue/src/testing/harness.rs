@@ -177,3 +177,22 @@ pub fn new_runtime(
         settings,
     )
 }
+
+/// Declares one quorum queue with no arguments.
+pub async fn declare_queue(transport: &SharedTransport, name: &str) {
+    transport
+        .declare(&Topology {
+            queues: vec![crate::topology::QueueSpec::quorum(name)],
+            ..Topology::default()
+        })
+        .await
+        .expect("declare a test queue");
+}
+
+/// The next delivery of `consumer` within `within`; panics when none comes or the consumer ended.
+pub async fn next_within(consumer: &mut Consumer, within: Duration) -> crate::transport::Delivery {
+    tokio::time::timeout(within, consumer.next())
+        .await
+        .expect("no delivery in time")
+        .expect("the consumer ended")
+}
