@@ -142,8 +142,8 @@ impl ConnectorRuntime {
     /// Consumes until `shutdown` is cancelled, then stops taking deliveries, lets in-flight commands finish
     /// (up to the grace period) and returns.
     pub async fn run(self, shutdown: CancellationToken) -> Result<(), RuntimeError> {
+        let connector = self.label();
         let inner = self.inner;
-        let connector = inner.handler.name().to_owned();
         let mut consumer = inner
             .transport
             .consume(
