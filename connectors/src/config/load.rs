@@ -236,6 +236,38 @@ mod tests {
     }
 
     #[test]
+    fn semantic_rules_name_the_offending_key() {
+        let cases = [
+            ("SNODO_TENANTS__0__ISTAT", "15146", "tenants[0].istat"),
+            (
+                "SNODO_TENANTS__0__FISCAL_CODE",
+                "0119925015X",
+                "tenants[0].fiscal_code",
+            ),
+            (
+                "SNODO_TENANTS__0__CADASTRAL_CODE",
+                "f205",
+                "tenants[0].cadastral_code",
+            ),
+            ("SNODO_RUNTIME__PREFETCH", "0", "runtime.prefetch"),
+            ("SNODO_RUNTIME__RETRY", "[\"0s\"]", "runtime.retry"),
+            ("SNODO_TRANSPORT__AMQP_URL", "http://rabbit", "transport.amqp_url"),
+            (
+                "SNODO_BACKENDS__0__EVENTS_QUEUE",
+                "snodo.mine",
+                "backends[0].events_queue",
+            ),
+        ];
+        for (var, value, key) in cases {
+            let err = load_from_str("x", None, vec![(var.to_owned(), value.to_owned())]).unwrap_err();
+            assert!(
+                err.to_string().contains(&format!("key `{key}`")),
+                "{var}={value}: {err}"
+            );
+        }
+    }
+
+    #[test]
     fn a_file_with_two_tenants_loads() {
         let text = r#"
             [transport]

@@ -162,7 +162,7 @@ impl Config {
                 public_base_url: "https://127.0.0.1:7443".into(),
                 environment: Environment::Development,
             }],
-            backends: vec![BackendConfig::demo(DEMO_TENANT_ISTAT)],
+            backends: vec![BackendConfig::demo()],
             demo: DemoConfig { enabled: true },
         }
     }
@@ -244,7 +244,7 @@ pub struct BackendConfig {
 
 impl BackendConfig {
     /// The demo municipal backend of `snodo up`.
-    pub fn demo(_tenant: &str) -> BackendConfig {
+    pub fn demo() -> BackendConfig {
         BackendConfig {
             name: "demo".into(),
             events_queue: "demo.events".into(),

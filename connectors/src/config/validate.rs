@@ -39,10 +39,9 @@ pub(super) fn validate(c: &Config) -> Result<(), (String, String)> {
         c.runtime.concurrency,
         &c.runtime.retry,
     )?;
-    for (name, o) in &c.connectors {
+    for name in c.connectors.keys() {
         let r = c.runtime_for(name);
         check_runtime(&format!("connectors.{name}"), r.prefetch, r.concurrency, &r.retry)?;
-        let _ = o;
     }
     let mut seen = HashSet::new();
     for (i, t) in c.tenants.iter().enumerate() {
