@@ -577,6 +577,33 @@ pub async fn a_killed_runtime_loses_nothing(broker: &dyn TestBroker) {
     running.stop().await;
 }
 
+/// A connector never handles more commands at once than its concurrency limit, however many are queued.
+pub async fn concurrency_is_limited(broker: &dyn TestBroker) {
+    let transport = broker.connect().await;
+    let names = unique_names();
+    let connector = ScriptedConnector::new();
+    connector.platform.set_latency(ms(50));
+    let settings = crate::runtime::RuntimeSettings {
+        concurrency: 3,
+        prefetch: 20,
+        ..test_settings(&names, &[ms(30)])
+    };
+    let runtime = new_runtime(&transport, Arc::new(connector.clone()), settings);
+    let mut tap = declare_for(&transport, &names, &runtime).await;
+    for i in 0..12 {
+        let (_, msg) = command("scripted.thing.do", json!({"echo": i}));
+        send(&transport, &names, msg).await;
+    }
+    let running = Running::start(runtime);
+    tap.take(12, WAIT).await;
+    running.stop().await;
+    assert_eq!(
+        connector.platform.most_concurrent_calls(),
+        3,
+        "the limit was reached and never passed"
+    );
+}
+
 /// The runtime across a broker restart: commands published before, during and after it all end in a
 /// terminal event (duplicates allowed, losses not), and the consumers resume by themselves.
 pub async fn runtime_survives_a_broker_restart(broker: &dyn TestBroker) {
@@ -711,6 +738,7 @@ macro_rules! runtime_conformance_tests {
                 graceful_shutdown_finishes_in_flight_work,
                 never_acks_before_the_confirm,
                 a_killed_runtime_loses_nothing,
+                concurrency_is_limited,
             );
         }
     };

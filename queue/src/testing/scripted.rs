@@ -32,6 +32,11 @@ pub struct ScriptedPlatform {
     steps: Mutex<VecDeque<Step>>,
     calls: Mutex<Vec<Call>>,
     keys: AtomicU64,
+    /// Calls being answered now, and the most there ever were at once.
+    active: AtomicU64,
+    most_active: AtomicU64,
+    /// Every call takes at least this long (milliseconds).
+    latency_ms: AtomicU64,
 }
 
 impl ScriptedPlatform {
@@ -54,6 +59,16 @@ impl ScriptedPlatform {
 
     pub fn keys_allocated(&self) -> u64 {
         self.keys.load(Ordering::SeqCst)
+    }
+
+    /// Every call from now on takes at least `d`.
+    pub fn set_latency(&self, d: Duration) {
+        self.latency_ms.store(d.as_millis() as u64, Ordering::SeqCst);
+    }
+
+    /// The most calls that were ever in progress at the same time.
+    pub fn most_concurrent_calls(&self) -> u64 {
+        self.most_active.load(Ordering::SeqCst)
     }
 }
 
@@ -104,6 +119,14 @@ impl CommandHandler for ScriptedConnector {
             attempt: command.envelope.attempt,
             external_key: command.envelope.external_key.clone(),
         });
+        let platform = &self.platform;
+        let now_active = platform.active.fetch_add(1, Ordering::SeqCst) + 1;
+        platform.most_active.fetch_max(now_active, Ordering::SeqCst);
+        let latency = platform.latency_ms.load(Ordering::SeqCst);
+        if latency > 0 {
+            tokio::time::sleep(Duration::from_millis(latency)).await;
+        }
+        platform.active.fetch_sub(1, Ordering::SeqCst);
         let step = self.platform.steps.lock().pop_front();
         match step {
             Some(Step::Fail(e)) => Err(e),
