@@ -7,6 +7,9 @@
 
 #![allow(dead_code)] // each test binary uses its own subset of these helpers
 
+pub mod generate;
+pub mod saml;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::OnceLock;
@@ -160,3 +163,111 @@ pub fn descendants_named(doc: &Document, parent: NodeId, ns: &str, local: &str) 
         .filter(|&e| doc.element(e).is_some_and(|el| el.name().is(Some(ns), local)))
         .collect()
 }
+
+/// A throwaway key pair with a self-signed certificate, made for one test run and never stored: the
+/// signing side of the XML-DSig tests (our signer, xmlsec1's) and the trusted certificate of the
+/// verifying side.
+pub struct TestIdentity {
+    pub key: openssl::pkey::PKey<openssl::pkey::Private>,
+    pub certificate: openssl::x509::X509,
+}
+
+impl TestIdentity {
+    pub fn key_pem(&self) -> Vec<u8> {
+        self.key.private_key_to_pem_pkcs8().expect("PEM encoding")
+    }
+    pub fn certificate_pem(&self) -> Vec<u8> {
+        self.certificate.to_pem().expect("PEM encoding")
+    }
+    pub fn signing_key(&self) -> snodo_security::dsig::SigningKey {
+        snodo_security::dsig::SigningKey::new(self.key.clone(), Some(self.certificate.clone()))
+    }
+    pub fn trusted(&self) -> snodo_security::dsig::TrustedKeys {
+        snodo_security::dsig::TrustedKeys::from_certificates([self.certificate.clone()])
+            .expect("usable certificate")
+    }
+    /// Writes `<name>.key.pem` and `<name>.cert.pem` into `dir`, for xmlsec1.
+    pub fn write_pem(&self, dir: &Path, name: &str) -> (PathBuf, PathBuf) {
+        let key = dir.join(format!("{name}.key.pem"));
+        let cert = dir.join(format!("{name}.cert.pem"));
+        std::fs::write(&key, self.key_pem()).expect("write key");
+        std::fs::write(&cert, self.certificate_pem()).expect("write certificate");
+        (key, cert)
+    }
+}
+
+fn self_signed(key: openssl::pkey::PKey<openssl::pkey::Private>, common_name: &str) -> TestIdentity {
+    use openssl::asn1::{Asn1Integer, Asn1Time};
+    use openssl::bn::{BigNum, MsbOption};
+    use openssl::hash::MessageDigest;
+    use openssl::x509::extension::SubjectKeyIdentifier;
+    use openssl::x509::{X509Builder, X509NameBuilder};
+
+    let mut name = X509NameBuilder::new().expect("name builder");
+    name.append_entry_by_text("C", "IT").expect("C");
+    name.append_entry_by_text("O", "Snodo test, not a real party")
+        .expect("O");
+    name.append_entry_by_text("CN", common_name).expect("CN");
+    let name = name.build();
+    let mut serial = BigNum::new().expect("bignum");
+    serial
+        .rand(64, MsbOption::MAYBE_ZERO, false)
+        .expect("random serial");
+    let mut builder = X509Builder::new().expect("builder");
+    builder.set_version(2).expect("v3");
+    builder
+        .set_serial_number(&Asn1Integer::from_bn(&serial).expect("serial"))
+        .expect("serial");
+    builder.set_subject_name(&name).expect("subject");
+    builder.set_issuer_name(&name).expect("issuer");
+    builder.set_pubkey(&key).expect("public key");
+    builder
+        .set_not_before(&Asn1Time::days_from_now(0).expect("time"))
+        .expect("not before");
+    builder
+        .set_not_after(&Asn1Time::days_from_now(30).expect("time"))
+        .expect("not after");
+    let ski = SubjectKeyIdentifier::new()
+        .build(&builder.x509v3_context(None, None))
+        .expect("SKI");
+    builder.append_extension(ski).expect("SKI extension");
+    builder.sign(&key, MessageDigest::sha256()).expect("self-sign");
+    TestIdentity {
+        key,
+        certificate: builder.build(),
+    }
+}
+
+/// A fresh RSA identity of `bits` bits.
+pub fn rsa_identity(common_name: &str, bits: u32) -> TestIdentity {
+    let rsa = openssl::rsa::Rsa::generate(bits).expect("RSA key generation");
+    self_signed(openssl::pkey::PKey::from_rsa(rsa).expect("PKey"), common_name)
+}
+
+/// A fresh ECDSA P-256 identity.
+pub fn ec_identity(common_name: &str) -> TestIdentity {
+    let group = openssl::ec::EcGroup::from_curve_name(openssl::nid::Nid::X9_62_PRIME256V1).expect("P-256");
+    let ec = openssl::ec::EcKey::generate(&group).expect("EC key generation");
+    self_signed(openssl::pkey::PKey::from_ec_key(ec).expect("PKey"), common_name)
+}
+
+/// The RSA-2048 identity most tests sign with, generated once per test binary.
+pub fn idp() -> &'static TestIdentity {
+    static IDP: OnceLock<TestIdentity> = OnceLock::new();
+    IDP.get_or_init(|| rsa_identity("Snodo test IdP", 2048))
+}
+
+/// A second, untrusted RSA-2048 identity: the attacker's.
+pub fn attacker() -> &'static TestIdentity {
+    static ATTACKER: OnceLock<TestIdentity> = OnceLock::new();
+    ATTACKER.get_or_init(|| rsa_identity("Snodo test attacker", 2048))
+}
+
+/// The certificate the SPID fixtures were signed with (its private key was not kept).
+pub fn spid_fixture_keys() -> snodo_security::dsig::TrustedKeys {
+    let pem = std::fs::read(spid_fixtures_dir().join("fixture-idp-cert.pem")).expect("fixture-idp-cert.pem");
+    snodo_security::dsig::TrustedKeys::from_pem(&pem).expect("fixture certificate is usable")
+}
+
+pub const SAMLP: &str = "urn:oasis:names:tc:SAML:2.0:protocol";
+pub const SAML: &str = "urn:oasis:names:tc:SAML:2.0:assertion";
