@@ -68,21 +68,16 @@ pub async fn run(args: TransportBenchArgs) -> anyhow::Result<ExitCode> {
     if args.amqp == "none" {
         return Ok(ExitCode::SUCCESS);
     }
-    // The transport keeps one unconfirmed message per channel (see `rabbit::publisher`), so publishes in
-    // flight are bounded by its channels: size them like the baseline's concurrency and the load window.
-    let connect = |name: &str, channels: usize| {
+    // Default publisher settings, as `snodo up` uses them: confirms are pipelined per channel (see
+    // `rabbit::publisher`), like the baseline's single channel.
+    let connect = |name: &str| {
         RabbitTransport::connect(RabbitConfig {
             connection_name: name.to_owned(),
-            publisher_channels: channels,
             ..RabbitConfig::new(&args.amqp)
         })
     };
-    let runtime_side: SharedTransport = connect("bench runtime", args.concurrency)
-        .await
-        .context("connecting to RabbitMQ")?;
-    let load_side: SharedTransport = connect("bench load", args.window)
-        .await
-        .context("connecting to RabbitMQ")?;
+    let runtime_side: SharedTransport = connect("bench runtime").await.context("connecting to RabbitMQ")?;
+    let load_side: SharedTransport = connect("bench load").await.context("connecting to RabbitMQ")?;
     // Alternate runtime and baseline so that drift on this noisy machine hits both alike.
     let mut runtime_runs: Vec<Figures> = Vec::new();
     let mut raw_runs: Vec<Figures> = Vec::new();

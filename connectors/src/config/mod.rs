@@ -54,7 +54,8 @@ pub struct TransportConfig {
     /// How long a publish may wait for the broker's confirm (across reconnections) before it fails.
     #[serde(default = "default_publish_timeout", with = "humantime_serde")]
     pub publish_timeout: Duration,
-    /// Publishes in flight at once on RabbitMQ (one unconfirmed message per channel; see the transport).
+    /// Publisher channels (\"lanes\") on RabbitMQ, each pipelining up to 64 unconfirmed messages; see the
+    /// transport's `publisher` module.
     #[serde(default = "default_publisher_channels")]
     pub publisher_channels: usize,
 }

@@ -4,8 +4,9 @@
 //! Layout (files of this folder):
 //! - `connection.rs`: a self-healing connection (`Link`) on top of lapin's auto-recovery, with
 //!   `connection.blocked` tracking;
-//! - `publisher.rs`: publisher confirms over a pool of channels, re-publishing what a dying connection
-//!   left unconfirmed;
+//! - `publisher.rs` and `lane.rs`: publisher confirms over a pool of pipelined channels, with returns
+//!   attributed soundly (a message in doubt is published again alone) and what a dying connection left
+//!   unconfirmed published again;
 //! - `consumer.rs`: per-consumer channels with manual acknowledgements, resubscribing when needed;
 //! - `declare.rs` and `queues.rs`: topology declaration and one-queue operations on short-lived channels;
 //! - `convert.rs`: [`Message`](crate::message::Message) ⇄ AMQP properties and field tables;
@@ -21,6 +22,7 @@ mod consumer;
 mod convert;
 mod declare;
 mod error;
+mod lane;
 mod publisher;
 mod queues;
 
@@ -54,10 +56,16 @@ pub struct RabbitConfig {
     /// How long a publish may wait for its confirm, across reconnections and resource alarms, before it
     /// fails with [`PublishError::Timeout`]. Also bounds declarations and queue operations.
     pub publish_timeout: Duration,
-    /// The most channels publishing at once. Each carries one unconfirmed message at a time (lapin cannot
-    /// attribute returns and confirms reliably when several are in flight on one channel, see
-    /// `rabbit/publisher.rs`), so this is the number of publishes in flight; channels open on demand.
+    /// The most channels publishing at once, each carrying up to `max_in_flight_per_channel` unconfirmed
+    /// messages; channels open on demand, a new one only when all are full. A message whose outcome
+    /// cannot be known for sure on a shared channel (see `rabbit/publisher.rs`: a `basic.return` that
+    /// matches several messages in flight, a channel closed by the broker, a connection lost) is
+    /// published again on a channel of its own: up to as many channels again, each carrying one message.
     pub publisher_channels: usize,
+    /// The most unconfirmed messages on one publisher channel. More lets RabbitMQ acknowledge many
+    /// messages at once and lapin write many at once; it also bounds how many messages a channel closed
+    /// by the broker (a publish to a missing exchange) sends through that slower path.
+    pub max_in_flight_per_channel: usize,
 }
 
 impl RabbitConfig {
@@ -67,6 +75,7 @@ impl RabbitConfig {
             connection_name: "snodo".into(),
             publish_timeout: Duration::from_secs(30),
             publisher_channels: 32,
+            max_in_flight_per_channel: 64,
         }
     }
 }
@@ -78,6 +87,7 @@ impl fmt::Debug for RabbitConfig {
             .field("connection_name", &self.connection_name)
             .field("publish_timeout", &self.publish_timeout)
             .field("publisher_channels", &self.publisher_channels)
+            .field("max_in_flight_per_channel", &self.max_in_flight_per_channel)
             .finish()
     }
 }
@@ -116,6 +126,7 @@ impl RabbitTransport {
         let publisher = Publisher::new(
             publishing.clone(),
             config.publisher_channels,
+            config.max_in_flight_per_channel,
             config.publish_timeout,
         );
         Ok(Arc::new(RabbitTransport {
