@@ -198,7 +198,7 @@ fn completed_plan(inner: &Inner, command: &Command, body: serde_json::Value) -> 
         .outcome_event(Outcome::Completed, &inner.settings.app_id);
     let message = event.to_message(serde_json::to_vec(&body).expect("a JSON value always serializes"));
     Plan {
-        reply: reply_copy(&command.envelope, &message),
+        reply: reply_copy(command.envelope.reply_to.as_deref(), &message),
         publishes: vec![Publish::new(
             inner.events_exchange.clone(),
             event.kind.to_string(),
@@ -242,7 +242,7 @@ fn failure_plan(inner: &Inner, original: &Message, command: &Command, error: Com
     let message = event.to_message(serde_json::to_vec(&report).expect("an error report always serializes"));
     let dead = dead_letter(original, &command.envelope, &error, attempt);
     Plan {
-        reply: reply_copy(&command.envelope, &message),
+        reply: reply_copy(command.envelope.reply_to.as_deref(), &message),
         publishes: vec![
             Publish::to_queue(inner.dead_queue.clone(), dead),
             Publish::new(inner.events_exchange.clone(), event.kind.to_string(), message),
@@ -274,9 +274,16 @@ fn retry_plan(
 
 /// The original message, parked with the error in its headers (DESIGN §3).
 fn dead_letter(original: &Message, envelope: &Envelope, error: &CommandError, attempts: u32) -> Message {
+    let mut dead = parked(original, error, attempts);
+    envelope.write_headers(&mut dead);
+    dead
+}
+
+/// `original` without the broker's history, with the error headers of DESIGN §3. Shared by commands
+/// that failed and by messages whose envelope could not even be read.
+fn parked(original: &Message, error: &CommandError, attempts: u32) -> Message {
     let mut dead = original.clone();
     dead.strip_broker_headers();
-    envelope.write_headers(&mut dead);
     let h = &mut dead.headers;
     h.insert(HEADER_ERROR_CODE.into(), error.code.as_str().into());
     h.insert(HEADER_ERROR.into(), error.message.clone().into());
@@ -324,19 +331,8 @@ fn invalid_envelope_plan(inner: &Inner, message: &Message, error: CommandError) 
     };
     let body = serde_json::to_vec(&error.report(1)).expect("an error report always serializes");
     let event_message = event.to_message(body);
-    let mut dead = message.clone();
-    dead.strip_broker_headers();
-    let h = &mut dead.headers;
-    h.insert(HEADER_ERROR_CODE.into(), error.code.as_str().into());
-    h.insert(HEADER_ERROR.into(), error.message.clone().into());
-    h.insert(HEADER_FAILED_AT.into(), Utc::now().to_rfc3339().into());
-    h.insert(HEADER_ATTEMPTS.into(), HeaderValue::Int(1));
-    let reply = message
-        .properties
-        .reply_to
-        .as_ref()
-        .filter(|r| !r.is_empty())
-        .map(|r| Publish::to_queue(r.clone(), event_message.clone()).best_effort());
+    let dead = parked(message, &error, 1);
+    let reply = reply_copy(message.properties.reply_to.as_deref(), &event_message);
     Plan {
         publishes: vec![
             Publish::to_queue(inner.dead_queue.clone(), dead),
@@ -351,9 +347,9 @@ fn invalid_envelope_plan(inner: &Inner, message: &Message, error: CommandError) 
     }
 }
 
-fn reply_copy(command: &Envelope, event: &Message) -> Option<Publish> {
-    command
-        .reply_to
-        .as_ref()
-        .map(|reply_to| Publish::to_queue(reply_to.clone(), event.clone()).best_effort())
+/// The best-effort copy of a terminal event for the command's `reply_to`, if it named one.
+fn reply_copy(reply_to: Option<&str>, event: &Message) -> Option<Publish> {
+    reply_to
+        .filter(|r| !r.is_empty())
+        .map(|reply_to| Publish::to_queue(reply_to, event.clone()).best_effort())
 }
