@@ -19,7 +19,7 @@ use common::*;
 use snodo_security::c14n::Algorithm;
 use snodo_security::dsig::{
     DigestMethod, IdAttribute, SignatureMethod, SignaturePlacement, SignaturePolicy, SigningOptions,
-    Transform, TrustedKeys, sign_enveloped, signature_children, verify_enveloped_signature,
+    TrustedKeys, sign_enveloped, signature_children, verify_enveloped_signature,
 };
 use snodo_security::xml::{Document, Limits, NodeId, parse_str};
 
@@ -32,21 +32,8 @@ fn ec() -> &'static TestIdentity {
     EC.get_or_init(|| ec_identity("Snodo test ECDSA signer"))
 }
 
-/// Everything this crate implements, for interoperability (the production presets are narrower).
 fn everything() -> SignaturePolicy {
-    let mut policy = SignaturePolicy::new("interop test").with_id_attribute(IdAttribute::SAML_ID);
-    for m in SignatureMethod::ALL {
-        policy = policy.allow_signature_method(m);
-    }
-    for d in DigestMethod::ALL {
-        policy = policy.allow_digest_method(d);
-    }
-    for a in [Algorithm::Exclusive, Algorithm::Inclusive] {
-        policy = policy
-            .allow_canonicalization(a)
-            .allow_transform(Transform::Canonicalization(a));
-    }
-    policy.allow_transform(Transform::EnvelopedSignature)
+    everything_policy("interop test")
 }
 
 #[derive(Debug, Clone, Copy)]

@@ -16,8 +16,8 @@ use common::*;
 use proptest::prelude::*;
 use snodo_security::c14n::{Algorithm, Canonicalization};
 use snodo_security::dsig::{
-    DigestMethod, IdAttribute, SignatureError, SignatureMethod, SignaturePlacement, SignaturePolicy,
-    SigningOptions, Transform, sign_enveloped, signature_children, verify_enveloped_signature,
+    IdAttribute, SignatureError, SignatureMethod, SignaturePlacement, SignaturePolicy, SigningOptions,
+    sign_enveloped, signature_children, verify_enveloped_signature,
 };
 use snodo_security::xml::{Document, Limits, NodeId, parse_str};
 
@@ -27,19 +27,7 @@ fn ec() -> &'static TestIdentity {
 }
 
 fn everything() -> SignaturePolicy {
-    let mut policy = SignaturePolicy::new("property test").with_id_attribute(IdAttribute::SAML_ID);
-    for m in SignatureMethod::ALL {
-        policy = policy.allow_signature_method(m);
-    }
-    for d in DigestMethod::ALL {
-        policy = policy.allow_digest_method(d);
-    }
-    for a in [Algorithm::Exclusive, Algorithm::Inclusive] {
-        policy = policy
-            .allow_canonicalization(a)
-            .allow_transform(Transform::Canonicalization(a));
-    }
-    policy.allow_transform(Transform::EnvelopedSignature)
+    everything_policy("property test")
 }
 
 fn parse(text: &str) -> Document {

@@ -271,3 +271,23 @@ pub fn spid_fixture_keys() -> snodo_security::dsig::TrustedKeys {
 
 pub const SAMLP: &str = "urn:oasis:names:tc:SAML:2.0:protocol";
 pub const SAML: &str = "urn:oasis:names:tc:SAML:2.0:assertion";
+
+/// A policy allowing everything the crate implements, for interoperability and property tests (the
+/// production presets are narrower).
+pub fn everything_policy(name: &'static str) -> snodo_security::dsig::SignaturePolicy {
+    use snodo_security::c14n::Algorithm;
+    use snodo_security::dsig::{DigestMethod, IdAttribute, SignatureMethod, SignaturePolicy, Transform};
+    let mut policy = SignaturePolicy::new(name).with_id_attribute(IdAttribute::SAML_ID);
+    for m in SignatureMethod::ALL {
+        policy = policy.allow_signature_method(m);
+    }
+    for d in DigestMethod::ALL {
+        policy = policy.allow_digest_method(d);
+    }
+    for a in [Algorithm::Exclusive, Algorithm::Inclusive] {
+        policy = policy
+            .allow_canonicalization(a)
+            .allow_transform(Transform::Canonicalization(a));
+    }
+    policy.allow_transform(Transform::EnvelopedSignature)
+}
