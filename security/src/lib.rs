@@ -10,4 +10,5 @@
 
 pub mod c14n;
 pub mod dsig;
+pub mod schema;
 pub mod xml;
