@@ -11,4 +11,5 @@
 pub mod c14n;
 pub mod dsig;
 pub mod schema;
+pub mod wssec;
 pub mod xml;

@@ -20,8 +20,9 @@ mod error;
 mod ids;
 mod keys;
 mod policy;
-mod serialize;
+pub(crate) mod serialize;
 mod sign;
+mod sign_detached;
 mod structure;
 mod verify;
 
@@ -31,6 +32,7 @@ pub use ids::IdIndex;
 pub use keys::{SigningKey, TrustedKey, TrustedKeys};
 pub use policy::{IdAttribute, SignaturePolicy, WSU_NAMESPACE};
 pub use sign::{SignaturePlacement, SigningOptions, sign_enveloped};
+pub use sign_detached::{DetachedPlacement, sign_detached};
 pub use verify::{
     VerifiedReference, VerifiedSignature, verify_detached_signature, verify_enveloped_signature,
 };

@@ -25,13 +25,13 @@ use crate::xml::{Document, Limits, NodeId, parse_str};
 /// [`SignaturePolicy::signing_options`](super::SignaturePolicy::signing_options).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SigningOptions {
-    signature_method: SignatureMethod,
-    digest_method: DigestMethod,
-    canonicalization: Algorithm,
-    prefix_list: Option<String>,
-    id_attributes: Vec<IdAttribute>,
-    include_certificate: bool,
-    prefix: Option<String>,
+    pub(super) signature_method: SignatureMethod,
+    pub(super) digest_method: DigestMethod,
+    pub(super) canonicalization: Algorithm,
+    pub(super) prefix_list: Option<String>,
+    pub(super) id_attributes: Vec<IdAttribute>,
+    pub(super) include_certificate: bool,
+    pub(super) prefix: Option<String>,
 }
 
 impl SigningOptions {
@@ -207,7 +207,7 @@ pub fn sign_enveloped(
     Ok(text)
 }
 
-fn without_comments(algorithm: Algorithm) -> Algorithm {
+pub(super) fn without_comments(algorithm: Algorithm) -> Algorithm {
     match algorithm {
         Algorithm::InclusiveWithComments => Algorithm::Inclusive,
         Algorithm::ExclusiveWithComments => Algorithm::Exclusive,
@@ -215,7 +215,7 @@ fn without_comments(algorithm: Algorithm) -> Algorithm {
     }
 }
 
-fn canonicalization(
+pub(super) fn canonicalization(
     algorithm: Algorithm,
     options: &SigningOptions,
 ) -> Result<Canonicalization, SignatureError> {
@@ -226,7 +226,7 @@ fn canonicalization(
     Ok(Canonicalization::new(algorithm).with_inclusive_prefixes(prefixes))
 }
 
-fn digest_of(
+pub(super) fn digest_of(
     doc: &Document,
     target: NodeId,
     excluded: &[NodeId],
@@ -240,7 +240,7 @@ fn digest_of(
 
 /// The document was parsed under some limits already; the re-parse of our own output must not fail
 /// on them, only grow by the Signature.
-fn generous_limits(doc: &Document) -> Limits {
+pub(super) fn generous_limits(doc: &Document) -> Limits {
     Limits {
         max_document_bytes: u32::MAX as usize - 1,
         max_depth: 1_000_000,
@@ -251,7 +251,7 @@ fn generous_limits(doc: &Document) -> Limits {
 }
 
 /// Indices among its parent's children of each node from the document element down to `node`.
-fn child_path(doc: &Document, node: NodeId) -> Vec<usize> {
+pub(super) fn child_path(doc: &Document, node: NodeId) -> Vec<usize> {
     let mut path = Vec::new();
     let mut current = node;
     while let Some(parent) = doc.parent(current) {
@@ -320,13 +320,13 @@ fn template(options: &SigningOptions, id: &str, digest: &[u8], key: &SigningKey)
     Template { text, value_at }
 }
 
-fn xml_escape(s: &str) -> String {
+pub(super) fn xml_escape(s: &str) -> String {
     s.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('"', "&quot;")
 }
 
-fn signature_value(
+pub(super) fn signature_value(
     method: SignatureMethod,
     key: &SigningKey,
     data: &[u8],

@@ -9,6 +9,7 @@
 
 pub mod generate;
 pub mod saml;
+pub mod wssec;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
