@@ -9,7 +9,9 @@
 //! cryptography) was chosen, with measurements.
 
 pub mod c14n;
+pub mod devpki;
 pub mod dsig;
+pub mod pki;
 pub mod schema;
 pub mod wssec;
 pub mod xml;
