@@ -1,1 +1,5 @@
-//! placeholder
+//! The internal JSON contract and the pure JSON⇄XML mappings of each platform — and the SOAP
+//! envelope every SOAP mapping is wrapped in. No I/O here: everything is a function of its input,
+//! tested on the platforms' official examples.
+
+pub mod soap;
