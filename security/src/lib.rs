@@ -12,6 +12,7 @@ pub mod c14n;
 pub mod devpki;
 pub mod dsig;
 pub mod pki;
+pub mod saml;
 pub mod schema;
 pub mod wssec;
 pub mod xml;

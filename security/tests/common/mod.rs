@@ -9,6 +9,7 @@
 
 pub mod generate;
 pub mod saml;
+pub mod spid_profile;
 pub mod wssec;
 
 use std::path::{Path, PathBuf};
