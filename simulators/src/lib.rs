@@ -3,3 +3,4 @@
 //! backend that `snodo up` runs so that a newcomer sees every flow work end to end.
 
 pub mod backend;
+pub mod population;
