@@ -158,26 +158,22 @@ impl RequestVerifier {
             .map_err(WsSecurityError::MessageSignature)?;
         let verified = verify_detached_signature(doc, content.signature, &self.policy, &selected)
             .map_err(WsSecurityError::MessageSignature)?;
-        let (mut body_signed, mut timestamp_signed) = (false, false);
-        for reference in verified.references() {
-            let element = reference.element();
-            if element == parts.body {
-                body_signed = true;
-            } else if element == content.timestamp {
-                timestamp_signed = true;
-            } else if doc.parent(element) != Some(security) {
-                // Tokens of this header may be signed too (some stacks sign the BinarySecurityToken);
-                // nothing else is part of the request.
-                return Err(WsSecurityError::UnexpectedReference {
-                    reference: format!("#{}", crate::dsig::shown(reference.id())),
-                });
-            }
-        }
-        if !body_signed {
+        let covers = |node| verified.references().iter().any(|r| r.element() == node);
+        if !covers(parts.body) {
             return Err(WsSecurityError::BodyNotSigned);
         }
-        if !timestamp_signed {
+        if !covers(content.timestamp) {
             return Err(WsSecurityError::TimestampNotSigned);
+        }
+        // Tokens of this header may be signed too (some stacks sign the BinarySecurityToken);
+        // nothing else is part of the request.
+        if let Some(other) = verified.references().iter().find(|r| {
+            let element = r.element();
+            element != parts.body && element != content.timestamp && doc.parent(element) != Some(security)
+        }) {
+            return Err(WsSecurityError::UnexpectedReference {
+                reference: format!("#{}", crate::dsig::shown(other.id())),
+            });
         }
 
         let assertion_signature = match signature_children(doc, content.assertion)[..] {
