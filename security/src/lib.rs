@@ -14,5 +14,6 @@ pub mod dsig;
 pub mod pki;
 pub mod saml;
 pub mod schema;
+pub mod tls;
 pub mod wssec;
 pub mod xml;
