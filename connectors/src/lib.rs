@@ -6,5 +6,4 @@ pub mod config;
 pub mod core;
 pub mod ops;
 pub mod schedule;
-pub mod soap;
 pub mod state;
