@@ -5,6 +5,6 @@
 pub mod config;
 pub mod core;
 pub mod ops;
-pub mod soap;
 pub mod schedule;
+pub mod soap;
 pub mod state;
