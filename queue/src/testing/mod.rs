@@ -13,6 +13,7 @@ pub mod compliance;
 pub mod conformance;
 pub mod embedded;
 pub mod harness;
+pub mod inbound;
 pub mod rabbit;
 pub mod recording;
 pub mod runtime_cases;
