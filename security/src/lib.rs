@@ -17,3 +17,6 @@ pub mod schema;
 pub mod tls;
 pub mod wssec;
 pub mod xml;
+
+#[cfg(feature = "testing")]
+pub mod testing;
