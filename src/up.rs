@@ -9,6 +9,7 @@ use std::sync::atomic::Ordering;
 use anyhow::{Context, bail};
 use snodo_connectors::config::{self, Config, Environment};
 use snodo_connectors::ops::{self, OpsState};
+use snodo_connectors::state::{self, StateSettings};
 use snodo_queue::request::Requester;
 use snodo_queue::{Names, TransportKind};
 use snodo_simulators::backend::{Answers, DemoBackend};
@@ -41,6 +42,14 @@ pub async fn run(file: Option<&Path>, args: UpArgs) -> anyhow::Result<ExitCode> 
     refuse_production_on_embedded(&config)?;
     let shutdown = crate::signals::shutdown_on_signal();
     let transport = crate::transport::connect(&config, "snodo up").await?;
+    // DESIGN §1: Redis when configured, in-process otherwise. Connected now so that a wrong URL stops
+    // `snodo up` at once rather than at the first feed poll or login.
+    let store = state::connect(
+        config.redis.url.as_deref(),
+        StateSettings::with_prefix(config.transport.prefix.clone()),
+    )
+    .await
+    .context("connecting to the coordination state (redis.url, SNODO_REDIS_URL)")?;
     let names = Names::new(config.transport.prefix.clone());
     let tenants: Arc<Vec<String>> = Arc::new(config.tenants.iter().map(|t| t.istat.clone()).collect());
 
@@ -97,6 +106,7 @@ pub async fn run(file: Option<&Path>, args: UpArgs) -> anyhow::Result<ExitCode> 
         TransportKind::RabbitMq => "RabbitMQ".to_owned(),
     };
     eprintln!("snodo up: transport {transport_text}");
+    eprintln!("snodo up: coordination state {}", store.kind());
     eprintln!(
         "snodo up: operations  http://{ops_addr}  (/healthz /readyz /metrics /ops/queues{})",
         if config.demo.enabled { " /demo" } else { "" }

@@ -24,3 +24,16 @@ async fn unreachable_redis_is_unavailable_and_retryable() {
     assert!(text.contains(&format!("127.0.0.1:{port}")), "{text}");
     assert!(!text.contains("hunter2"), "{text}");
 }
+
+/// A URL Redis cannot use is a logic error (retrying will not help), and its credentials stay out of the
+/// message.
+#[tokio::test]
+async fn unusable_redis_url_is_not_retryable_and_not_echoed() {
+    let url = "redis://snodo:hunter2@127.0.0.1:notaport/0";
+    let error = match RedisStore::connect(url, StateSettings::default()).await {
+        Ok(_) => panic!("connected with a malformed URL"),
+        Err(e) => e,
+    };
+    assert!(!error.is_retryable(), "{error}");
+    assert!(!error.to_string().contains("hunter2"), "{error}");
+}

@@ -125,9 +125,13 @@ impl RedisStore {
     /// answers. The connection reconnects by itself afterwards.
     pub async fn connect(url: &str, settings: StateSettings) -> Result<RedisStore, StateError> {
         let address = redacted_address(url);
+        // redis-rs's text for a bad URL may quote the URL, credentials included: say what is expected instead.
         let client = redis::Client::open(url).map_err(|e| StateError::Store {
             key: "(connection)".into(),
-            reason: format!("the Redis URL for {address} is not usable: {}", e.kind_text()),
+            reason: format!(
+                "the Redis URL for {address} is not usable ({:?}): expected redis://[user:password@]host[:port][/db] or rediss://…",
+                e.kind()
+            ),
         })?;
         let config = ConnectionManagerConfig::new()
             .set_response_timeout(Some(RESPONSE_TIMEOUT))
@@ -159,19 +163,15 @@ impl RedisStore {
     }
 }
 
-/// Error texts name keys by their structure only, never with a token or replay id in them.
+/// The text of a Redis error for our messages: redis-rs's own (`Connection refused (os error 111)`,
+/// `LOADING …`), cut short. Keys in our messages name their structure only, never a token or replay id.
 trait KindText {
     fn kind_text(&self) -> String;
 }
 
 impl KindText for RedisError {
     fn kind_text(&self) -> String {
-        let mut text = format!("{:?}", self.kind());
-        if let Some(detail) = self.detail() {
-            text.push_str(": ");
-            text.extend(detail.chars().take(200));
-        }
-        text
+        self.to_string().chars().take(300).collect()
     }
 }
 
