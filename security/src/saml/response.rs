@@ -3,7 +3,7 @@
 //!
 //! Order: the Response's own fields (cheap, and they bind the message to our pending request), its
 //! signature when present, the Status (error Responses are unsigned and end here), then the one
-//! Assertion: its signature, and its fields read from the verified element only ([`super::assertion`]).
+//! Assertion: its signature, and its fields read from the verified element only (`assertion.rs`).
 //! The replay cache is consulted last, so a Response refused for another reason does not use up its ID.
 //!
 //! The Response signature is optional under the Regole Tecniche (`single-sign-on.rst`: "la Response
