@@ -3,4 +3,5 @@
 //! backend that `snodo up` runs so that a newcomer sees every flow work end to end.
 
 pub mod backend;
+pub mod framework;
 pub mod population;
