@@ -85,9 +85,11 @@ pub fn load_from_str(
     }
     let config: Config = serde_path_to_error::deserialize(value).map_err(|e| {
         let key = e.path().to_string();
+        // serde_path_to_error writes list indices as `tenants[0]`, override paths as `tenants.0`.
+        let dotted = key.replace('[', ".").replace(']', "");
         let from_env = overridden
             .iter()
-            .find(|(_, path)| key.starts_with(path.as_str()) || path.starts_with(&key));
+            .find(|(_, path)| dotted.starts_with(path.as_str()) || path.starts_with(&dotted));
         ConfigError::Invalid {
             file: from_env
                 .map(|(name, _)| format!("environment {name}"))

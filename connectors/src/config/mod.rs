@@ -11,9 +11,13 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+mod certificates;
 mod load;
 mod validate;
 
+pub use certificates::{
+    CertificateFiles, CertificateRole, ConfiguredCertificate, TenantCertificates, TlsConfig,
+};
 pub use load::{ConfigError, load, load_from_str};
 
 /// The demo tenant: Comune di Milano.
@@ -34,6 +38,9 @@ pub struct Config {
     pub connectors: BTreeMap<String, RuntimeOverride>,
     #[serde(default)]
     pub listeners: ListenersConfig,
+    /// The inbound listener's certificate and client CAs (see [`certificates`]).
+    #[serde(default)]
+    pub tls: TlsConfig,
     #[serde(default)]
     pub tenants: Vec<TenantConfig>,
     #[serde(default)]
@@ -155,6 +162,7 @@ impl Config {
             runtime: RuntimeConfig::default(),
             connectors: BTreeMap::new(),
             listeners: ListenersConfig::default(),
+            tls: TlsConfig::default(),
             tenants: vec![TenantConfig {
                 istat: DEMO_TENANT_ISTAT.into(),
                 name: "Comune di Milano".into(),
@@ -162,6 +170,7 @@ impl Config {
                 cadastral_code: "F205".into(),
                 public_base_url: "https://127.0.0.1:7443".into(),
                 environment: Environment::Development,
+                certificates: TenantCertificates::default(),
             }],
             backends: vec![BackendConfig::demo()],
             demo: DemoConfig { enabled: true },
@@ -226,6 +235,9 @@ pub struct TenantConfig {
     pub public_base_url: String,
     #[serde(default)]
     pub environment: Environment,
+    /// The municipality's own certificates (ANPR client, SPID/CIE signing).
+    #[serde(default)]
+    pub certificates: TenantCertificates,
 }
 
 /// A backend's queues: its durable inbox of events, and optionally the queue where it answers requests.

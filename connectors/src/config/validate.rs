@@ -72,6 +72,7 @@ pub(super) fn validate(c: &Config) -> Result<(), (String, String)> {
             return err(&key("public_base_url"), "must be an http(s) URL".into());
         }
     }
+    super::certificates::validate(c)?;
     let mut queues = HashSet::new();
     for (i, b) in c.backends.iter().enumerate() {
         let key = |field: &str| format!("backends[{i}].{field}");
