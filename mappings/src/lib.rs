@@ -2,4 +2,5 @@
 //! envelope every SOAP mapping is wrapped in. No I/O here: everything is a function of its input,
 //! tested on the platforms' official examples.
 
+pub mod anpr;
 pub mod soap;
