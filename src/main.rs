@@ -12,6 +12,7 @@ mod check;
 mod ops;
 mod send;
 mod signals;
+mod simulate;
 mod transport;
 mod up;
 
@@ -46,6 +47,8 @@ enum Command {
     Check,
     /// Load generators that print throughput and latency percentiles.
     Bench(bench::BenchArgs),
+    /// Run platform simulators alone, printing their URLs, admin API and the trust material.
+    Simulate(simulate::SimulateArgs),
 }
 
 fn main() -> ExitCode {
@@ -78,6 +81,7 @@ fn main() -> ExitCode {
             Command::Ops(args) => ops::run(config, args).await,
             Command::Check => check::run(config).await,
             Command::Bench(args) => bench::run(args).await,
+            Command::Simulate(args) => simulate::run(args).await,
         }
     });
     match result {

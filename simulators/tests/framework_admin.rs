@@ -381,6 +381,22 @@ async fn launch_serves_https_and_records_the_client_certificate_subject() {
         .expect("a peer subject");
     assert!(subject.contains("CN=Snodo DEVELOPMENT client"), "{subject}");
 
+    // A dropped connection behind the mutual-TLS loop: closed without an HTTP answer too.
+    let rule = client
+        .post(format!("{}/faults", running.admin_url()))
+        .json(&json!({"operation": "cut", "fault": {"kind": "drop_connection"}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(rule.status(), StatusCode::CREATED);
+    let err = client
+        .post(format!("{}/echo", running.url()))
+        .json(&json!({"operation": "cut"}))
+        .send()
+        .await
+        .expect_err("no HTTP answer over TLS either");
+    assert!(!err.is_timeout() && err.status().is_none(), "{err}");
+
     shutdown.cancel();
     for running in launched.simulators {
         running.stopped().await;

@@ -36,18 +36,21 @@ pub(super) async fn apply(State(instance): State<Arc<Instance>>, request: Reques
         .extensions
         .get::<snodo_security::tls::PeerCertificate>()
         .map(|peer| subject_line(&peer.subject));
-    let mut exchange = Exchange {
-        seq: 0,
-        at,
-        method: parts.method.to_string(),
-        uri: parts.uri.to_string(),
-        operation: None,
-        status: None,
-        request: RecordedBody::new(b"", 0),
-        response: None,
-        fault: None,
-        peer_subject,
-    };
+    let mut exchange = Pending::new(
+        &instance,
+        Exchange {
+            seq: 0,
+            at,
+            method: parts.method.to_string(),
+            uri: parts.uri.to_string(),
+            operation: None,
+            status: None,
+            request: RecordedBody::new(b"", 0),
+            response: None,
+            fault: None,
+            peer_subject,
+        },
+    );
     let bytes = match axum::body::to_bytes(body, instance.max_request_bytes).await {
         Ok(bytes) => bytes,
         Err(_) => {
@@ -58,10 +61,10 @@ pub(super) async fn apply(State(instance): State<Arc<Instance>>, request: Reques
                     instance.max_request_bytes
                 ),
             );
-            return instance.finish(exchange, response).await;
+            return exchange.finish(response).await;
         }
     };
-    exchange.request = RecordedBody::new(&bytes, instance.recorder.body_cap());
+    exchange.get().request = RecordedBody::new(&bytes, instance.recorder.body_cap());
 
     let (operation, applied) = {
         let simulator = &instance.simulator;
@@ -72,13 +75,13 @@ pub(super) async fn apply(State(instance): State<Arc<Instance>>, request: Reques
         });
         (operation, applied)
     };
-    exchange.operation = operation.clone();
-    exchange.fault = applied.clone();
+    exchange.get().operation = operation.clone();
+    exchange.get().fault = applied.clone();
     let request = Request::from_parts(parts, Body::from(bytes));
 
     let Some(applied) = applied else {
         let response = next.run(request).await;
-        return instance.finish(exchange, response).await;
+        return exchange.finish(response).await;
     };
     let response = match &applied.fault {
         Fault::Latency { .. } => {
@@ -103,10 +106,8 @@ pub(super) async fn apply(State(instance): State<Arc<Instance>>, request: Reques
                 .simulator
                 .render_soap_fault(operation.as_deref(), code, string, detail.as_deref())
         }
-        Fault::DropConnection => {
-            instance.recorder.push(exchange);
-            return dropped_connection();
-        }
+        // Recorded without a status when `exchange` is dropped with this function.
+        Fault::DropConnection => return dropped_connection(),
         Fault::MalformedReply => {
             let response = next.run(request).await;
             let (parts, body) = response.into_parts();
@@ -120,21 +121,49 @@ pub(super) async fn apply(State(instance): State<Arc<Instance>>, request: Reques
         }
         Fault::HostileReply { payload } => replies::hostile_response(*payload),
     };
-    instance.finish(exchange, response).await
+    exchange.finish(response).await
 }
 
-impl Instance {
+/// An exchange being served. Recorded when finished with its response — or, if the call ends first
+/// (the connection was dropped by a fault, or the client gave up during a latency fault and hyper
+/// dropped this future), recorded as it is, without a status: every request appears in the recording.
+struct Pending {
+    instance: Arc<Instance>,
+    exchange: Option<Exchange>,
+}
+
+impl Pending {
+    fn new(instance: &Arc<Instance>, exchange: Exchange) -> Pending {
+        Pending {
+            instance: instance.clone(),
+            exchange: Some(exchange),
+        }
+    }
+
+    fn get(&mut self) -> &mut Exchange {
+        self.exchange.as_mut().expect("present until finished or dropped")
+    }
+
     /// Records the exchange with the response, and returns the response rebuilt from its buffer.
-    async fn finish(&self, mut exchange: Exchange, response: Response) -> Response {
+    async fn finish(mut self, response: Response) -> Response {
         let (parts, body) = response.into_parts();
         let (parts, body) = match axum::body::to_bytes(body, MAX_RESPONSE_BYTES).await {
             Ok(body) => (parts, body),
             Err(e) => unbuffered(parts, e),
         };
+        let body_cap = self.instance.recorder.body_cap();
+        let exchange = self.get();
         exchange.status = Some(parts.status.as_u16());
-        exchange.response = Some(RecordedBody::new(&body, self.recorder.body_cap()));
-        self.recorder.push(exchange);
+        exchange.response = Some(RecordedBody::new(&body, body_cap));
         Response::from_parts(parts, Body::from(body))
+    }
+}
+
+impl Drop for Pending {
+    fn drop(&mut self) {
+        if let Some(exchange) = self.exchange.take() {
+            self.instance.recorder.push(exchange);
+        }
     }
 }
 
