@@ -3,4 +3,5 @@
 //! tested on the platforms' official examples.
 
 pub mod anpr;
+pub mod pagopa;
 pub mod soap;
