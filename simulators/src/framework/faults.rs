@@ -51,10 +51,11 @@ pub enum Fault {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         detail: Option<String>,
     },
-    /// Close the connection without answering.
-    DropConnection,
+    /// Close the connection without answering. (Unit-like variants are written `{}` so that
+    /// `deny_unknown_fields` refuses a misspelled extra field instead of ignoring it.)
+    DropConnection {},
     /// Run the handler, then send its reply cut in half (truncated XML or JSON).
-    MalformedReply,
+    MalformedReply {},
     /// Answer a document built to hurt the client's parser instead of calling the handler.
     HostileReply { payload: HostilePayload },
 }
@@ -79,8 +80,8 @@ impl Fault {
             Fault::HttpStatus { .. } => "http_status",
             Fault::PlatformError { .. } => "platform_error",
             Fault::SoapFault { .. } => "soap_fault",
-            Fault::DropConnection => "drop_connection",
-            Fault::MalformedReply => "malformed_reply",
+            Fault::DropConnection {} => "drop_connection",
+            Fault::MalformedReply {} => "malformed_reply",
             Fault::HostileReply { .. } => "hostile_reply",
         }
     }
@@ -361,6 +362,21 @@ mod tests {
         ] {
             let err = spec(json.clone()).validate().unwrap_err().to_string();
             assert!(err.contains(needle), "{json}: {err}");
+        }
+    }
+
+    #[test]
+    fn misspelled_fields_are_refused_not_ignored() {
+        for json in [
+            serde_json::json!({"fault": {"kind": "latency", "ms": 1, "msec": 2}}),
+            serde_json::json!({"fault": {"kind": "drop_connection", "after": 1}}),
+            serde_json::json!({"operaton": "x", "fault": {"kind": "drop_connection"}}),
+            serde_json::json!({"fault": {"kind": "hostile_reply", "payload": "zip_bomb"}}),
+        ] {
+            assert!(
+                serde_json::from_value::<FaultRuleSpec>(json.clone()).is_err(),
+                "{json}"
+            );
         }
     }
 

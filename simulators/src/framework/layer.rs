@@ -107,8 +107,8 @@ pub(super) async fn apply(State(instance): State<Arc<Instance>>, request: Reques
                 .render_soap_fault(operation.as_deref(), code, string, detail.as_deref())
         }
         // Recorded without a status when `exchange` is dropped with this function.
-        Fault::DropConnection => return dropped_connection(),
-        Fault::MalformedReply => {
+        Fault::DropConnection {} => return dropped_connection(),
+        Fault::MalformedReply {} => {
             let response = next.run(request).await;
             let (parts, body) = response.into_parts();
             match axum::body::to_bytes(body, MAX_RESPONSE_BYTES).await {
