@@ -88,7 +88,8 @@ fn ko_is_a_rejection() {
 
 #[test]
 fn impossible_requests_name_the_field() {
-    let cases: [(&str, fn(&mut certificate::IssueCertificate)); 5] = [
+    type BreakIt = fn(&mut certificate::IssueCertificate);
+    let cases: [(&str, BreakIt); 5] = [
         ("certificate_types", |c| c.certificate_types.clear()),
         ("certificate_types[1]", |c| c.certificate_types[1] = 21),
         ("stamp_duty_cents", |c| c.stamp_duty_cents = 100_000),

@@ -8,12 +8,16 @@
 //! [`Rejection`]); and, for the simulator, `read_request` and `write_response`/`write_rejection`.
 //! The SOAP envelope around the payload is [`crate::soap`]'s.
 
+pub mod bulk;
 pub mod certificate;
 pub mod contract;
 mod error;
 pub mod header;
 pub mod lookup;
+pub mod notification;
+pub mod pdnd;
 mod rules;
+pub mod schema;
 mod xml;
 
 pub use contract::{Address, Citizenship, Comune, ForeignPlace, Person, Place, SchemaV1, Sex};

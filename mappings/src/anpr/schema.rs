@@ -1,0 +1,31 @@
+//! The JSON Schema of every `anpr.*` command and event, generated from the contract types and
+//! published as `mappings/schema/anpr/<type>.json` (a test fails when a file is stale).
+
+use schemars::{JsonSchema, schema_for};
+use serde_json::Value;
+
+use super::{bulk, certificate, lookup, notification, pdnd};
+
+fn of<T: JsonSchema>() -> Value {
+    serde_json::to_value(schema_for!(T)).expect("a generated schema is JSON")
+}
+
+/// (message type, schema) for every `anpr.*` body.
+pub fn schemas() -> Vec<(&'static str, Value)> {
+    vec![
+        (lookup::COMMAND, of::<lookup::LookupResident>()),
+        ("anpr.resident.lookup.completed", of::<lookup::LookupCompleted>()),
+        (certificate::COMMAND, of::<certificate::IssueCertificate>()),
+        (
+            "anpr.certificate.issue.completed",
+            of::<certificate::CertificateIssued>(),
+        ),
+        (bulk::COMMAND, of::<bulk::StartBulkLookup>()),
+        ("anpr.bulk_lookup.submitted", of::<bulk::ChunkSubmitted>()),
+        ("anpr.bulk_lookup.result", of::<bulk::ChunkResult>()),
+        ("anpr.bulk_lookup.completed", of::<bulk::BulkLookupCompleted>()),
+        (notification::EVENT, of::<notification::NotificationReceived>()),
+        (pdnd::COMMAND, of::<pdnd::PdndLookup>()),
+        ("anpr.pdnd.lookup.completed", of::<pdnd::PdndLookupCompleted>()),
+    ]
+}
