@@ -8,6 +8,7 @@ use std::process::ExitCode;
 use std::time::SystemTime;
 
 use snodo_connectors::config::{self, CertificateRole, Config, Environment};
+use snodo_connectors::tenants::Tenants;
 use snodo_security::pki::{CertificateSource, CertificateSummary, CertificateUse, TrustAnchors, Verdict};
 
 pub async fn run(file: Option<&Path>) -> anyhow::Result<ExitCode> {
@@ -28,13 +29,16 @@ pub async fn run(file: Option<&Path>) -> anyhow::Result<ExitCode> {
             "  tenant {} {} (codice fiscale {}, {}; {:?})",
             t.istat, t.name, t.fiscal_code, t.cadastral_code, t.environment
         );
+        print!("{}", tenant_urls(t));
     }
+    let (report, tenants_complete) = tenant_report(&config);
+    print!("{report}");
     for b in &config.backends {
         println!("  backend {}: events → {} {:?}", b.name, b.events_queue, b.events);
     }
     let (report, verdict) = certificate_report(&config, SystemTime::now());
     print!("{report}");
-    let mut failed = verdict == Verdict::Failed;
+    let mut failed = verdict == Verdict::Failed || !tenants_complete;
     match &config.transport.amqp_url {
         None => println!("transport: embedded (development only)"),
         Some(_) => match crate::transport::connect(&config, "snodo check").await {
@@ -53,6 +57,43 @@ pub async fn run(file: Option<&Path>) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// The public URLs a tenant gives the platforms, one per line.
+fn tenant_urls(t: &config::TenantConfig) -> String {
+    let urls = Tenants::public_urls(t);
+    let mut out = String::new();
+    for (station, url) in &urls.pagopa {
+        out.push_str(&format!("    pagoPA station {station}: {url}\n"));
+    }
+    if t.anpr.is_some() {
+        out.push_str(&format!("    ANPR notifications: {}\n", urls.anpr_notifications));
+    }
+    for (label, url) in [
+        ("SPID metadata", &urls.spid_metadata),
+        ("CIE metadata", &urls.cie_metadata),
+    ] {
+        if let Some(url) = url {
+            out.push_str(&format!("    {label}: {url}\n"));
+        }
+    }
+    if t.identity.is_some() {
+        out.push_str(&format!("    login: {}  acs: {}\n", urls.login, urls.acs));
+    }
+    out
+}
+
+/// What the tenants' configuration lacks for the platforms they use, and whether nothing does.
+fn tenant_report(config: &Config) -> (String, bool) {
+    let gaps = Tenants::from_config(config).gaps();
+    if gaps.is_empty() {
+        return ("tenants: complete\n".to_owned(), true);
+    }
+    let mut out = String::from("tenants: INCOMPLETE\n");
+    for gap in gaps {
+        out.push_str(&format!("  {gap}\n"));
+    }
+    (out, false)
 }
 
 /// The certificate section of the report at `now`, and the worst verdict in it.
@@ -125,6 +166,32 @@ mod tests {
     use super::*;
 
     const DAY: Duration = Duration::from_secs(86_400);
+
+    #[test]
+    fn incomplete_tenants_fail_the_check_and_say_what_is_missing() {
+        let (report, complete) = tenant_report(&Config::development());
+        assert!(complete, "{report}");
+        let mut config = Config::development();
+        config.tenants[0].environment = Environment::Test;
+        config.tenants[0].anpr = None;
+        let (report, complete) = tenant_report(&config);
+        assert!(!complete);
+        assert!(report.contains("tenants: INCOMPLETE"), "{report}");
+        assert!(
+            report.contains("certificates.spid_signing is missing"),
+            "{report}"
+        );
+        assert!(report.contains("tls.client_ca is empty"), "{report}");
+        let urls = tenant_urls(&Config::development().tenants[0]);
+        assert!(
+            urls.contains("pagoPA station 01199250158_01: https://127.0.0.1:7443/pagopa/01199250158_01"),
+            "{urls}"
+        );
+        assert!(
+            urls.contains("ANPR notifications: https://127.0.0.1:7443/anpr/015146/notifications"),
+            "{urls}"
+        );
+    }
 
     fn dev_pki() -> DevPki {
         let dir = std::env::temp_dir().join(format!("snodo-check-test-{}", std::process::id()));

@@ -9,3 +9,4 @@ pub mod ops;
 pub mod schedule;
 pub mod soap;
 pub mod state;
+pub mod tenants;

@@ -13,12 +13,14 @@ use serde::{Deserialize, Serialize};
 
 mod certificates;
 mod load;
+mod platforms;
 mod validate;
 
 pub use certificates::{
     CertificateFiles, CertificateRole, ConfiguredCertificate, TenantCertificates, TlsConfig,
 };
 pub use load::{ConfigError, load, load_from_str};
+pub use platforms::{AnprSendType, TenantAnpr, TenantBooking, TenantIdentity, TenantPagopa};
 
 /// The demo tenant: Comune di Milano.
 pub const DEMO_TENANT_ISTAT: &str = "015146";
@@ -171,6 +173,24 @@ impl Config {
                 public_base_url: "https://127.0.0.1:7443".into(),
                 environment: Environment::Development,
                 certificates: TenantCertificates::default(),
+                // The demo tenant is its own pagoPA intermediary (its EC endpoint is
+                // /pagopa/01199250158_01) and logs in through the IdP simulator.
+                pagopa: Some(TenantPagopa {
+                    broker_fiscal_code: "01199250158".into(),
+                    stations: vec!["01199250158_01".into()],
+                    segregation_code: None,
+                }),
+                anpr: Some(TenantAnpr {
+                    tipo_invio: AnprSendType::Test,
+                    workstation_id: "pc-001".into(),
+                    application_id: "snodo".into(),
+                }),
+                identity: Some(TenantIdentity {
+                    spid_entity_id: Some("https://127.0.0.1:7443/identity/015146/spid/metadata".into()),
+                    cie_entity_id: Some("https://127.0.0.1:7443/identity/015146/cie/metadata".into()),
+                    return_urls: vec!["http://127.0.0.1:9400/demo".into()],
+                }),
+                cie_booking: Some(TenantBooking::default()),
             }],
             backends: vec![BackendConfig::demo()],
             demo: DemoConfig { enabled: true },
@@ -238,6 +258,15 @@ pub struct TenantConfig {
     /// The municipality's own certificates (ANPR client, SPID/CIE signing).
     #[serde(default)]
     pub certificates: TenantCertificates,
+    /// Its identities on each platform it uses (see [`platforms`]); absent: the platform is not used.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pagopa: Option<TenantPagopa>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub anpr: Option<TenantAnpr>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub identity: Option<TenantIdentity>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cie_booking: Option<TenantBooking>,
 }
 
 /// A backend's queues: its durable inbox of events, and optionally the queue where it answers requests.

@@ -71,6 +71,19 @@ pub(super) fn validate(c: &Config) -> Result<(), (String, String)> {
         if !(t.public_base_url.starts_with("https://") || t.public_base_url.starts_with("http://")) {
             return err(&key("public_base_url"), "must be an http(s) URL".into());
         }
+        super::platforms::validate(t, &key)?;
+    }
+    // The node calls /pagopa/{station} and the path alone must say which tenant it is for.
+    let mut stations = std::collections::HashMap::new();
+    for (i, t) in c.tenants.iter().enumerate() {
+        for (n, s) in t.pagopa.iter().flat_map(|p| p.stations.iter()).enumerate() {
+            if let Some(other) = stations.insert(s.as_str(), t.istat.as_str()) {
+                return err(
+                    &format!("tenants[{i}].pagopa.stations[{n}]"),
+                    format!("station {s} is also configured for tenant {other}"),
+                );
+            }
+        }
     }
     super::certificates::validate(c)?;
     let mut queues = HashSet::new();

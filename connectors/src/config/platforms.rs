@@ -1,0 +1,198 @@
+//! Each tenant's platform identities (DESIGN §7): its pagoPA broker and stations, its ANPR workstation
+//! and environment, its SPID/CIE Service Provider entity ids and the backend pages a login may return
+//! to, its CIE booking offices. A platform a tenant has no section for is simply not used by it.
+//!
+//! ```toml
+//! [[tenants]]
+//! istat = "015146"
+//! # …
+//! [tenants.pagopa]
+//! broker_fiscal_code = "01199250158"   # idBrokerPA (the municipality itself when it is its own broker)
+//! stations = ["01199250158_01"]        # idStation: the node calls /pagopa/{station}
+//! segregation_code = 1                 # the two digits after aux digit 3 in its notice numbers
+//! [tenants.anpr]
+//! tipo_invio = "TEST"                  # TEST or PROD: must match the environment
+//! workstation_id = "pc-001"            # IdPostazione
+//! application_id = "snodo"             # IdApplicazione
+//! [tenants.identity]
+//! spid_entity_id = "https://comune.example.it/identity/015146/spid/metadata"
+//! cie_entity_id = "https://comune.example.it/identity/015146/cie/metadata"
+//! return_urls = ["https://servizi.comune.example.it/"]   # where a login may send the citizen back
+//! [tenants.cie_booking]
+//! offices = ["MI-01"]                  # the offices this tenant books in; empty: all of the comune's
+//! ```
+
+use serde::{Deserialize, Serialize};
+
+use super::{Environment, TenantConfig};
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TenantPagopa {
+    /// `idBrokerPA`: the intermediary's fiscal code (11 digits).
+    pub broker_fiscal_code: String,
+    /// `idStation`s of this creditor institution; each gets the EC endpoint `/pagopa/{station}`.
+    pub stations: Vec<String>,
+    /// Segregation code (0–99) of aux digit 3 notice numbers, when the municipality uses several
+    /// IUV generators.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub segregation_code: Option<u8>,
+}
+
+/// `tipoInvio` of ANPR's request header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum AnprSendType {
+    Test,
+    Prod,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TenantAnpr {
+    pub tipo_invio: AnprSendType,
+    /// `IdPostazione` of the WS-Security assertion (the workstation certificate's name, `pc-001`).
+    pub workstation_id: String,
+    /// `IdApplicazione` of the WS-Security assertion.
+    pub application_id: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct TenantIdentity {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spid_entity_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cie_entity_id: Option<String>,
+    /// Allowlist of backend URLs (prefixes) a login may redirect the citizen back to.
+    #[serde(default)]
+    pub return_urls: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct TenantBooking {
+    /// Office codes this tenant books in; empty means every office of the comune.
+    #[serde(default)]
+    pub offices: Vec<String>,
+}
+
+/// Checks one tenant's platform sections; `key` builds the `tenants[i].…` path of a field.
+pub(super) fn validate(t: &TenantConfig, key: &dyn Fn(&str) -> String) -> Result<(), (String, String)> {
+    let err = |field: &str, reason: String| Err((key(field), reason));
+    if let Some(p) = &t.pagopa {
+        if !is_digits(&p.broker_fiscal_code, 11) {
+            return err(
+                "pagopa.broker_fiscal_code",
+                format!("{:?} is not an 11-digit fiscal code", p.broker_fiscal_code),
+            );
+        }
+        if p.stations.is_empty() {
+            return err(
+                "pagopa.stations",
+                "at least one station is needed for the node to call".into(),
+            );
+        }
+        for (i, s) in p.stations.iter().enumerate() {
+            // stText35 in the XSD, and the path segment of the endpoint: keep it URL-safe.
+            if s.is_empty()
+                || s.len() > 35
+                || !s
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+            {
+                return err(
+                    &format!("pagopa.stations[{i}]"),
+                    format!("{s:?} is not a station id (1–35 letters, digits, '_' or '-')"),
+                );
+            }
+        }
+        if let Some(code) = p.segregation_code
+            && code > 99
+        {
+            return err("pagopa.segregation_code", format!("{code} is not two digits"));
+        }
+    }
+    if let Some(a) = &t.anpr {
+        let expected = match t.environment {
+            Environment::Production => AnprSendType::Prod,
+            Environment::Development | Environment::Test => AnprSendType::Test,
+        };
+        if a.tipo_invio != expected {
+            return err(
+                "anpr.tipo_invio",
+                format!(
+                    "{:?} does not match the {:?} environment (ANPR rejects a mismatch)",
+                    a.tipo_invio, t.environment
+                ),
+            );
+        }
+        for (field, value) in [
+            ("anpr.workstation_id", &a.workstation_id),
+            ("anpr.application_id", &a.application_id),
+        ] {
+            if value.trim().is_empty() || value.len() > 64 {
+                return err(field, "must be 1–64 characters".into());
+            }
+        }
+    }
+    if let Some(i) = &t.identity {
+        let secure_only = t.environment != Environment::Development;
+        for (field, value) in [
+            ("identity.spid_entity_id", &i.spid_entity_id),
+            ("identity.cie_entity_id", &i.cie_entity_id),
+        ] {
+            if let Some(v) = value
+                && !is_url(v, secure_only)
+            {
+                return err(
+                    field,
+                    format!(
+                        "{v:?} is not an {} URL",
+                        if secure_only { "https" } else { "http(s)" }
+                    ),
+                );
+            }
+        }
+        if i.spid_entity_id.is_none() && i.cie_entity_id.is_none() {
+            return err(
+                "identity",
+                "names neither spid_entity_id nor cie_entity_id".into(),
+            );
+        }
+        for (n, url) in i.return_urls.iter().enumerate() {
+            if !is_url(url, secure_only) {
+                return err(
+                    &format!("identity.return_urls[{n}]"),
+                    format!("{url:?} is not an absolute URL"),
+                );
+            }
+        }
+    }
+    if let Some(b) = &t.cie_booking {
+        for (n, office) in b.offices.iter().enumerate() {
+            if office.is_empty() || office.len() > 20 {
+                return err(
+                    &format!("cie_booking.offices[{n}]"),
+                    "must be 1–20 characters".into(),
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+fn is_digits(s: &str, n: usize) -> bool {
+    s.len() == n && s.bytes().all(|b| b.is_ascii_digit())
+}
+
+fn is_url(s: &str, https_only: bool) -> bool {
+    let rest = s.strip_prefix("https://").or_else(|| {
+        if https_only {
+            None
+        } else {
+            s.strip_prefix("http://")
+        }
+    });
+    rest.is_some_and(|r| !r.is_empty() && !r.starts_with('/') && !r.contains(char::is_whitespace))
+}
