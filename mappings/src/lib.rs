@@ -3,5 +3,6 @@
 //! tested on the platforms' official examples.
 
 pub mod anpr;
+pub mod cie_booking;
 pub mod pagopa;
 pub mod soap;
