@@ -7,6 +7,7 @@ use std::process::ExitCode;
 mod load;
 mod raw_lapin;
 mod transport;
+mod xml;
 
 #[derive(clap::Args)]
 pub struct BenchArgs {
@@ -18,6 +19,8 @@ pub struct BenchArgs {
 enum Bench {
     /// `snodo.ping` commands through the consumer runtime on each transport, beside a raw lapin baseline.
     Transport(transport::TransportBenchArgs),
+    /// Parse, canonicalization, signing and verification of a SPID Response and an ANPR request, beside the xmlsec1 CLI.
+    Xml(xml::XmlBenchArgs),
 }
 
 /// Benchmarks log at `warn` unless `SNODO_LOG` says otherwise: they measure the work, not the log
@@ -29,5 +32,6 @@ pub fn default_log_filter() -> &'static str {
 pub async fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
     match args.bench {
         Bench::Transport(a) => transport::run(a).await,
+        Bench::Xml(a) => xml::run(a),
     }
 }
