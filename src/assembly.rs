@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use snodo_connectors::config::Config;
 use snodo_connectors::core::{Ping, Unrouted};
+use snodo_connectors::platform::PLATFORMS;
 use snodo_queue::runtime::{ConnectorRuntime, RetrySchedule, RuntimeSettings, SharedHandler};
 use snodo_queue::topology::SubscriberQueue;
 use snodo_queue::{Names, SharedTransport, Topology};
@@ -28,8 +29,10 @@ pub fn build_runtimes(
     transport: &SharedTransport,
     names: &Names,
     tenants: Arc<Vec<String>>,
+    platform_handlers: Vec<SharedHandler>,
 ) -> Vec<ConnectorRuntime> {
-    let handlers: Vec<SharedHandler> = vec![Arc::new(Ping)];
+    let mut handlers: Vec<SharedHandler> = vec![Arc::new(Ping)];
+    handlers.extend(platform_handlers);
     let handlers: Vec<SharedHandler> = handlers
         .into_iter()
         .filter(|h| config.connector_enabled(h.name()))
@@ -56,11 +59,18 @@ pub fn build_runtimes(
 }
 
 pub fn topology(config: &Config, names: &Names, runtimes: &[ConnectorRuntime]) -> Topology {
-    let connectors: Vec<_> = runtimes
+    let mut connectors: Vec<_> = runtimes
         .iter()
         .filter(|r| r.queue() == names.command_queue(r.name()))
         .map(ConnectorRuntime::queues)
         .collect();
+    // Platform connectors are known by registration too, so `snodo ops` (which builds no connector)
+    // names the same queues as `snodo up`.
+    for registration in PLATFORMS.iter().filter(|r| config.connector_enabled(r.name)) {
+        if !connectors.iter().any(|c| c.connector == registration.name) {
+            connectors.push(registration.queues(config));
+        }
+    }
     let subscribers: Vec<SubscriberQueue> = config
         .backends
         .iter()

@@ -49,7 +49,8 @@ pub async fn run(file: Option<&Path>, args: OpsArgs) -> anyhow::Result<ExitCode>
     let rows: Vec<Row> = if config.transport.amqp_url.is_some() {
         let transport = crate::transport::connect(&config, "snodo ops").await?;
         let names = Names::new(config.transport.prefix.clone());
-        let runtimes = assembly::build_runtimes(&config, &transport, &names, Arc::new(Vec::new()));
+        let runtimes =
+            assembly::build_runtimes(&config, &transport, &names, Arc::new(Vec::new()), Vec::new());
         let topology = assembly::topology(&config, &names, &runtimes);
         let mut rows = Vec::new();
         for q in topology.queue_names() {

@@ -62,7 +62,7 @@ pub async fn run(args: SimulateArgs) -> anyhow::Result<ExitCode> {
 
 /// `$XDG_CACHE_HOME/snodo/devpki`, else `~/.cache/snodo/devpki`: kept across runs, so an integrator
 /// trusts the development CA once (it is renewed only near expiry).
-fn default_pki_dir() -> PathBuf {
+pub(crate) fn default_pki_dir() -> PathBuf {
     let cache = std::env::var_os("XDG_CACHE_HOME")
         .map(PathBuf::from)
         .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".cache")))

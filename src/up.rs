@@ -12,7 +12,9 @@ use snodo_connectors::ops::{self, OpsState};
 use snodo_connectors::state::{self, StateSettings};
 use snodo_queue::request::Requester;
 use snodo_queue::{Names, TransportKind};
+use snodo_security::devpki::{DevPki, DevTenant};
 use snodo_simulators::backend::{Answers, DemoBackend};
+use snodo_simulators::framework::{LaunchOptions, launch, registry};
 use tokio::task::JoinSet;
 
 use crate::assembly;
@@ -52,18 +54,47 @@ pub async fn run(file: Option<&Path>, args: UpArgs) -> anyhow::Result<ExitCode> 
     .context("connecting to the coordination state (redis.url, SNODO_REDIS_URL)")?;
     let names = Names::new(config.transport.prefix.clone());
     let tenants: Arc<Vec<String>> = Arc::new(config.tenants.iter().map(|t| t.istat.clone()).collect());
-
-    let runtimes = assembly::build_runtimes(&config, &transport, &names, tenants);
-    let topology = assembly::topology(&config, &names, &runtimes);
-    transport
-        .declare(&topology)
-        .await
-        .context("declaring the broker topology")?;
     let requester = Arc::new(
         Requester::start(transport.clone(), &names.prefix)
             .await
             .context("starting the reply queue")?,
     );
+    // Development instances run against the simulators with the development PKI (DESIGN §6).
+    let development = config
+        .tenants
+        .iter()
+        .all(|t| t.environment == Environment::Development);
+    // Only when something will use it: generating it the first time takes seconds.
+    let pki_needed = !snodo_connectors::platform::PLATFORMS.is_empty()
+        || (!args.no_simulators && !registry::REGISTERED.is_empty());
+    let dev_pki = if development && pki_needed {
+        let dir = config
+            .tls
+            .dev_pki_dir
+            .clone()
+            .unwrap_or_else(crate::simulate::default_pki_dir);
+        Some(DevPki::ensure(&dir, &DevTenant::default()).context("preparing the development PKI")?)
+    } else {
+        None
+    };
+    let config = Arc::new(config);
+    let platforms = crate::platforms::build(&crate::platforms::Inputs {
+        config: config.clone(),
+        transport: transport.clone(),
+        names: names.clone(),
+        store: store.clone(),
+        requester: requester.clone(),
+        dev_pki: dev_pki.as_ref(),
+        listener_offset: args.listener_offset,
+        shutdown: shutdown.clone(),
+    })?;
+
+    let runtimes = assembly::build_runtimes(&config, &transport, &names, tenants, platforms.handlers);
+    let topology = assembly::topology(&config, &names, &runtimes);
+    transport
+        .declare(&topology)
+        .await
+        .context("declaring the broker topology")?;
 
     let state = Arc::new(OpsState {
         transport: transport.clone(),
@@ -95,6 +126,29 @@ pub async fn run(file: Option<&Path>, args: UpArgs) -> anyhow::Result<ExitCode> 
     let ops_addr = ops::serve(config.listeners.ops, router, shutdown.clone())
         .await
         .with_context(|| format!("binding the operations listener on {}", config.listeners.ops))?;
+    let inbound_addr = match platforms.inbound {
+        Some(router) => {
+            Some(crate::inbound::serve(&config, dev_pki.as_ref(), router, shutdown.clone()).await?)
+        }
+        None => None,
+    };
+    for task in platforms.background {
+        tasks.spawn(async move { task.await.map_err(|e| anyhow::anyhow!(e)) });
+    }
+    let simulators = if development && !args.no_simulators && !registry::REGISTERED.is_empty() {
+        let names: Vec<String> = registry::REGISTERED.iter().map(|r| r.name.to_owned()).collect();
+        let options = LaunchOptions {
+            host: std::net::IpAddr::from([127, 0, 0, 1]),
+            port_offset: args.listener_offset,
+            pki_dir: dev_pki.as_ref().map(|p| p.directory().to_owned()),
+        };
+        launch(registry::REGISTERED, &names, &options, shutdown.clone())
+            .await
+            .context("starting the simulators")?
+            .simulators
+    } else {
+        Vec::new()
+    };
     for runtime in runtimes {
         let stop = shutdown.clone();
         tasks.spawn(async move { runtime.run(stop).await.context("connector runtime") });
@@ -111,6 +165,17 @@ pub async fn run(file: Option<&Path>, args: UpArgs) -> anyhow::Result<ExitCode> 
         "snodo up: operations  http://{ops_addr}  (/healthz /readyz /metrics /ops/queues{})",
         if config.demo.enabled { " /demo" } else { "" }
     );
+    if let Some(addr) = inbound_addr {
+        eprintln!("snodo up: inbound     https://{addr}");
+    }
+    for s in &simulators {
+        eprintln!(
+            "snodo up: simulator {:<12} {}  admin {}",
+            s.name(),
+            s.url(),
+            s.admin_url()
+        );
+    }
     for t in &config.tenants {
         eprintln!("snodo up: tenant {} ({}, {:?})", t.istat, t.name, t.environment);
     }

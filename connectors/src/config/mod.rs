@@ -49,6 +49,19 @@ pub struct Config {
     pub backends: Vec<BackendConfig>,
     #[serde(default)]
     pub demo: DemoConfig,
+    /// Where each platform is (`[platforms.anpr]`, `[platforms.pagopa]`, …); without an entry,
+    /// development instances use the platform's simulator (see [`crate::platform`]).
+    #[serde(default)]
+    pub platforms: BTreeMap<String, PlatformEndpointConfig>,
+}
+
+/// `[platforms.<name>]`: a platform's base URL and the CAs its server certificate chains to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PlatformEndpointConfig {
+    pub url: String,
+    #[serde(default)]
+    pub ca: Vec<std::path::PathBuf>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -186,14 +199,17 @@ impl Config {
                     application_id: "snodo".into(),
                 }),
                 identity: Some(TenantIdentity {
-                    spid_entity_id: Some("https://127.0.0.1:7443/identity/015146/spid/metadata".into()),
-                    cie_entity_id: Some("https://127.0.0.1:7443/identity/015146/cie/metadata".into()),
+                    // The development PKI's SP certificate carries this entity id as its uri
+                    // (SPID requires the two to match).
+                    spid_entity_id: Some("https://127.0.0.1:7443/identity/015146".into()),
+                    cie_entity_id: Some("https://127.0.0.1:7443/identity/015146/cie".into()),
                     return_urls: vec!["http://127.0.0.1:9400/demo".into()],
                 }),
                 cie_booking: Some(TenantBooking::default()),
             }],
             backends: vec![BackendConfig::demo()],
             demo: DemoConfig { enabled: true },
+            platforms: BTreeMap::new(),
         }
     }
 }

@@ -86,6 +86,11 @@ pub(super) fn validate(c: &Config) -> Result<(), (String, String)> {
         }
     }
     super::certificates::validate(c)?;
+    for (name, p) in &c.platforms {
+        if !(p.url.starts_with("https://") || p.url.starts_with("http://")) {
+            return err(&format!("platforms.{name}.url"), "must be an http(s) URL".into());
+        }
+    }
     let mut queues = HashSet::new();
     for (i, b) in c.backends.iter().enumerate() {
         let key = |field: &str| format!("backends[{i}].{field}");
