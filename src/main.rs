@@ -17,6 +17,7 @@ mod signals;
 mod simulate;
 mod transport;
 mod up;
+mod xml;
 
 /// Snodo allocates small, short-lived values for every message (envelopes, headers, JSON); glibc's
 /// allocator spent about 40% of the embedded transport benchmark's time on them, mimalloc far less.
@@ -51,6 +52,8 @@ enum Command {
     Bench(bench::BenchArgs),
     /// Run platform simulators alone, printing their URLs, admin API and the trust material.
     Simulate(simulate::SimulateArgs),
+    /// Canonicalize, sign and verify XML as the security layer does, for debugging signatures.
+    Xml(xml::XmlArgs),
 }
 
 fn main() -> ExitCode {
@@ -84,6 +87,7 @@ fn main() -> ExitCode {
             Command::Check => check::run(config).await,
             Command::Bench(args) => bench::run(args).await,
             Command::Simulate(args) => simulate::run(args).await,
+            Command::Xml(args) => xml::run(args),
         }
     });
     match result {
