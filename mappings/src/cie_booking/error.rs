@@ -196,27 +196,51 @@ impl JsonSchema for ErrorCode {
     }
 }
 
-/// Masks every double-quoted part of a serde message: serde quotes the unexpected value
-/// (`invalid type: string "RSSMRA…"`), which may be personal data; field names are in backticks.
+/// Masks the parts of a serde message that echo the input: double-quoted values (`invalid type:
+/// string "RSSMRA…"`), the value of an unknown variant (`unknown variant \`RSSMRA…\``), and any
+/// backticked name that is not a `snake_case` identifier. The field names of the contract stay, so
+/// the message still says which field is wrong.
 pub(crate) fn mask_quoted(message: &str) -> String {
-    // serde quotes with Debug formatting, so a quote inside the value is escaped with a backslash.
     let mut out = String::with_capacity(message.len());
-    let mut inside = false;
-    let mut escaped = false;
-    for c in message.chars() {
-        if inside {
+    let mut rest = message;
+    while let Some(i) = rest.find(['"', '`']) {
+        let (before, from) = rest.split_at(i);
+        out.push_str(before);
+        let quote = from.chars().next().expect("found above");
+        let body = &from[1..];
+        // serde quotes strings with Debug formatting: an inner quote is escaped with a backslash.
+        let mut end = None;
+        let mut escaped = false;
+        for (j, c) in body.char_indices() {
             match (escaped, c) {
                 (true, _) => escaped = false,
-                (false, '\\') => escaped = true,
-                (false, '"') => inside = false,
+                (false, '\\') if quote == '"' => escaped = true,
+                (false, c) if c == quote => {
+                    end = Some(j);
+                    break;
+                }
                 _ => {}
             }
-        } else if c == '"' {
-            out.push_str("\"…\"");
-            inside = true;
-        } else {
-            out.push(c);
         }
+        let Some(end) = end else {
+            out.push(quote);
+            out.push('…');
+            return out;
+        };
+        let inner = &body[..end];
+        let keep = quote == '`' && !out.ends_with("unknown variant ") && is_identifier(inner);
+        out.push(quote);
+        out.push_str(if keep { inner } else { "…" });
+        out.push(quote);
+        rest = &body[end + 1..];
     }
+    out.push_str(rest);
     out
+}
+
+fn is_identifier(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars.next().is_some_and(|c| c.is_ascii_lowercase())
+        && name.len() <= 64
+        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
 }
