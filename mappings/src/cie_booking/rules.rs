@@ -249,7 +249,25 @@ pub(crate) fn parse_date(text: &str) -> Option<NaiveDate> {
 
 /// An `xs:dateTime` with an offset, as `tipoDataOra` requires.
 pub(crate) fn parse_date_time(text: &str) -> Option<DateTime<FixedOffset>> {
-    let at = DateTime::parse_from_rfc3339(text).ok()?;
     // RFC 3339 also allows a space or a lower-case `t` for the separator; xs:dateTime does not.
-    (text.as_bytes().get(10) == Some(&b'T') && !text.ends_with('z')).then_some(at)
+    if text.as_bytes().get(10) != Some(&b'T') || text.ends_with('z') {
+        return None;
+    }
+    // xs:dateTime allows 24:00:00 (with zero fractions) for the end of a day, which is the next
+    // day's midnight; RFC 3339 does not.
+    let rest = text.get(19..)?;
+    let (fraction, zone) = match rest.strip_prefix('.') {
+        Some(f) => f.split_at(f.find(|c: char| !c.is_ascii_digit()).unwrap_or(f.len())),
+        None => ("", rest),
+    };
+    let midnight = text.get(11..19) == Some("24:00:00") && fraction.bytes().all(|b| b == b'0');
+    let at = if midnight {
+        let rewritten = format!("{}00:00:00{zone}", &text[..11]);
+        DateTime::parse_from_rfc3339(&rewritten).ok()? + chrono::Days::new(1)
+    } else {
+        DateTime::parse_from_rfc3339(text).ok()?
+    };
+    // xs:dateTime has no leap second, and its offsets stay within ±14:00.
+    let offset = at.offset().local_minus_utc();
+    (at.nanosecond() < 1_000_000_000 && offset.abs() <= 14 * 3600).then_some(at)
 }
