@@ -4,5 +4,7 @@
 
 pub mod anpr;
 pub mod cie_booking;
+pub mod codice_fiscale;
 pub mod pagopa;
+pub mod places;
 pub mod soap;

@@ -12,7 +12,7 @@ use std::ops::Range;
 
 use chrono::NaiveDate;
 
-pub mod codice_fiscale;
+pub use snodo_mappings::codice_fiscale;
 mod documents;
 mod household;
 mod index;
@@ -27,7 +27,7 @@ use codice_fiscale::CodiceFiscale;
 use household::{Identity, World, household_size};
 use index::CodeIndex;
 use person::{Address, CardIssuer, HouseholdId, Person, PersonId, Registration, StreetAddress};
-use places::{Comune, PostalArea, places};
+use places::{Comune, PostalArea, places, postal_area};
 use streets::{Street, build_streets};
 
 /// What to generate.
@@ -133,8 +133,7 @@ impl Population {
                 name: city.name,
             },
             Some((first, last)) => return Err(PopulationError::BadPostcodes { first, last }),
-            None => p
-                .postal_area(city.istat)
+            None => postal_area(city.istat)
                 .cloned()
                 .ok_or_else(|| PopulationError::NoPostcodes {
                     istat: config.city_istat.clone(),

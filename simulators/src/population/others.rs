@@ -9,7 +9,7 @@
 use super::household::{Identity, World, adult_age, single_status};
 use super::names::names;
 use super::person::{Address, CivilStatus, Registration, StreetAddress};
-use super::places::{Place, places};
+use super::places::{Place, places, postal_areas};
 use super::rng::Rng;
 
 pub(crate) const NON_RESIDENT_STREAM: u64 = 3;
@@ -84,8 +84,7 @@ impl World {
                 },
             };
         }
-        let others: Vec<_> = p
-            .postal_areas()
+        let others: Vec<_> = postal_areas()
             .iter()
             .filter(|a| a.istat != self.city.istat)
             .collect();

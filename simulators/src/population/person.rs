@@ -23,21 +23,8 @@ pub struct PersonId(pub u32);
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct HouseholdId(pub u32);
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Sex {
-    Male,
-    Female,
-}
-
-impl Sex {
-    /// `M` or `F`, as ANPR's `sesso` and SPID's `gender`.
-    pub fn code(self) -> &'static str {
-        match self {
-            Sex::Male => "M",
-            Sex::Female => "F",
-        }
-    }
-}
+/// The codice fiscale's, so that a person's code and sex cannot disagree.
+pub use snodo_mappings::codice_fiscale::Sex;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Citizenship {

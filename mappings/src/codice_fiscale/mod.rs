@@ -2,6 +2,10 @@
 //! omocodia substitutions the Agenzia delle Entrate applies when two people's codes would collide.
 //! Parsing, validation and decoding are in [`decode`](self::decode).
 //!
+//! It lives in `mappings` so that one implementation serves both sides: the connectors validate the
+//! codes of commands before sending them, and the simulators' synthetic population computes its codes,
+//! with the same rules and the same place tables ([`crate::places`]).
+//!
 //! The rules are those of DM 23/12/1976 as summarised in the platform notes
 //! (`anpr-and-cie-booking.md` §3): 3 surname letters, 3 name letters, year, month letter, day (+40 for
 //! women), Belfiore code, check character.
@@ -11,11 +15,26 @@ use std::str::FromStr;
 
 use chrono::{Datelike, NaiveDate};
 
-use super::person::Sex;
-
 mod decode;
 
-pub use decode::Decoded;
+pub use decode::{Decoded, FiscalCode, NumericCodiceFiscale, validate_for_command};
+
+/// A person's sex as the codice fiscale encodes it (the day of birth +40 for women).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Sex {
+    Male,
+    Female,
+}
+
+impl Sex {
+    /// `M` or `F`, as ANPR's `sesso` and SPID's `gender`.
+    pub fn code(self) -> &'static str {
+        match self {
+            Sex::Male => "M",
+            Sex::Female => "F",
+        }
+    }
+}
 
 /// Month letters, January to December.
 pub(crate) const MONTHS: &[u8; 12] = b"ABCDEHLMPRST";
@@ -39,6 +58,12 @@ const ODD_LETTERS: [u8; 26] = [
 pub enum CodiceFiscaleError {
     #[error("a personal codice fiscale has 16 characters, this one has {0}")]
     Length(usize),
+    #[error("a codice fiscale has 16 characters (a person's) or 11 digits (a numeric one), this one has {0}")]
+    CommandLength(usize),
+    #[error("an 11-character codice fiscale must be made of digits only")]
+    NumericCharacter,
+    #[error("the check digit (character 11) of the numeric codice fiscale does not match the first ten")]
+    NumericCheckDigit,
     #[error("character {position} (1-based) of the codice fiscale must be {expected}")]
     Character { position: usize, expected: &'static str },
     #[error("the month letter (character 9) must be one of ABCDEHLMPRST")]
@@ -47,7 +72,9 @@ pub enum CodiceFiscaleError {
     Day,
     #[error("the encoded birth date does not exist in the calendar")]
     Date,
-    #[error("the check character is {found} but the first 15 characters require {expected}")]
+    // The message names neither character: together with a masked code they would give one more
+    // character of personal data away.
+    #[error("the check character (character 16) does not match the first 15 characters")]
     CheckCharacter { expected: char, found: char },
     #[error("place code {code} designated no comune or foreign state at the encoded birth date")]
     UnknownPlace { code: String },
@@ -137,8 +164,8 @@ impl CodiceFiscale {
         Ok(CodiceFiscale(code))
     }
 
-    /// The base code packed into 62 bits, bijectively: the key of the population's index.
-    pub(crate) fn base_key(&self) -> u64 {
+    /// The base code packed into 62 bits, bijectively: the key of the simulators' population index.
+    pub fn base_key(&self) -> u64 {
         let base = self.base().0;
         let mut key: u64 = 0;
         for &letter in &base[..6] {
@@ -255,7 +282,7 @@ impl fmt::Display for CodiceFiscale {
 
 impl fmt::Debug for CodiceFiscale {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "CodiceFiscale({})", snodo_queue::privacy::mask(self.as_str()))
+        write!(f, "CodiceFiscale({})", mask(self.as_str()))
     }
 }
 
@@ -266,4 +293,17 @@ impl FromStr for CodiceFiscale {
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         CodiceFiscale::parse(s)
     }
+}
+
+/// The first three and the last character around asterisks (`RSS************U`), the project's
+/// masking of codici fiscali (as `snodo_queue::privacy::mask`, which this crate does not depend on).
+pub(crate) fn mask(code: &str) -> String {
+    let chars: Vec<char> = code.chars().collect();
+    if chars.len() <= 4 {
+        return "*".repeat(chars.len());
+    }
+    let mut masked: String = chars[..3].iter().collect();
+    masked.push_str(&"*".repeat(chars.len() - 4));
+    masked.push(chars[chars.len() - 1]);
+    masked
 }

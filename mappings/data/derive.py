@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
-"""Derives the compact place tables embedded by `simulators/src/population/places.rs` from the ANPR
+"""Derives the compact place tables embedded by `mappings/src/places.rs` from the ANPR
 tables kept beside the project (`../shared/specs/anpr/tables/`). Run from the repository root:
 
-    python3 simulators/data/derive.py ../shared/specs/anpr/tables
+    python3 mappings/data/derive.py ../shared/specs/anpr/tables
 
 comuni.csv: one row per cadastral (Belfiore) code and uninterrupted validity interval; consecutive ANPR
 records of the same code (renamings, province changes) are merged, keeping the ISTAT code, province and
@@ -35,7 +35,7 @@ def comuni(tables):
                 continue
         out.append(dict(code=r["CODCATASTALE"], start=r["DATAISTITUZIONE"], to=r["DATACESSAZIONE"],
                         istat=r["CODISTAT"], province=r["SIGLAPROVINCIA"], name=r["DENOMINAZIONE_IT"]))
-    with open("simulators/data/comuni.csv", "w", encoding="utf-8", newline="") as f:
+    with open("mappings/data/comuni.csv", "w", encoding="utf-8", newline="") as f:
         for o in out:
             assert "," not in o["name"]
             f.write(f"{o['code']},{o['start'].replace('-', '')},{o['to'].replace('-', '')},"
@@ -51,7 +51,7 @@ def stati(tables):
         day, month, year = d.split("/")
         return f"{year}{month}{day}"
 
-    with open("simulators/data/stati.csv", "w", encoding="utf-8", newline="") as f:
+    with open("mappings/data/stati.csv", "w", encoding="utf-8", newline="") as f:
         for r in rows:
             name = r["DENOMINAZIONE"].replace(",", "")
             f.write(f"{r['CODAT']},{iso(r['DATAINIZIOVALIDITA'])},{iso(r['DATAFINEVALIDITA'])},"
