@@ -17,8 +17,11 @@
 
 pub mod contract;
 mod demand;
+mod ec_answer;
 mod fault;
 mod get_payment;
+mod node_reporting;
+mod node_request;
 mod notice;
 mod receipt;
 mod reporting;
@@ -29,8 +32,17 @@ mod verify;
 mod xml;
 
 pub use demand::DemandPaymentRequest;
+pub use ec_answer::{
+    AnswerError, AnsweredCredit, AnsweredTransfer, EcAnswer, EcFault, PaymentData, VerifyAnswer,
+    read_get_payment_answer, read_send_rt_answer, read_verify_answer,
+};
 pub use fault::{FaultBean, PaFaultCode};
 pub use get_payment::{GetPaymentRequest, IBAN_APPOGGIO};
+pub use node_reporting::{
+    NodeForPaRequest, NodeRequestError, get_flow_answer, list_flows_answer, node_fault_answer,
+    read_node_for_pa_request, write_flow,
+};
+pub use node_request::ReceiptWriteError;
 pub use notice::{NoticeError, NoticeNumber, NoticeQr, check_digits};
 pub use receipt::ReceiptSemanticError;
 pub use reporting::{
