@@ -6,6 +6,7 @@ pub mod config;
 pub mod core;
 pub mod inbound;
 pub mod ops;
+pub mod pagopa;
 pub mod platform;
 pub mod schedule;
 pub mod soap;

@@ -53,6 +53,9 @@ pub struct Config {
     /// development instances use the platform's simulator (see [`crate::platform`]).
     #[serde(default)]
     pub platforms: BTreeMap<String, PlatformEndpointConfig>,
+    /// The pagoPA connector's own settings (`[pagopa]`, see [`crate::pagopa::config`]).
+    #[serde(default)]
+    pub pagopa: crate::pagopa::config::PagopaConfig,
 }
 
 /// `[platforms.<name>]`: a platform's base URL and the CAs its server certificate chains to.
@@ -210,6 +213,7 @@ impl Config {
             backends: vec![BackendConfig::demo()],
             demo: DemoConfig { enabled: true },
             platforms: BTreeMap::new(),
+            pagopa: Default::default(),
         }
     }
 }

@@ -83,7 +83,18 @@ impl InboundPublisher {
     /// deadline; `Ok` means a durable queue holds the event (the events exchange's alternate
     /// exchange makes sure some queue always does).
     pub async fn store(&self, event: &InboundEvent, within: Duration) -> Result<Uuid, NotStored> {
-        let message_id = event.message_id();
+        self.store_with_id(event, event.message_id(), within).await
+    }
+
+    /// [`store`](Self::store) under a `message_id` the platform's contract fixes instead (the pagoPA
+    /// receipt id of (idPA, fiscal code, IUV, receiptId)); it must be as deterministic as
+    /// [`InboundEvent::message_id`].
+    pub async fn store_with_id(
+        &self,
+        event: &InboundEvent,
+        message_id: Uuid,
+        within: Duration,
+    ) -> Result<Uuid, NotStored> {
         let deadline = Instant::now() + within;
         let message = Envelope {
             message_id,
