@@ -3,5 +3,8 @@
 //! backend that `snodo up` runs so that a newcomer sees every flow work end to end.
 
 pub mod backend;
+pub mod cie_booking;
 pub mod framework;
+pub mod pagopa;
+pub mod identity;
 pub mod population;
