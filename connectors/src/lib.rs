@@ -4,6 +4,7 @@
 
 pub mod config;
 pub mod core;
+pub mod identity;
 pub mod inbound;
 pub mod ops;
 pub mod pagopa;

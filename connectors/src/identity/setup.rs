@@ -1,0 +1,292 @@
+//! Building the identity connector for `snodo up` from configuration: each tenant's SP (entity IDs,
+//! URLs, signing key, signed metadata) and its IdP registry, plus the background refresh of IdP
+//! metadata fetched by URL.
+//!
+//! Where the pieces come from:
+//! - entity IDs and return URLs: `[tenants.identity]`; ACS/SLO: `Tenants::public_urls`;
+//! - signing key: `[tenants.certificates.spid_signing]` / `cie_signing`, or for development tenants
+//!   the development PKI's SP certificate (its `uri` is the demo entity ID, as Avviso 29 wants);
+//! - metadata contact: `SNODO_IDENTITY_CONTACT_EMAIL` (required outside development), IPA code
+//!   `SNODO_IDENTITY_IPA_CODE` or the comuni's convention `c_<codice catastale>`;
+//! - IdPs: the identity simulator's `/spid/metadata` and `/cie/metadata` (or `[platforms.identity]`'s
+//!   URL, same paths), fetched over TLS pinned to the configured CAs, refreshed every 10 minutes;
+//!   and every file of `SNODO_IDENTITY_TRUSTED_IDP_METADATA` (comma-separated), added to both
+//!   federations (how the conformance tool's IdP is trusted).
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use snodo_security::devpki::{DevPki, DevTenant};
+use snodo_security::dsig::SigningKey;
+use snodo_security::pki::read_identity;
+use snodo_security::saml::sp_metadata::SpMetadata;
+use snodo_security::saml::{Federation, SpidAttribute};
+use snodo_security::tls::{TlsClientConfig, build_client};
+
+use super::registry::{IdpRegistry, read_metadata};
+use super::ticket::TicketRedeemer;
+use super::{FederationSp, IdentityService, IdentitySettings, TenantSp, system_clock};
+use crate::config::{CertificateFiles, Environment, TenantConfig};
+use crate::inbound::InboundPublisher;
+use crate::platform::{Background, PlatformContext, PlatformError, PlatformParts};
+use crate::tenants::Tenants;
+
+/// The IdP simulator's default port (DESIGN §6).
+pub const SIMULATOR_PORT: u16 = 9443;
+/// Extra IdP metadata files trusted by both federations.
+pub const TRUSTED_IDP_METADATA_ENV: &str = "SNODO_IDENTITY_TRUSTED_IDP_METADATA";
+const REFRESH_EVERY: Duration = Duration::from_secs(600);
+
+/// The attributes a municipality's services ask SPID for.
+pub const SPID_ATTRIBUTES: [SpidAttribute; 8] = [
+    SpidAttribute::Name,
+    SpidAttribute::FamilyName,
+    SpidAttribute::FiscalNumber,
+    SpidAttribute::DateOfBirth,
+    SpidAttribute::PlaceOfBirth,
+    SpidAttribute::Gender,
+    SpidAttribute::Email,
+    SpidAttribute::MobilePhone,
+];
+
+fn configuration(reason: impl Into<String>) -> PlatformError {
+    PlatformError::Configuration {
+        platform: "identity".into(),
+        reason: reason.into(),
+    }
+}
+
+/// The registration's `build`.
+pub fn build(context: &PlatformContext) -> Result<PlatformParts, PlatformError> {
+    let trusted_files: Vec<PathBuf> = std::env::var(TRUSTED_IDP_METADATA_ENV)
+        .unwrap_or_default()
+        .split(',')
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .map(PathBuf::from)
+        .collect();
+    let endpoint = context.endpoint("identity", SIMULATOR_PORT).ok();
+    let mut tenants = Vec::new();
+    let mut background: Vec<Background> = Vec::new();
+    for tenant in context.tenants.all() {
+        let Some(identity) = &tenant.identity else {
+            continue;
+        };
+        let registry = Arc::new(IdpRegistry::new());
+        for path in &trusted_files {
+            let bytes = std::fs::read(path)
+                .map_err(|e| configuration(format!("{TRUSTED_IDP_METADATA_ENV}: {}: {e}", path.display())))?;
+            let idps = read_metadata(&path.display().to_string(), &bytes, None)
+                .map_err(|e| configuration(e.to_string()))?;
+            registry.extend(Federation::Spid, idps.clone());
+            registry.extend(Federation::CieId, idps);
+        }
+        let urls = Tenants::public_urls(tenant);
+        let mut sp = TenantSp {
+            tenant: tenant.istat.clone(),
+            acs_url: urls.acs.clone(),
+            slo_url: urls.slo.clone(),
+            return_urls: identity.return_urls.clone(),
+            spid: None,
+            cie: None,
+            registry: registry.clone(),
+        };
+        for (federation, entity_id, files) in [
+            (
+                Federation::Spid,
+                &identity.spid_entity_id,
+                &tenant.certificates.spid_signing,
+            ),
+            (
+                Federation::CieId,
+                &identity.cie_entity_id,
+                &tenant.certificates.cie_signing,
+            ),
+        ] {
+            let Some(entity_id) = entity_id else { continue };
+            let key = signing_key(tenant, files.as_ref())?;
+            let metadata = sp_metadata(tenant, federation, entity_id, &urls.acs, &urls.slo)?
+                .sign(&key)
+                .map_err(|e| configuration(e.to_string()))?;
+            let federation_sp = FederationSp {
+                federation,
+                entity_id: entity_id.clone(),
+                key,
+                metadata: Arc::new(metadata),
+            };
+            match federation {
+                Federation::Spid => sp.spid = Some(federation_sp),
+                Federation::CieId => sp.cie = Some(federation_sp),
+            }
+            if let Some(endpoint) = &endpoint {
+                let path = if federation == Federation::Spid {
+                    "spid"
+                } else {
+                    "cie"
+                };
+                let url = format!("{}/{path}/metadata", endpoint.url.trim_end_matches('/'));
+                let client = build_client(&TlsClientConfig::new(endpoint.trusted.clone()))
+                    .map_err(|e| configuration(e.to_string()))?;
+                background.push(Box::pin(refresh(
+                    client,
+                    url,
+                    federation,
+                    registry.clone(),
+                    trusted_files.clone(),
+                    context.shutdown.clone(),
+                )));
+            }
+        }
+        tenants.push(sp);
+    }
+    if tenants.is_empty() {
+        return Ok(PlatformParts::default());
+    }
+    let service = Arc::new(IdentityService {
+        tenants,
+        store: context.store.clone(),
+        publisher: InboundPublisher::new(context.transport.clone(), &context.names, "identity"),
+        clock: system_clock(),
+        settings: IdentitySettings::default(),
+    });
+    Ok(PlatformParts {
+        handler: Some(Arc::new(TicketRedeemer {
+            store: context.store.clone(),
+        })),
+        inbound: Some(service.router()),
+        background,
+    })
+}
+
+/// Fetches one federation's IdP metadata now and every [`REFRESH_EVERY`]; until the first success
+/// (the simulator may start after us) every few seconds. A failed refresh keeps the last good list.
+async fn refresh(
+    client: reqwest::Client,
+    url: String,
+    federation: Federation,
+    registry: Arc<IdpRegistry>,
+    trusted_files: Vec<PathBuf>,
+    shutdown: tokio_util::sync::CancellationToken,
+) -> Result<(), String> {
+    let mut loaded = false;
+    loop {
+        let outcome = async {
+            let response = client.get(&url).send().await.map_err(|e| e.to_string())?;
+            if !response.status().is_success() {
+                return Err(format!("HTTP {}", response.status()));
+            }
+            let bytes = response.bytes().await.map_err(|e| e.to_string())?;
+            read_metadata(&url, &bytes, None).map_err(|e| e.to_string())
+        }
+        .await;
+        match outcome {
+            Ok(mut idps) => {
+                // The operator's trusted files stay, whatever the fetched document says.
+                for path in &trusted_files {
+                    if let Ok(bytes) = std::fs::read(path)
+                        && let Ok(extra) = read_metadata(&path.display().to_string(), &bytes, None)
+                    {
+                        idps.extend(extra);
+                    }
+                }
+                registry.replace(federation, idps);
+                loaded = true;
+            }
+            Err(e) => tracing::warn!(url = %url, error = %e, "IdP metadata not refreshed"),
+        }
+        let wait = if loaded {
+            REFRESH_EVERY
+        } else {
+            Duration::from_secs(3)
+        };
+        tokio::select! {
+            _ = shutdown.cancelled() => return Ok(()),
+            _ = tokio::time::sleep(wait) => {}
+        }
+    }
+}
+
+fn signing_key(tenant: &TenantConfig, files: Option<&CertificateFiles>) -> Result<SigningKey, PlatformError> {
+    let identity = match files {
+        Some(files) => {
+            let password = match &files.password_file {
+                Some(p) => Some(
+                    std::fs::read_to_string(p)
+                        .map_err(|e| configuration(format!("{}: {e}", p.display())))?
+                        .trim_end_matches(['\r', '\n'])
+                        .to_owned(),
+                ),
+                None => None,
+            };
+            read_identity(&files.certificate, files.key.as_deref(), password.as_deref())
+                .map_err(|e| configuration(e.to_string()))?
+        }
+        None if tenant.environment == Environment::Development => dev_pki()?.sp_signing().identity.clone(),
+        None => {
+            return Err(configuration(format!(
+                "tenant {}: no SP signing certificate (certificates.spid_signing / cie_signing)",
+                tenant.istat
+            )));
+        }
+    };
+    Ok(SigningKey::new(
+        identity.key().clone(),
+        Some(identity.certificate().clone()),
+    ))
+}
+
+/// The development PKI `snodo up` prepared (same directory rule as `snodo simulate`).
+fn dev_pki() -> Result<DevPki, PlatformError> {
+    let dir = std::env::var_os("SNODO_TLS__DEV_PKI_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            std::env::var_os("XDG_CACHE_HOME")
+                .map(PathBuf::from)
+                .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".cache")))
+                .unwrap_or_else(std::env::temp_dir)
+                .join("snodo")
+                .join("devpki")
+        });
+    DevPki::ensure(&dir, &DevTenant::default()).map_err(|e| configuration(e.to_string()))
+}
+
+fn sp_metadata(
+    tenant: &TenantConfig,
+    federation: Federation,
+    entity_id: &str,
+    acs: &str,
+    slo: &str,
+) -> Result<SpMetadata, PlatformError> {
+    let contact_email = match std::env::var("SNODO_IDENTITY_CONTACT_EMAIL") {
+        Ok(email) if !email.trim().is_empty() => email,
+        // Reserved `.invalid` domain (RFC 2606): obviously not an address, only for development.
+        _ if tenant.environment == Environment::Development => "sviluppo@snodo.invalid".to_owned(),
+        _ => {
+            return Err(configuration(
+                "SNODO_IDENTITY_CONTACT_EMAIL is required outside development: SPID and CIE metadata must name an institutional address",
+            ));
+        }
+    };
+    let ipa_code = std::env::var("SNODO_IDENTITY_IPA_CODE")
+        .ok()
+        .filter(|c| !c.trim().is_empty())
+        .unwrap_or_else(|| format!("c_{}", tenant.cadastral_code.to_ascii_lowercase()));
+    Ok(SpMetadata {
+        federation,
+        entity_id: entity_id.to_owned(),
+        acs_url: acs.to_owned(),
+        slo_url: slo.to_owned(),
+        organization_name: tenant.name.clone(),
+        organization_display_name: tenant.name.clone(),
+        organization_url: tenant.public_base_url.clone(),
+        ipa_code,
+        contact_email,
+        municipality: tenant.cadastral_code.clone(),
+        service_name: format!("Servizi online del {}", tenant.name),
+        attributes: match federation {
+            Federation::Spid => SPID_ATTRIBUTES.to_vec(),
+            Federation::CieId => snodo_security::saml::sp_metadata::CIE_ATTRIBUTES.to_vec(),
+        },
+    })
+}
