@@ -8,14 +8,19 @@
 //! [`Rejection`]); and, for the simulator, `read_request` and `write_response`/`write_rejection`.
 //! The SOAP envelope around the payload is [`crate::soap`]'s.
 
+pub mod birth;
 pub mod bulk;
 pub mod certificate;
 pub mod contract;
+pub mod death;
 mod error;
 pub mod header;
 pub mod lookup;
 pub mod notification;
 pub mod pdnd;
+pub mod place_check;
+pub mod registry_change;
+pub mod residence;
 mod rules;
 pub mod schema;
 mod xml;

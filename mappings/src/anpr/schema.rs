@@ -4,7 +4,8 @@
 use schemars::{JsonSchema, schema_for};
 use serde_json::Value;
 
-use super::{bulk, certificate, lookup, notification, pdnd};
+use super::registry_change::RegistryUpdated;
+use super::{birth, bulk, certificate, death, lookup, notification, pdnd, residence};
 
 fn of<T: JsonSchema>() -> Value {
     serde_json::to_value(schema_for!(T)).expect("a generated schema is JSON")
@@ -27,5 +28,11 @@ pub fn schemas() -> Vec<(&'static str, Value)> {
         (notification::EVENT, of::<notification::NotificationReceived>()),
         (pdnd::COMMAND, of::<pdnd::PdndLookup>()),
         ("anpr.pdnd.lookup.completed", of::<pdnd::PdndLookupCompleted>()),
+        (residence::COMMAND, of::<residence::ChangeResidence>()),
+        (residence::COMPLETED, of::<RegistryUpdated>()),
+        (birth::COMMAND, of::<birth::RegisterBirth>()),
+        (birth::COMPLETED, of::<RegistryUpdated>()),
+        (death::COMMAND, of::<death::RegisterDeath>()),
+        (death::COMPLETED, of::<RegistryUpdated>()),
     ]
 }

@@ -36,6 +36,19 @@ impl XmlOut {
         self.buf.push_str(&format!("</ns:{local}>"));
     }
 
+    /// Opens an element of another namespace than the root's (`Risposta_Comune`, which the service
+    /// schemas `ref` from `rispostaComune.xsd`), declaring it on the element.
+    pub(crate) fn open_qualified(&mut self, prefix: &str, namespace: &str, local: &str) {
+        self.buf.push_str(&format!(
+            "<{prefix}:{local} xmlns:{prefix}=\"{}\">",
+            escape_attribute(namespace)
+        ));
+    }
+
+    pub(crate) fn close_qualified(&mut self, prefix: &str, local: &str) {
+        self.buf.push_str(&format!("</{prefix}:{local}>"));
+    }
+
     pub(crate) fn open(&mut self, local: &str) {
         self.buf.push('<');
         self.buf.push_str(local);
