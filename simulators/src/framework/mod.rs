@@ -95,6 +95,12 @@ pub trait Simulator: Send + Sync + 'static {
         request.field_equals(path, value)
     }
 
+    /// Platform-specific admin calls (a scenario runner, seeded data), served under `/admin/<name>/`
+    /// beside the framework's and, like them, neither faulted nor recorded; by default none.
+    fn admin_router(&self) -> Option<Router> {
+        None
+    }
+
     /// The platform's own rendering of a business error for `operation`.
     fn render_platform_error(&self, operation: Option<&str>, error: &PlatformError) -> Response;
 
@@ -173,6 +179,10 @@ impl Instance {
             .simulator
             .router()
             .layer(axum::middleware::from_fn_with_state(self.clone(), layer::apply));
-        admin::router(self.clone()).fallback_service(protocol)
+        let mut admin = admin::router(self.clone());
+        if let Some(extra) = self.simulator.admin_router() {
+            admin = admin.merge(extra);
+        }
+        admin.fallback_service(protocol)
     }
 }

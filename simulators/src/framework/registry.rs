@@ -17,7 +17,11 @@ pub struct Registration {
 
 /// Every registered platform simulator. Empty until the first platform simulator lands (ANPR + PDND,
 /// pagoPA node, SPID/CIE IdP, CIE booking, DESIGN §6); test doubles never belong here.
-pub const REGISTERED: &[Registration] = &[crate::cie_booking::REGISTRATION, crate::identity::REGISTRATION];
+pub const REGISTERED: &[Registration] = &[
+    crate::cie_booking::REGISTRATION,
+    crate::identity::REGISTRATION,
+    crate::pagopa::REGISTRATION,
+];
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum UnknownSimulator {

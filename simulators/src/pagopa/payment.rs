@@ -1,0 +1,555 @@
+//! Driving one payment the way a PSP does through the node (pagopa.md §2.4): `verifyPaymentNotice`
+//! makes the node call `paVerifyPaymentNotice`, `activatePaymentNotice[V2]` (with an idempotency key)
+//! makes it call `paGetPayment[V2]` and hand out a payment token, and `sendPaymentOutcome` makes it
+//! build the receipt and push it with `paSendRT[V2]`. Each step is reported with the node's verdict.
+//!
+//! What the node decides itself is decided here too: a notice it knows is paid is
+//! `PPT_PAGAMENTO_DUPLICATO` without asking the EC; a live activation under another key is
+//! `PPT_PAGAMENTO_IN_CORSO`; the same key within the token's validity gets the same token without a
+//! second paGetPayment. When the EC does not answer verify or activation in time (or cannot be
+//! reached), the notice is paid in Stand-In from the node's ACA archive, if the EC loaded it there
+//! and allowed Stand-In; its receipt carries `standIn=true`.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use snodo_mappings::pagopa::contract::{
+    EntityType, Psp, Receipt, ReceiptTransfer, ReceiptVersion, Subject, TransferCredit,
+};
+use snodo_mappings::pagopa::{
+    AnsweredCredit, GetPaymentRequest, NoticeNumber, Operation, PaymentData, QrCode, RequestHeader,
+    VerifyRequest, read_get_payment_answer, read_verify_answer,
+};
+
+use super::archive::{Activation, Delivery, DeliveryState, Payment};
+use super::judge::{self, IRRAGGIUNGIBILE, PptFault, SYSTEM_ERROR, TIMEOUT};
+use super::node::NodeCore;
+use super::standin;
+
+/// What to pay, and how.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PayRequest {
+    pub notice_number: String,
+    /// The EC owning the notice; default: the configured station's `id_pa`.
+    #[serde(default)]
+    pub fiscal_code: Option<String>,
+    /// `v2` (default) uses activatePaymentNoticeV2 → paGetPaymentV2 and paSendRTV2.
+    #[serde(default)]
+    pub version: Version,
+    #[serde(default)]
+    pub idempotency_key: Option<String>,
+    #[serde(default)]
+    pub stand_in: StandIn,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Version {
+    V1,
+    #[default]
+    V2,
+}
+
+/// When Stand-In applies.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StandIn {
+    /// When the EC times out or cannot be reached on verify or activation (the node's rule).
+    #[default]
+    Auto,
+    /// The station is in Stand-In (declared down): the EC is not asked at all.
+    Always,
+    Never,
+}
+
+/// One step of a payment as the PSP sees it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Step {
+    /// The PSP-side primitive (`verifyPaymentNotice`…) and, when the EC was called, its primitive.
+    pub primitive: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ec_primitive: Option<&'static str>,
+    pub at: DateTime<Utc>,
+    /// Simulated milliseconds the step took.
+    pub elapsed_ms: i64,
+    /// `OK`, or the node's fault code.
+    pub outcome: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fault: Option<PptFault>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+/// The whole payment.
+#[derive(Debug, Clone, Serialize)]
+pub struct PaymentReport {
+    pub notice_number: String,
+    pub fiscal_code: String,
+    /// `paid` (receipt delivered), `paid_receipt_pending` (queued for hourly re-submission) or `failed`.
+    pub result: &'static str,
+    pub stand_in: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub payment_token: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub amount_cents: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub transfers: Option<usize>,
+    pub steps: Vec<Step>,
+}
+
+struct Recorder<'a> {
+    core: &'a NodeCore,
+    steps: Vec<Step>,
+}
+
+impl Recorder<'_> {
+    fn push(
+        &mut self,
+        primitive: &'static str,
+        ec_primitive: Option<&'static str>,
+        started: DateTime<Utc>,
+        fault: Option<PptFault>,
+        note: Option<String>,
+    ) {
+        self.steps.push(Step {
+            primitive,
+            ec_primitive,
+            at: started,
+            elapsed_ms: (self.core.clock.now() - started).num_milliseconds(),
+            outcome: fault
+                .as_ref()
+                .map_or("OK".to_owned(), |f| f.fault_code.to_owned()),
+            fault,
+            note,
+        });
+    }
+}
+
+fn unavailable(fault: &PptFault) -> bool {
+    fault.fault_code == TIMEOUT || fault.fault_code == IRRAGGIUNGIBILE
+}
+
+/// Pays `request` end to end and reports every step.
+pub async fn pay(core: &Arc<NodeCore>, request: &PayRequest) -> PaymentReport {
+    let ec = core.ec();
+    let fiscal_code = request.fiscal_code.clone().unwrap_or_else(|| ec.id_pa.clone());
+    let mut report = PaymentReport {
+        notice_number: request.notice_number.clone(),
+        fiscal_code: fiscal_code.clone(),
+        result: "failed",
+        stand_in: false,
+        payment_token: None,
+        amount_cents: None,
+        transfers: None,
+        steps: Vec::new(),
+    };
+    let mut rec = Recorder {
+        core,
+        steps: Vec::new(),
+    };
+    let notice = match NoticeNumber::parse(&request.notice_number) {
+        Ok(n) => n,
+        Err(e) => {
+            let now = core.clock.now();
+            rec.push(
+                "verifyPaymentNotice",
+                None,
+                now,
+                Some(PptFault::new("PPT_SINTASSI_EXTRAXSD", e.to_string())),
+                None,
+            );
+            report.steps = rec.steps;
+            return report;
+        }
+    };
+    let header = RequestHeader {
+        id_pa: ec.id_pa.clone(),
+        id_broker_pa: ec.id_broker_pa.clone(),
+        id_station: ec.id_station.clone(),
+    };
+    let qr = QrCode {
+        fiscal_code: fiscal_code.clone(),
+        notice_number: request.notice_number.clone(),
+    };
+
+    // verifyPaymentNotice → paVerifyPaymentNotice
+    let started = core.clock.now();
+    if core
+        .archive
+        .lock()
+        .paid(&fiscal_code, &request.notice_number)
+        .is_some()
+    {
+        rec.push(
+            "verifyPaymentNotice",
+            None,
+            started,
+            Some(PptFault::new(
+                judge::PAGAMENTO_DUPLICATO,
+                "the node already holds a receipt for this notice",
+            )),
+            None,
+        );
+        report.steps = rec.steps;
+        return report;
+    }
+    let mut stand_in = request.stand_in == StandIn::Always;
+    let mut amount = None;
+    if !stand_in {
+        let verified = call_verify(core, &header, &qr).await;
+        match verified {
+            Ok(answer) => {
+                amount = Some(answer.amount);
+                rec.push(
+                    "verifyPaymentNotice",
+                    Some("paVerifyPaymentNotice"),
+                    started,
+                    None,
+                    None,
+                );
+            }
+            Err(fault) if unavailable(&fault) && request.stand_in == StandIn::Auto => {
+                rec.push(
+                    "verifyPaymentNotice",
+                    Some("paVerifyPaymentNotice"),
+                    started,
+                    Some(fault),
+                    None,
+                );
+                stand_in = true;
+            }
+            Err(fault) => {
+                rec.push(
+                    "verifyPaymentNotice",
+                    Some("paVerifyPaymentNotice"),
+                    started,
+                    Some(fault),
+                    None,
+                );
+                report.steps = rec.steps;
+                return report;
+            }
+        }
+    }
+
+    // activatePaymentNotice → paGetPayment[V2], or the ACA position in Stand-In
+    let operation = match request.version {
+        Version::V1 => Operation::GetPayment,
+        Version::V2 => Operation::GetPaymentV2,
+    };
+    let activate = match request.version {
+        Version::V1 => "activatePaymentNotice",
+        Version::V2 => "activatePaymentNoticeV2",
+    };
+    let started = core.clock.now();
+    let key = request.idempotency_key.as_deref();
+    let (validity, psp) = {
+        let s = core.settings.lock();
+        (s.token_validity, s.psp.clone())
+    };
+    let replayed = key.and_then(|k| {
+        core.archive
+            .lock()
+            .replay(&fiscal_code, &request.notice_number, k, started)
+            .cloned()
+    });
+    let (token, data, note) = if let Some(activation) = replayed {
+        (
+            activation.token,
+            activation.data,
+            Some("idempotent repeat: the same token, paGetPayment not called again".to_owned()),
+        )
+    } else if core
+        .archive
+        .lock()
+        .in_progress(&fiscal_code, &request.notice_number, key, started)
+    {
+        rec.push(
+            activate,
+            None,
+            started,
+            Some(PptFault::new(
+                judge::PAGAMENTO_IN_CORSO,
+                "another activation of this notice is live",
+            )),
+            None,
+        );
+        report.steps = rec.steps;
+        return report;
+    } else {
+        let mut fetched = None;
+        if !stand_in {
+            let get = GetPaymentRequest {
+                operation,
+                header: header.clone(),
+                qr_code: qr.clone(),
+                amount,
+                payment_note: None,
+                transfer_type: None,
+                due_date: None,
+            };
+            match call_get_payment(core, &get, notice.iuv()).await {
+                Ok(data) => fetched = Some(data),
+                Err(fault) if unavailable(&fault) && request.stand_in == StandIn::Auto => {
+                    rec.push(activate, Some(operation.name()), started, Some(fault), None);
+                    stand_in = true;
+                }
+                Err(fault) => {
+                    rec.push(activate, Some(operation.name()), started, Some(fault), None);
+                    report.steps = rec.steps;
+                    return report;
+                }
+            }
+        }
+        let started_stand_in = core.clock.now();
+        let data = match fetched {
+            Some(data) => data,
+            None => match standin::position(core, &fiscal_code, &request.notice_number) {
+                Ok(data) => data,
+                Err(fault) => {
+                    rec.push(
+                        activate,
+                        None,
+                        started_stand_in,
+                        Some(fault),
+                        Some("Stand-In".into()),
+                    );
+                    report.steps = rec.steps;
+                    return report;
+                }
+            },
+        };
+        let token = uuid::Uuid::new_v4().simple().to_string();
+        core.archive.lock().activations.insert(
+            token.clone(),
+            Activation {
+                token: token.clone(),
+                fiscal_code: fiscal_code.clone(),
+                notice_number: request.notice_number.clone(),
+                idempotency_key: request.idempotency_key.clone(),
+                data: data.clone(),
+                expires: started + validity,
+                used: false,
+            },
+        );
+        let note = stand_in.then(|| "Stand-In: the position comes from the node's ACA archive".to_owned());
+        (token, data, note)
+    };
+    let ec_primitive = (!stand_in && note.is_none()).then_some(operation.name());
+    rec.push(activate, ec_primitive, started, None, note);
+    report.payment_token = Some(token.clone());
+    report.amount_cents = Some(data.amount.cents());
+    report.transfers = Some(data.transfers.len());
+    report.stand_in = stand_in;
+
+    // sendPaymentOutcome → paSendRT[V2]
+    let started = core.clock.now();
+    let version = match request.version {
+        Version::V1 => ReceiptVersion::PaSendRt,
+        Version::V2 => ReceiptVersion::PaSendRtV2,
+    };
+    let receipt = match receipt(
+        &ec,
+        &psp,
+        &request.notice_number,
+        &fiscal_code,
+        &token,
+        &data,
+        version,
+        stand_in,
+        started,
+    ) {
+        Ok(receipt) => receipt,
+        Err(fault) => {
+            rec.push("sendPaymentOutcome", None, started, Some(fault), None);
+            report.steps = rec.steps;
+            return report;
+        }
+    };
+    {
+        let mut archive = core.archive.lock();
+        if let Some(a) = archive.activations.get_mut(&token) {
+            a.used = true;
+        }
+        archive.payments.push(Payment {
+            receipt: receipt.clone(),
+            paid_at: started,
+            delivery: Delivery {
+                state: DeliveryState::Pending,
+                attempts: 0,
+                next_at: None,
+                last_fault: None,
+                delivered_at: None,
+            },
+            reported: false,
+        });
+    }
+    let sent = core.send_receipt(&receipt).await;
+    core.record_send(&receipt.receipt_id, &sent);
+    let send_rt = match version {
+        ReceiptVersion::PaSendRt => "paSendRT",
+        ReceiptVersion::PaSendRtV2 => "paSendRTV2",
+    };
+    let note = (!sent.delivered).then(|| "the receipt is queued: re-sent every hour, 48 times".to_owned());
+    rec.push(
+        "sendPaymentOutcome",
+        Some(send_rt),
+        started,
+        sent.fault.clone(),
+        note,
+    );
+    report.result = if sent.delivered {
+        "paid"
+    } else {
+        "paid_receipt_pending"
+    };
+    report.steps = rec.steps;
+    report
+}
+
+async fn call_verify(
+    core: &NodeCore,
+    header: &RequestHeader,
+    qr: &QrCode,
+) -> Result<snodo_mappings::pagopa::VerifyAnswer, PptFault> {
+    let request = VerifyRequest {
+        header: header.clone(),
+        qr_code: qr.clone(),
+    };
+    let envelope = request
+        .to_envelope()
+        .map_err(|e| PptFault::new(SYSTEM_ERROR, e.to_string()))?;
+    let client = core.client()?;
+    let limit = core.settings.lock().timeouts.verify;
+    let outcome = client
+        .call(
+            &core.clock,
+            Operation::VerifyPaymentNotice.name(),
+            envelope,
+            limit,
+        )
+        .await;
+    core.judge.judge(outcome, read_verify_answer)
+}
+
+async fn call_get_payment(
+    core: &NodeCore,
+    request: &GetPaymentRequest,
+    iuv: &str,
+) -> Result<PaymentData, PptFault> {
+    let envelope = request
+        .to_envelope()
+        .map_err(|e| PptFault::new(SYSTEM_ERROR, e.to_string()))?;
+    let client = core.client()?;
+    let limit = core.settings.lock().timeouts.get_payment;
+    let outcome = client
+        .call(&core.clock, request.operation.name(), envelope, limit)
+        .await;
+    core.judge
+        .judge(outcome, |e| read_get_payment_answer(e, request.operation, iuv))
+}
+
+/// The receipt of a successful payment of `data` (receiptId = the payment token).
+#[allow(clippy::too_many_arguments)]
+fn receipt(
+    ec: &super::settings::EcTarget,
+    psp: &super::settings::PspIdentity,
+    notice_number: &str,
+    fiscal_code: &str,
+    token: &str,
+    data: &PaymentData,
+    version: ReceiptVersion,
+    stand_in: bool,
+    now: DateTime<Utc>,
+) -> Result<Receipt, PptFault> {
+    let transfers = data
+        .transfers
+        .iter()
+        .map(|t| {
+            let credit = match &t.credit {
+                AnsweredCredit::Iban(iban) => TransferCredit::Iban(iban.clone()),
+                // Buying a stamp needs a signed marcaDaBollo document from the stamp seller, which
+                // this simulator does not produce: the payment stops here, saying so.
+                AnsweredCredit::RevenueStamp { .. } => {
+                    return Err(PptFault::new(
+                        SYSTEM_ERROR,
+                        format!(
+                            "transfer {} asks for an @e.bollo stamp; the simulator does not issue stamps",
+                            t.id
+                        ),
+                    ));
+                }
+            };
+            Ok(ReceiptTransfer {
+                id: t.id,
+                amount_cents: t.amount.cents(),
+                fiscal_code: t.fiscal_code.clone(),
+                company_name: t.company_name.clone(),
+                credit,
+                remittance_information: t.remittance_information.clone(),
+                category: t.category.clone(),
+                metadata: t.metadata.clone(),
+            })
+        })
+        .collect::<Result<Vec<_>, PptFault>>()?;
+    // The PSP's commission, as a PSP declares it in sendPaymentOutcome details.
+    let fee = Some(100);
+    Ok(Receipt {
+        version,
+        id_pa: ec.id_pa.clone(),
+        id_broker_pa: ec.id_broker_pa.clone(),
+        id_station: ec.id_station.clone(),
+        receipt_id: token.to_owned(),
+        notice_number: notice_number.to_owned(),
+        fiscal_code: fiscal_code.to_owned(),
+        outcome: "OK".into(),
+        iuv: data.iuv.clone(),
+        amount_cents: data.amount.cents(),
+        description: data.description.clone(),
+        company_name: data
+            .company_name
+            .clone()
+            .unwrap_or_else(|| format!("Ente creditore {fiscal_code}")),
+        office_name: data.office_name.clone(),
+        debtor: data.debtor.clone(),
+        transfers,
+        psp: Psp {
+            id: psp.id.clone(),
+            fiscal_code: Some(psp.fiscal_code.clone()),
+            vat_number: None,
+            company_name: psp.company_name.clone(),
+            channel_id: psp.channel_id.clone(),
+            channel_description: psp.channel_description.clone(),
+        },
+        payer: Some(data.debtor.clone()),
+        payment_method: Some("card".into()),
+        payment_note: None,
+        fee_cents: fee,
+        primary_ci_incurred_fee_cents: None,
+        id_bundle: None,
+        id_ci_bundle: None,
+        payment_date_time: Some(now.format("%Y-%m-%dT%H:%M:%S").to_string()),
+        application_date: Some(now.date_naive().to_string()),
+        transfer_date: Some(now.date_naive().to_string()),
+        metadata: Vec::new(),
+        stand_in,
+    })
+}
+
+/// A subject for Stand-In receipts built from ACA's flat fields.
+pub fn subject(entity_type: EntityType, unique_identifier: &str, full_name: &str) -> Subject {
+    Subject {
+        entity_type,
+        unique_identifier: unique_identifier.to_owned(),
+        full_name: full_name.chars().take(70).collect(),
+        street_name: None,
+        civic_number: None,
+        postal_code: None,
+        city: None,
+        state_province_region: None,
+        country: None,
+        email: None,
+    }
+}
