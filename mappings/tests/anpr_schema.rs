@@ -1,5 +1,5 @@
-//! The published JSON Schema files under `mappings/schema/anpr/` are the ones the contract types
-//! generate (`SNODO_WRITE_SCHEMAS=1 cargo test -p snodo-mappings --test anpr_schema` rewrites them).
+//! The published JSON Schema files under `mappings/schemas/anpr/` are the ones the contract types
+//! generate (`SNODO_UPDATE_SCHEMAS=1 cargo test -p snodo-mappings --test anpr_schema` rewrites them).
 
 use std::path::PathBuf;
 
@@ -7,8 +7,8 @@ use snodo_mappings::anpr::schema::schemas;
 
 #[test]
 fn published_schemas_are_current() {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("schema/anpr");
-    let write = std::env::var_os("SNODO_WRITE_SCHEMAS").is_some();
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("schemas/anpr");
+    let write = std::env::var_os("SNODO_UPDATE_SCHEMAS").is_some();
     if write {
         std::fs::create_dir_all(&dir).unwrap();
     }
@@ -22,14 +22,14 @@ fn published_schemas_are_current() {
         } else {
             let published = std::fs::read_to_string(&file).unwrap_or_else(|_| {
                 panic!(
-                    "{} is missing: regenerate with SNODO_WRITE_SCHEMAS=1",
+                    "{} is missing: regenerate with SNODO_UPDATE_SCHEMAS=1",
                     file.display()
                 )
             });
             assert_eq!(
                 published,
                 text,
-                "{} is stale: regenerate with SNODO_WRITE_SCHEMAS=1",
+                "{} is stale: regenerate with SNODO_UPDATE_SCHEMAS=1",
                 file.display()
             );
         }

@@ -160,7 +160,7 @@ fn the_wsdl_is_well_formed_imports_the_xsd_and_binds_every_operation() {
 
 #[test]
 fn committed_schemas_are_current() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("schema/cie_booking");
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("schemas/cie_booking");
     let update = std::env::var_os("SNODO_UPDATE_SCHEMAS").is_some();
     let mut expected = BTreeSet::new();
     for (kind, schema) in json_schemas() {

@@ -12,7 +12,7 @@ use snodo_mappings::pagopa::contract::{PaymentPosition, PublishPosition, json_sc
 
 #[test]
 fn committed_schemas_are_current() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("schema/pagopa");
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("schemas/pagopa");
     let update = std::env::var_os("SNODO_UPDATE_SCHEMAS").is_some();
     for (name, schema) in json_schemas() {
         let text = serde_json::to_string_pretty(&schema).unwrap() + "\n";

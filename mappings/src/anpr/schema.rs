@@ -1,5 +1,5 @@
 //! The JSON Schema of every `anpr.*` command and event, generated from the contract types and
-//! published as `mappings/schema/anpr/<type>.json` (a test fails when a file is stale).
+//! published as `mappings/schemas/anpr/<type>.json` (a test fails when a file is stale).
 
 use schemars::{JsonSchema, schema_for};
 use serde_json::Value;

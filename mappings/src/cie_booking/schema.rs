@@ -1,5 +1,5 @@
 //! JSON Schema files for the `cie_booking.*` bodies, generated from the types so they cannot drift:
-//! the committed copies under `mappings/schema/cie_booking/` are checked against this by
+//! the committed copies under `mappings/schemas/cie_booking/` are checked against this by
 //! `tests/cie_booking_contract.rs`, which rewrites them with `SNODO_UPDATE_SCHEMAS=1`.
 
 use schemars::{JsonSchema, schema_for};

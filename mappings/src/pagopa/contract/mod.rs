@@ -1,6 +1,6 @@
 //! The internal JSON contract of the pagoPA connector: what flows between Snodo and the Comune's
 //! backends over RabbitMQ. Schema version 1 (the `x-snodo-schema` header, DESIGN §2); each type has a
-//! generated JSON Schema under `mappings/schema/pagopa/`.
+//! generated JSON Schema under `mappings/schemas/pagopa/`.
 //!
 //! Conventions, the same in every type: field names in `snake_case`; **amounts are integer euro
 //! cents** in fields named `*_cents` (as the GPD REST API does, so no backend ever parses a decimal

@@ -1,5 +1,5 @@
 //! JSON Schema files for the contract, generated from the types so they cannot drift: the committed
-//! copies under `mappings/schema/pagopa/` are checked against this by a test, and rewritten by it
+//! copies under `mappings/schemas/pagopa/` are checked against this by a test, and rewritten by it
 //! with `SNODO_UPDATE_SCHEMAS=1`.
 
 use schemars::{JsonSchema, schema_for};
