@@ -3,6 +3,7 @@
 //! pagoPA, SPID/CIE, CIE booking) live in one module each, on the consumer runtime of `snodo-queue`.
 
 pub mod config;
+pub mod cie_booking;
 pub mod core;
 pub mod identity;
 pub mod inbound;

@@ -138,4 +138,4 @@ impl PlatformRegistration {
 }
 
 /// Every platform connector of this build. Each platform adds its line when it lands.
-pub const PLATFORMS: &[PlatformRegistration] = &[crate::pagopa::REGISTRATION, crate::identity::REGISTRATION];
+pub const PLATFORMS: &[PlatformRegistration] = &[crate::pagopa::REGISTRATION, crate::identity::REGISTRATION, crate::cie_booking::REGISTRATION];
