@@ -42,6 +42,7 @@ pub fn build(inputs: &Inputs<'_>) -> anyhow::Result<Built> {
         store: inputs.store.clone(),
         requester: inputs.requester.clone(),
         development_ca: inputs.dev_pki.map(DevPki::trust_anchors),
+        development_pki: inputs.dev_pki.cloned(),
         simulator_port_offset: inputs.listener_offset,
         shutdown: inputs.shutdown.clone(),
     };

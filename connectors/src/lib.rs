@@ -2,6 +2,7 @@
 //! and the answer to commands nobody handles) and the operations listener. Platform connectors (ANPR,
 //! pagoPA, SPID/CIE, CIE booking) live in one module each, on the consumer runtime of `snodo-queue`.
 
+pub mod anpr;
 pub mod config;
 pub mod cie_booking;
 pub mod core;

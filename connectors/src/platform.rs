@@ -17,6 +17,7 @@ use snodo_queue::request::Requester;
 use snodo_queue::runtime::SharedHandler;
 use snodo_queue::topology::ConnectorQueues;
 use snodo_queue::{Names, SharedTransport};
+use snodo_security::devpki::DevPki;
 use snodo_security::pki::TrustAnchors;
 use tokio_util::sync::CancellationToken;
 
@@ -50,6 +51,9 @@ pub struct PlatformContext {
     pub requester: Arc<Requester>,
     /// The development CA, when the instance has development tenants (the simulators' trust anchor).
     pub development_ca: Option<TrustAnchors>,
+    /// The development PKI itself, when the instance has development tenants: the certificates a
+    /// connector presents to a simulator (the ANPR `<ISTAT>-CO-9999`) when a tenant configures none.
+    pub development_pki: Option<DevPki>,
     /// Added to the simulators' default ports (`snodo up --listener-offset`).
     pub simulator_port_offset: u16,
     pub shutdown: CancellationToken,
@@ -138,4 +142,4 @@ impl PlatformRegistration {
 }
 
 /// Every platform connector of this build. Each platform adds its line when it lands.
-pub const PLATFORMS: &[PlatformRegistration] = &[crate::pagopa::REGISTRATION, crate::identity::REGISTRATION, crate::cie_booking::REGISTRATION];
+pub const PLATFORMS: &[PlatformRegistration] = &[crate::anpr::REGISTRATION, crate::pagopa::REGISTRATION, crate::identity::REGISTRATION, crate::cie_booking::REGISTRATION];

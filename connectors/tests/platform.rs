@@ -26,6 +26,7 @@ async fn context(config: Config, with_dev_ca: bool, offset: u16) -> PlatformCont
         names,
         store: connect(None, StateSettings::with_prefix("platform-test")).await.unwrap(),
         development_ca: with_dev_ca.then(|| devpki::shared_for_tests().trust_anchors()),
+        development_pki: with_dev_ca.then(|| devpki::shared_for_tests().clone()),
         simulator_port_offset: offset,
         shutdown: CancellationToken::new(),
     }

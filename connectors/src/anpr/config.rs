@@ -1,0 +1,180 @@
+//! How the connector reaches ANPR for one tenant: the mutual-TLS client with the comune's certificate
+//! (`[tenants.certificates.anpr_client]`, or the development PKI's `<ISTAT>-CO-9999` in development),
+//! the WS-Security signer of `snodo_security::wssec` plugged into the SOAP client as its
+//! [`OutboundSecurity`], one SOAP client per service path, and the tenant's `tipoInvio`.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use snodo_mappings::anpr::SendMode;
+use snodo_security::devpki::DevPki;
+use snodo_security::dsig::{SignaturePolicy, SigningKey};
+use snodo_security::pki::{Identity, TrustAnchors, read_identity};
+use snodo_security::tls::{TlsClientConfig, build_client};
+use snodo_security::wssec::{AnprIdentity, RequestSigner};
+
+use crate::config::{AnprSendType, CertificateFiles, TenantConfig};
+use crate::soap::{OutboundSecurity, SoapClient, SoapClientConfig};
+
+/// The SOAP services the connector calls, by service code: (path under the ANPR host).
+/// Paths from anpr-and-cie-booking.md §1.2 (`WSTypeHandler.java` of the official example client).
+pub const SERVICE_PATHS: &[(&str, &str)] = &[
+    ("1001", "/ANPR1000ServiziIscrizione/AnprService1000"),
+    ("2001", "/ANPR2000ServiziCancellazione/AnprService2000"),
+    ("3002", "/ANPR3000ServiziConsultazione/AnprService3000"),
+    ("4002", "/ANPR4000ServiziEstrazione/AnprService4000"),
+    ("4005", "/ANPR4000ServiziEstrazione/AnprService4000"),
+    ("5005", "/ANPR5000ServiziMutazione/AnprService5000"),
+    ("6001", "/ANPR6001ServizioCertificazione/AnprService6001"),
+];
+
+#[derive(Debug, thiserror::Error)]
+pub enum AnprConfigError {
+    #[error("tenant {tenant}: the ANPR client certificate cannot be read: {reason}")]
+    Certificate { tenant: String, reason: String },
+    #[error(
+        "tenant {tenant}: no ANPR client certificate (certificates.anpr_client) and no development PKI to take one from"
+    )]
+    NoCertificate { tenant: String },
+    #[error("tenant {tenant}: the WS-Security signer cannot be built: {reason}")]
+    Signer { tenant: String, reason: String },
+    #[error("tenant {tenant}: the HTTPS client cannot be built: {reason}")]
+    Client { tenant: String, reason: String },
+}
+
+/// Signs every request with the tenant's [`RequestSigner`] at the moment it leaves.
+struct WsSecurity(RequestSigner);
+
+impl OutboundSecurity for WsSecurity {
+    fn secure(&self, envelope: &[u8]) -> Result<String, String> {
+        self.0
+            .sign(envelope, SystemTime::now())
+            .map_err(|e| format!("WS-Security signing failed: {e}"))
+    }
+}
+
+/// Everything needed to call ANPR for one tenant.
+#[derive(Debug, Clone)]
+pub struct AnprTenant {
+    /// ISTAT code: `codMittente`, `IdSede` and the tenant id.
+    pub istat: String,
+    pub mode: SendMode,
+    clients: HashMap<&'static str, SoapClient>,
+}
+
+impl AnprTenant {
+    /// A tenant calling `base_url` (no trailing path) through `http` — which carries the TLS identity
+    /// and trusted CAs — with each request secured by `security` (WS-Security in production; tests of
+    /// the SOAP plumbing alone may pass `None`).
+    pub fn new(
+        istat: impl Into<String>,
+        mode: SendMode,
+        http: reqwest::Client,
+        base_url: &str,
+        security: Option<Arc<dyn OutboundSecurity>>,
+        soap: SoapClientConfig,
+    ) -> AnprTenant {
+        let base = base_url.trim_end_matches('/');
+        let clients = SERVICE_PATHS
+            .iter()
+            .map(|(service, path)| {
+                let client = SoapClient::new(http.clone(), format!("{base}{path}"), soap.clone());
+                let client = match &security {
+                    Some(s) => client.with_security(s.clone()),
+                    None => client,
+                };
+                (*service, client)
+            })
+            .collect();
+        AnprTenant {
+            istat: istat.into(),
+            mode,
+            clients,
+        }
+    }
+
+    /// The SOAP client of `service` (a code of [`SERVICE_PATHS`]).
+    pub fn client(&self, service: &str) -> Option<&SoapClient> {
+        self.clients.get(service)
+    }
+
+    /// The tenant as configured: its certificate (or the development one), the WS-Security signer
+    /// and the mutual-TLS client towards `base_url`, whose server certificate must chain to `trusted`.
+    pub fn from_config(
+        tenant: &TenantConfig,
+        base_url: &str,
+        trusted: TrustAnchors,
+        development: Option<&DevPki>,
+        timeout: Duration,
+    ) -> Result<Option<AnprTenant>, AnprConfigError> {
+        let Some(anpr) = &tenant.anpr else {
+            return Ok(None);
+        };
+        let istat = tenant.istat.clone();
+        let identity = match (&tenant.certificates.anpr_client, development) {
+            (Some(files), _) => read_files(files).map_err(|reason| AnprConfigError::Certificate {
+                tenant: istat.clone(),
+                reason,
+            })?,
+            (None, Some(pki)) => pki.anpr_client().identity.clone(),
+            (None, None) => return Err(AnprConfigError::NoCertificate { tenant: istat }),
+        };
+        let key = SigningKey::new(identity.key().clone(), Some(identity.certificate().clone()));
+        // The server-to-server certificate `<ISTAT>-CO-9999` is both the comune's key and the
+        // workstation's: a gestionale has no operator workstation of its own (§1.6).
+        let signer = RequestSigner::new(
+            &SignaturePolicy::anpr_ws_security(),
+            key.clone(),
+            key,
+            AnprIdentity {
+                id_sede: istat.clone(),
+                id_operatore: anpr.application_id.clone(),
+                id_postazione: anpr.workstation_id.clone(),
+                id_applicazione: anpr.application_id.clone(),
+                ip_address: "127.0.0.1".into(),
+            },
+        )
+        .map_err(|e| AnprConfigError::Signer {
+            tenant: istat.clone(),
+            reason: e.to_string(),
+        })?;
+        let mut tls = TlsClientConfig::new(trusted).with_identity(identity);
+        tls.timeout = timeout;
+        let http = build_client(&tls).map_err(|e| AnprConfigError::Client {
+            tenant: istat.clone(),
+            reason: e.to_string(),
+        })?;
+        let mode = match anpr.tipo_invio {
+            AnprSendType::Test => SendMode::Test,
+            AnprSendType::Prod => SendMode::Prod,
+        };
+        let soap = SoapClientConfig {
+            timeout,
+            ..SoapClientConfig::default()
+        };
+        Ok(Some(AnprTenant::new(
+            istat,
+            mode,
+            http,
+            base_url,
+            Some(Arc::new(WsSecurity(signer))),
+            soap,
+        )))
+    }
+}
+
+fn read_files(files: &CertificateFiles) -> Result<Identity, String> {
+    let password = match &files.password_file {
+        Some(path) => Some(read_secret(path)?),
+        None => None,
+    };
+    read_identity(&files.certificate, files.key.as_deref(), password.as_deref()).map_err(|e| e.to_string())
+}
+
+/// A secret from a file, without its trailing newline; the error names the file, never the content.
+fn read_secret(path: &Path) -> Result<String, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    Ok(text.trim_end_matches(['\r', '\n']).to_owned())
+}
