@@ -39,6 +39,8 @@ pub const TEFA_EC: &str = "08911820960";
 
 /// What the test backend does with a question about a notice.
 #[derive(Clone)]
+// Test set-up values, built a handful of times: boxing would only make the tests noisier.
+#[allow(clippy::large_enum_variant)]
 pub enum Behaviour {
     Answer(PaymentPosition),
     /// A reply body that is not a valid position.
