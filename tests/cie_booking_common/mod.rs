@@ -115,6 +115,7 @@ impl BookingService {
     pub fn run_feed(&self, transport: &SharedTransport, names: &Names, tenant: &str) -> DropGuard {
         let mut settings = SchedulerSettings::new(names.clone());
         settings.interval = Duration::from_millis(100);
+        settings.acquire_every = Duration::from_millis(100);
         settings.backoff_min = Duration::from_millis(100);
         settings.backoff_max = Duration::from_millis(500);
         let store = Arc::new(MemoryStore::new(StateSettings::with_prefix(names.prefix.clone())));
