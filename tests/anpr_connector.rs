@@ -415,3 +415,71 @@ async fn a_bulk_job_is_chunked_submitted_and_completed_through_4005_polling() {
     poller.await.unwrap();
     r.running.stop().await;
 }
+
+#[tokio::test]
+async fn registry_changes_complete_with_anpr_and_place_warnings() {
+    let mut r = run().await;
+    let milano = json!({"name": "MILANO", "istat_code": "015146", "province": "MI"});
+    let residence = json!({"schema": 1, "household": {"id": {"anpr": "900001"}, "cohabitation": false}, "change_kind": 2,
+        "new_residence": {"kind": 1, "postal_code": "20121", "comune": milano, "street_kind": "VIA",
+                          "street_name": "DEI MILLE", "house_number": "12"},
+        "members": [{"person": {"codice_fiscale": "SGGNNA90R50F839T", "surname": "SOGGETTA", "given_name": "ANNA"},
+                     "relationship": {"code": 1, "since": "2025-03-01"}}],
+        "effective_date": "2025-03-01"});
+    // A comune the archive (May 2023) cannot know: sent all the same, a warning on the event.
+    let birth = json!({"schema": 1, "child": {"surname": "ROSSI", "given_name": "LUCA", "sex": "M", "birth_date": "2025-02-20",
+            "birth_place": {"comune": {"name": "NUOVO COMUNE", "istat_code": "099999", "province": "MI"}}},
+        "citizenship": {"country_code": "100", "country_name": "ITALIA"},
+        "birth_record": {"comune": milano, "year": 2025, "part": "1", "series": "A", "number": "123"},
+        "father": {"codice_fiscale": "RSSMRA45D25F205N", "surname": "ROSSI", "given_name": "MARIO"},
+        "mother": {"codice_fiscale": "SGGNNA90R50F839T", "surname": "SOGGETTA", "given_name": "ANNA"},
+        "joins": "parents"});
+    let death = json!({"schema": 1, "person": {"codice_fiscale": "RSSMRA45D25F205N", "surname": "ROSSI", "given_name": "MARIO"},
+        "death_date": "2025-01-05", "death_place": {"abroad": {"locality": "LUGANO", "country_name": "SVIZZERA", "country_code": "241"}},
+        "presumed": false, "head_of_household": false});
+    for (kind, body, service) in [
+        ("anpr.residence.change", residence, "5005"),
+        ("anpr.birth.register", birth, "1001"),
+        ("anpr.death.register", death, "2001"),
+    ] {
+        r.send(kind, body).await;
+        let e = r.tap.take(1, WAIT).await.remove(0);
+        assert_eq!(
+            e.envelope.kind.as_str(),
+            format!("{kind}.completed"),
+            "{}",
+            e.body
+        );
+        assert_eq!(e.body["warnings"][0]["code"], "EN300");
+        if kind == "anpr.birth.register" {
+            assert_eq!(
+                e.body["place_warnings"][0]["field"], "child.birth_place.comune",
+                "{}",
+                e.body
+            );
+        }
+        assert_eq!(r.fake.calls().last().unwrap().service, service);
+    }
+    r.running.stop().await;
+}
+
+#[tokio::test]
+async fn a_registration_with_a_bad_codice_fiscale_never_reaches_anpr() {
+    let mut r = run().await;
+    let death = json!({"schema": 1, "person": {"codice_fiscale": "RSSMRA45D25F205X", "surname": "ROSSI", "given_name": "MARIO"},
+        "death_date": "2025-01-05", "death_place": {"abroad": {"locality": "LUGANO", "country_name": "SVIZZERA", "country_code": "241"}},
+        "presumed": false, "head_of_household": false});
+    r.send("anpr.death.register", death).await;
+    let e = r.tap.take(1, WAIT).await.remove(0);
+    assert_eq!(e.body["code"], "invalid_message", "{}", e.body);
+    assert!(
+        e.body["message"]
+            .as_str()
+            .unwrap()
+            .contains("person.codice_fiscale"),
+        "{}",
+        e.body
+    );
+    assert!(r.fake.calls().is_empty());
+    r.running.stop().await;
+}

@@ -15,9 +15,11 @@ use snodo_connectors::anpr::soap::ID_NOT_INCREASING;
 use snodo_mappings::anpr::bulk::{self, Accepted, PollItem, PollResult};
 use snodo_mappings::anpr::certificate::{self, CertificateIssued};
 use snodo_mappings::anpr::lookup::{self, LookupCompleted, LookupKey, Resident};
+use snodo_mappings::anpr::registry_change::RegistryUpdated;
 use snodo_mappings::anpr::{
     AnprMessage, Outcome, Person, Rejection, RequestHeader, ResponseHeader, SchemaV1,
 };
+use snodo_mappings::anpr::{birth, death, residence};
 use snodo_mappings::soap::{Envelope, EnvelopeBuilder, Fault, FaultCode, SOAP11_CONTENT_TYPE, read_envelope};
 use snodo_security::devpki;
 use snodo_security::dsig::{SignaturePolicy, TrustedKeys};
@@ -152,6 +154,9 @@ fn write_ko(service: &str, r: &Rejection) -> String {
     match service {
         "3002" => lookup::write_rejection(r),
         "6001" => certificate::write_rejection(r),
+        "5005" => residence::write_rejection(r),
+        "1001" => birth::write_rejection(r),
+        "2001" => death::write_rejection(r),
         s => bulk::write_rejection(s, r),
     }
     .unwrap()
@@ -206,6 +211,12 @@ impl FakeAnpr {
                 "6001",
             ),
             "Richiesta4002" => (bulk::read_request(doc, node).map_err(|e| client(&e))?.0, "4002"),
+            "Richiesta5005" => (
+                residence::read_request(doc, node).map_err(|e| client(&e))?.0,
+                "5005",
+            ),
+            "Richiesta1001" => (birth::read_request(doc, node).map_err(|e| client(&e))?.0, "1001"),
+            "Richiesta2001" => (death::read_request(doc, node).map_err(|e| client(&e))?.0, "2001"),
             "Richiesta4005" => (
                 bulk::read_poll_request(doc, node).map_err(|e| client(&e))?.0,
                 "4005",
@@ -270,6 +281,25 @@ impl FakeAnpr {
                     },
                 )
                 .unwrap(),
+                "5005" | "1001" | "2001" => {
+                    let updated = RegistryUpdated {
+                        schema: SchemaV1,
+                        id_operazione_anpr: Some(anpr_id.clone()),
+                        subjects: Vec::new(),
+                        warnings: vec![AnprMessage::warning(
+                            "EN300",
+                            "Indirizzo non presente nello stradario",
+                        )],
+                        place_warnings: Vec::new(),
+                    };
+                    let h = ResponseHeader::answering(&h, &anpr_id, Outcome::OkWithWarnings);
+                    match service {
+                        "5005" => residence::write_response(&h, &updated),
+                        "1001" => birth::write_response(&h, &updated),
+                        _ => death::write_response(&h, &updated),
+                    }
+                    .unwrap()
+                }
                 "4002" => bulk::write_response(
                     &ResponseHeader::answering(&h, &anpr_id, Outcome::Ok),
                     &Accepted {

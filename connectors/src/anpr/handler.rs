@@ -1,4 +1,5 @@
-//! The command side of the ANPR connector: each `anpr.*` command checked (codice fiscale included)
+//! The command side of the ANPR connector — lookup 3002, certificate 6001, bulk lookup 4002, change
+//! of residence 5005, birth 1001, death 2001: each `anpr.*` command checked (codice fiscale included)
 //! before a number is allocated or anything is sent, then performed through [`super::soap::exchange`]
 //! and answered with its completed event, or `rejected` with ANPR's code and text.
 //!
@@ -14,10 +15,14 @@ use async_trait::async_trait;
 use chrono::Utc;
 use serde::Serialize;
 use serde_json::Value;
-use snodo_mappings::anpr::SchemaV1;
+use snodo_mappings::anpr::birth::{self, RegisterBirth};
 use snodo_mappings::anpr::bulk::{self, StartBulkLookup};
 use snodo_mappings::anpr::certificate::{self, IssueCertificate};
+use snodo_mappings::anpr::death::{self, RegisterDeath};
 use snodo_mappings::anpr::lookup::{self, LookupKey, LookupResident};
+use snodo_mappings::anpr::place_check::PlaceWarning;
+use snodo_mappings::anpr::residence::{self, ChangeResidence};
+use snodo_mappings::anpr::{Answer, SchemaV1};
 use snodo_mappings::codice_fiscale::validate_for_command;
 use snodo_queue::envelope::MessageType;
 use snodo_queue::runtime::{Command, CommandError, CommandHandler, ErrorCode};
@@ -85,6 +90,11 @@ enum Parsed {
     Lookup(LookupResident),
     Certificate(IssueCertificate),
     Bulk(StartBulkLookup),
+    /// Registry changes, with the places the embedded tables could not confirm: warnings on the
+    /// completed event, never a refusal (the archive stops in May 2023).
+    Residence(Box<ChangeResidence>, Vec<PlaceWarning>),
+    Birth(Box<RegisterBirth>, Vec<PlaceWarning>),
+    Death(Box<RegisterDeath>, Vec<PlaceWarning>),
 }
 
 fn parse(command: &Command) -> Result<Parsed, CommandError> {
@@ -112,6 +122,23 @@ fn parse(command: &Command) -> Result<Parsed, CommandError> {
                 check_cf(&format!("codici_fiscali[{i}]"), cf)?;
             }
             Parsed::Bulk(cmd)
+        }
+        // The registry changes validate their codici fiscali in `check` (the mapping's own use of
+        // `snodo_mappings::codice_fiscale`).
+        residence::COMMAND => {
+            let cmd: ChangeResidence = command.parse_body()?;
+            let warnings = cmd.check().map_err(field_error)?;
+            Parsed::Residence(Box::new(cmd), warnings)
+        }
+        birth::COMMAND => {
+            let cmd: RegisterBirth = command.parse_body()?;
+            let warnings = cmd.check().map_err(field_error)?;
+            Parsed::Birth(Box::new(cmd), warnings)
+        }
+        death::COMMAND => {
+            let cmd: RegisterDeath = command.parse_body()?;
+            let warnings = cmd.check().map_err(field_error)?;
+            Parsed::Death(Box::new(cmd), warnings)
         }
         other => {
             return Err(CommandError::new(
@@ -169,8 +196,7 @@ impl CommandHandler for AnprConnector {
                     lookup::read_response,
                 )
                 .await?;
-                let completed = answer.map_err(|r| rejected(lookup::SERVICE, &r))?;
-                to_json(&completed)
+                completed(lookup::SERVICE, answer)
             }
             Parsed::Certificate(cmd) => {
                 let answer = exchange(
@@ -183,10 +209,48 @@ impl CommandHandler for AnprConnector {
                     certificate::read_response,
                 )
                 .await?;
-                let completed = answer.map_err(|r| rejected(certificate::SERVICE, &r))?;
-                to_json(&completed)
+                completed(certificate::SERVICE, answer)
             }
             Parsed::Bulk(cmd) => self.start_bulk(tenant, command, cmd, id).await,
+            Parsed::Residence(cmd, warnings) => {
+                let answer = exchange(
+                    tenant,
+                    &self.store,
+                    residence::SERVICE,
+                    message_id,
+                    id,
+                    |ctx| residence::write_request(&cmd, ctx).map(|(payload, _)| payload),
+                    |doc, node| residence::read_response(doc, node, warnings.clone()),
+                )
+                .await?;
+                completed(residence::SERVICE, answer)
+            }
+            Parsed::Birth(cmd, warnings) => {
+                let answer = exchange(
+                    tenant,
+                    &self.store,
+                    birth::SERVICE,
+                    message_id,
+                    id,
+                    |ctx| birth::write_request(&cmd, ctx).map(|(payload, _)| payload),
+                    |doc, node| birth::read_response(doc, node, warnings.clone()),
+                )
+                .await?;
+                completed(birth::SERVICE, answer)
+            }
+            Parsed::Death(cmd, warnings) => {
+                let answer = exchange(
+                    tenant,
+                    &self.store,
+                    death::SERVICE,
+                    message_id,
+                    id,
+                    |ctx| death::write_request(&cmd, ctx).map(|(payload, _)| payload),
+                    |doc, node| death::read_response(doc, node, warnings.clone()),
+                )
+                .await?;
+                completed(death::SERVICE, answer)
+            }
         }
     }
 }
@@ -266,6 +330,11 @@ impl AnprConnector {
             codici_fiscali: cmd.codici_fiscali.len() as u32,
         })
     }
+}
+
+/// ANPR's answer as the completed event's body, or `rejected`.
+fn completed<T: Serialize>(service: &str, answer: Answer<T>) -> Result<Value, CommandError> {
+    to_json(&answer.map_err(|r| rejected(service, &r))?)
 }
 
 fn to_json<T: Serialize>(value: &T) -> Result<Value, CommandError> {

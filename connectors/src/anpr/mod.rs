@@ -25,7 +25,7 @@ pub mod soap;
 pub use bulk::{BulkJobs, BulkResultsFeed, COMPLETED_EVENT, Job, JobChunk, RESULT_EVENT, notification_items};
 pub use config::{AnprConfigError, AnprTenant, SERVICE_PATHS};
 pub use handler::{AnprConnector, BulkLookupAccepted, CHUNK_SUBMITTED, NAME};
-pub use inbound::{NotificationEndpoint, PUSH_DEADLINE, notification_router};
+pub use inbound::{NOTIFICATION_NAMESPACE, NotificationEndpoint, PUSH_DEADLINE, notification_router};
 
 use crate::inbound::InboundPublisher;
 use crate::platform::{PlatformContext, PlatformError, PlatformParts, PlatformRegistration};
