@@ -6,7 +6,7 @@
 
 use std::collections::HashMap;
 
-use chrono::{DateTime, TimeDelta, Utc};
+use chrono::{DateTime, SubsecRound, TimeDelta, Utc};
 use serde::Serialize;
 use snodo_mappings::pagopa::PaymentData;
 use snodo_mappings::pagopa::contract::{
@@ -200,7 +200,9 @@ impl Archive {
             self.flows.push(PublishedFlow {
                 flow,
                 psp_id: psp.id.clone(),
-                published: now,
+                // FdR writes `published` in milliseconds and ECs page with `publishedGt` = the last
+                // one they saw: a finer instant here would list that flow again.
+                published: now.trunc_subsecs(3),
             });
         }
         published
