@@ -61,8 +61,8 @@ pub const REGISTRATION: Registration = Registration {
 
 /// The shared population the simulator reads card expiry dates from: the development city with
 /// this seed and size (the other simulators use the same, so they agree about a person).
-pub const POPULATION_SEED: u64 = 2025;
-pub const POPULATION_RESIDENTS: u32 = 20_000;
+pub const POPULATION_SEED: u64 = crate::population::DEVELOPMENT_SEED;
+pub const POPULATION_RESIDENTS: u32 = crate::population::DEVELOPMENT_RESIDENTS;
 
 /// The development population, built once per process.
 pub fn population() -> Arc<Population> {

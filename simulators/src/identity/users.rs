@@ -9,10 +9,10 @@ use super::response::Released;
 use crate::population::person::{Address, LifeStatus, Person};
 use crate::population::{Population, PopulationConfig, PopulationError};
 
-/// The population every simulator uses by default: the development city (Milano) with seed 1.
-pub const POPULATION_SEED: u64 = 1;
+/// The population every simulator uses by default: the development city (Milano), shared seed and size.
+pub const POPULATION_SEED: u64 = crate::population::DEVELOPMENT_SEED;
 /// Residents of the default population; the non-residents (a tenth) are known to the IdP too.
-pub const POPULATION_RESIDENTS: u32 = 10_000;
+pub const POPULATION_RESIDENTS: u32 = crate::population::DEVELOPMENT_RESIDENTS;
 /// The four-letter code of this IdP in `spidCode` (`<IdP code><10 characters>`).
 const SPID_CODE_PREFIX: &str = "SNDO";
 /// CIE ID releases only the eIDAS minimum dataset (cie-eid-saml-docs protocolli.rst).

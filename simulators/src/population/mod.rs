@@ -99,6 +99,13 @@ pub struct Footprint {
     pub heap_bytes: usize,
 }
 
+/// The seed of the population every simulator serves by default, so that a SPID login, an ANPR
+/// lookup and a CIE booking agree about one person (DESIGN §8). Simulators take their population from
+/// [`PopulationConfig::development`] with these two values, never their own.
+pub const DEVELOPMENT_SEED: u64 = 1;
+/// Residents of the default population (the non-residents, a tenth more, come with them).
+pub const DEVELOPMENT_RESIDENTS: u32 = 10_000;
+
 /// The synthetic population of one city.
 pub struct Population {
     config: PopulationConfig,
