@@ -116,6 +116,22 @@ fn certificate_report(config: &Config, now: SystemTime) -> (String, Verdict) {
     (report, worst)
 }
 
+/// When each configured certificate that could be read expires, for `snodo_certificate_expiry_days`.
+pub(crate) fn certificate_expiries(config: &Config) -> Vec<snodo_connectors::ops::telemetry::CertificateExpiry> {
+    config
+        .certificates()
+        .iter()
+        .filter_map(|c| {
+            summarize(c, SystemTime::now())
+                .info
+                .map(|info| snodo_connectors::ops::telemetry::CertificateExpiry {
+                    key: c.key.clone(),
+                    not_after: info.not_after,
+                })
+        })
+        .collect()
+}
+
 fn summarize(c: &config::ConfiguredCertificate<'_>, now: SystemTime) -> CertificateSummary {
     let usage = match c.role {
         CertificateRole::TlsServer => CertificateUse::TlsServer,

@@ -24,6 +24,7 @@ pub struct Inputs<'a> {
     pub dev_pki: Option<&'a DevPki>,
     pub listener_offset: u16,
     pub shutdown: CancellationToken,
+    pub telemetry: snodo_connectors::ops::SharedTelemetry,
 }
 
 #[derive(Default)]
@@ -45,6 +46,7 @@ pub fn build(inputs: &Inputs<'_>) -> anyhow::Result<Built> {
         development_pki: inputs.dev_pki.cloned(),
         simulator_port_offset: inputs.listener_offset,
         shutdown: inputs.shutdown.clone(),
+        telemetry: inputs.telemetry.clone(),
     };
     let mut built = Built::default();
     for registration in PLATFORMS

@@ -78,6 +78,8 @@ pub async fn run(file: Option<&Path>, args: UpArgs) -> anyhow::Result<ExitCode> 
         None
     };
     let config = Arc::new(config);
+    let telemetry = snodo_connectors::ops::SharedTelemetry::default();
+    telemetry.set_certificates(crate::check::certificate_expiries(&config));
     let platforms = crate::platforms::build(&crate::platforms::Inputs {
         config: config.clone(),
         transport: transport.clone(),
@@ -87,6 +89,7 @@ pub async fn run(file: Option<&Path>, args: UpArgs) -> anyhow::Result<ExitCode> 
         dev_pki: dev_pki.as_ref(),
         listener_offset: args.listener_offset,
         shutdown: shutdown.clone(),
+        telemetry: telemetry.clone(),
     })?;
 
     let runtimes = assembly::build_runtimes(&config, &transport, &names, tenants, platforms.handlers);
@@ -104,6 +107,8 @@ pub async fn run(file: Option<&Path>, args: UpArgs) -> anyhow::Result<ExitCode> 
         requester,
         topology_declared: true.into(),
         consuming: false.into(),
+        telemetry,
+        store: store.clone(),
     });
     let mut router = ops::router(state.clone());
     let mut tasks = JoinSet::new();

@@ -57,6 +57,8 @@ pub struct PlatformContext {
     /// Added to the simulators' default ports (`snodo up --listener-offset`).
     pub simulator_port_offset: u16,
     pub shutdown: CancellationToken,
+    /// Where the connector reports platform calls, inbound calls and feeds (`/metrics`, `/ops`).
+    pub telemetry: crate::ops::SharedTelemetry,
 }
 
 /// Where a platform is, and which CAs its server certificate may chain to.

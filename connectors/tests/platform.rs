@@ -29,6 +29,7 @@ async fn context(config: Config, with_dev_ca: bool, offset: u16) -> PlatformCont
         development_pki: with_dev_ca.then(|| devpki::shared_for_tests().clone()),
         simulator_port_offset: offset,
         shutdown: CancellationToken::new(),
+        telemetry: Default::default(),
     }
 }
 

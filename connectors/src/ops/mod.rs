@@ -4,7 +4,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 
 use axum::Router;
 use axum::extract::State;
@@ -17,8 +17,14 @@ use snodo_queue::runtime::ConnectorMetrics;
 use snodo_queue::{Names, QueueStats, SharedTransport};
 use tokio_util::sync::CancellationToken;
 
+pub mod health;
 pub mod metrics;
 pub mod send;
+pub mod telemetry;
+
+pub use telemetry::{SharedTelemetry, Telemetry};
+
+use crate::state::SharedStore;
 
 /// What the listener reports on.
 pub struct OpsState {
@@ -28,14 +34,18 @@ pub struct OpsState {
     pub connectors: Vec<(String, Arc<ConnectorMetrics>)>,
     pub requester: Arc<Requester>,
     pub topology_declared: AtomicBool,
-    /// Set while every connector runtime is consuming.
+    /// Set once every connector runtime was started; each runtime's own `consuming` flag says whether
+    /// it still holds its consumer.
     pub consuming: AtomicBool,
+    pub telemetry: SharedTelemetry,
+    /// The coordination store, checked by `/readyz` (Redis reachable).
+    pub store: SharedStore,
 }
 
 pub fn router(state: Arc<OpsState>) -> Router {
     Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
-        .route("/readyz", get(readyz))
+        .route("/readyz", get(health::readyz))
         .route("/metrics", get(metrics_text))
         .route("/ops/queues", get(queues))
         .route("/ops/send", post(send_handler))
@@ -61,52 +71,7 @@ pub async fn serve(
     Ok(bound)
 }
 
-#[derive(Serialize)]
-struct Readiness {
-    ready: bool,
-    transport: String,
-    broker_connected: bool,
-    broker_blocked: Option<String>,
-    topology_declared: bool,
-    connectors_consuming: bool,
-    not_ready: Vec<String>,
-}
-
-async fn readyz(State(state): State<Arc<OpsState>>) -> Response {
-    let status = state.transport.status();
-    let declared = state.topology_declared.load(Ordering::Relaxed);
-    let consuming = state.consuming.load(Ordering::Relaxed);
-    let mut not_ready = Vec::new();
-    if !status.connected {
-        not_ready.push("the broker is not connected".to_owned());
-    }
-    if let Some(reason) = &status.blocked {
-        not_ready.push(format!("the broker blocks publishers: {reason}"));
-    }
-    if !declared {
-        not_ready.push("the topology is not declared".to_owned());
-    }
-    if !consuming {
-        not_ready.push("not every connector is consuming".to_owned());
-    }
-    let body = Readiness {
-        ready: not_ready.is_empty(),
-        transport: state.transport.kind().to_string(),
-        broker_connected: status.connected,
-        broker_blocked: status.blocked,
-        topology_declared: declared,
-        connectors_consuming: consuming,
-        not_ready,
-    };
-    let code = if body.ready {
-        StatusCode::OK
-    } else {
-        StatusCode::SERVICE_UNAVAILABLE
-    };
-    (code, axum::Json(body)).into_response()
-}
-
-async fn queue_stats(state: &OpsState) -> Vec<(String, Option<QueueStats>)> {
+pub(crate) async fn queue_stats(state: &OpsState) -> Vec<(String, Option<QueueStats>)> {
     let mut out = Vec::with_capacity(state.queues.len());
     for q in &state.queues {
         out.push((q.clone(), state.transport.queue_stats(q).await.ok()));
@@ -116,7 +81,12 @@ async fn queue_stats(state: &OpsState) -> Vec<(String, Option<QueueStats>)> {
 
 async fn metrics_text(State(state): State<Arc<OpsState>>) -> Response {
     let queues = queue_stats(&state).await;
-    let text = metrics::render(&state.connectors, &queues);
+    let text = metrics::render(&metrics::Scrape {
+        connectors: &state.connectors,
+        queues: &queues,
+        telemetry: &state.telemetry,
+        now: std::time::SystemTime::now(),
+    });
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
 }
 

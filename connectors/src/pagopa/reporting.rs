@@ -170,6 +170,9 @@ pub fn schedulers(context: &PlatformContext, node: &NodeApi) -> Result<Vec<Backg
             platform: NAME.into(),
             reason: e.to_string(),
         })?;
+        context
+            .telemetry
+            .register_feed(scheduler.feed_name(), scheduler.metrics());
         let shutdown = context.shutdown.clone();
         tasks.push(Box::pin(async move {
             scheduler.run(shutdown).await;

@@ -159,6 +159,7 @@ impl ConnectorRuntime {
                 source,
             })?;
         tracing::info!(connector = %connector, queue = %self.queue, "Consuming.");
+        inner.metrics.consuming.store(true, std::sync::atomic::Ordering::Relaxed);
         let slots = Arc::new(Semaphore::new(inner.settings.concurrency.max(1)));
         let tasks = TaskTracker::new();
         // In-flight work gets its own token: it is cancelled only when the grace period runs out, so that
@@ -191,6 +192,7 @@ impl ConnectorRuntime {
             });
             tasks.spawn(work.instrument(span));
         }
+        inner.metrics.consuming.store(false, std::sync::atomic::Ordering::Relaxed);
         tasks.close();
         if tokio::time::timeout(inner.settings.shutdown_grace, tasks.wait())
             .await

@@ -32,6 +32,8 @@ struct Plan {
     reply: Option<Publish>,
     /// For metrics and logs.
     result: PlanResult,
+    /// The `type` label of the per-type metrics (`invalid` when the envelope could not be read).
+    kind: String,
 }
 
 enum PlanResult {
@@ -53,18 +55,23 @@ pub(super) async fn process(inner: Arc<Inner>, delivery: Delivery, shutdown: Can
             return;
         }
     }
+    let by_type = inner.metrics.for_type(&plan.kind);
     match plan.result {
         PlanResult::Completed => {
             inner.metrics.completed.fetch_add(1, Ordering::Relaxed);
+            by_type.completed.fetch_add(1, Ordering::Relaxed);
             tracing::debug!("Command completed.");
         }
         PlanResult::Retry { delay, code } => {
             inner.metrics.retried.fetch_add(1, Ordering::Relaxed);
+            by_type.retried.fetch_add(1, Ordering::Relaxed);
             tracing::info!(error_code = %code, retry_in = ?delay, "Attempt failed; retry scheduled.");
         }
         PlanResult::Failed(code) => {
             inner.metrics.record_failed(code);
             inner.metrics.dead_lettered.fetch_add(1, Ordering::Relaxed);
+            by_type.record_failed(code);
+            by_type.dead_lettered.fetch_add(1, Ordering::Relaxed);
         }
     }
     if let Some(reply) = plan.reply {
@@ -87,10 +94,12 @@ pub(super) async fn process(inner: Arc<Inner>, delivery: Delivery, shutdown: Can
             tracing::warn!(error = %e, "Ack failed; the broker will redeliver the command.");
         }
     }
+    let elapsed = started.elapsed();
+    by_type.handling.observe(elapsed);
     inner
         .metrics
         .handling_micros
-        .fetch_add(started.elapsed().as_micros() as u64, Ordering::Relaxed);
+        .fetch_add(elapsed.as_micros() as u64, Ordering::Relaxed);
     inner.metrics.handled.fetch_add(1, Ordering::Relaxed);
     inner.metrics.in_flight.fetch_sub(1, Ordering::Relaxed);
 }
@@ -124,6 +133,7 @@ async fn plan(inner: &Inner, message: &Message) -> Plan {
         Ok(e) => e,
         Err(e) => return invalid_envelope_plan(inner, message, CommandError::invalid_message(e.to_string())),
     };
+    let kind = envelope.kind.as_str().to_owned();
     inner.metrics.record_received(envelope.kind.as_str());
     let mut command = Command {
         envelope,
@@ -138,10 +148,12 @@ async fn plan(inner: &Inner, message: &Message) -> Plan {
     if let Some(t) = &command.envelope.tenant {
         span.record("tenant", t.as_str());
     }
-    match attempt(inner, &mut command).await {
+    let mut plan = match attempt(inner, &mut command).await {
         Ok(body) => completed_plan(inner, &command, body),
         Err(error) => failure_plan(inner, message, &command, error),
-    }
+    };
+    plan.kind = kind;
+    plan
 }
 
 /// Runs one attempt: tenant, deadline, idempotency key, then the handler within the deadline.
@@ -205,6 +217,7 @@ fn completed_plan(inner: &Inner, command: &Command, body: serde_json::Value) -> 
             message,
         )],
         result: PlanResult::Completed,
+        kind: String::new(),
     }
 }
 
@@ -248,6 +261,7 @@ fn failure_plan(inner: &Inner, original: &Message, command: &Command, error: Com
             Publish::new(inner.events_exchange.clone(), event.kind.to_string(), message),
         ],
         result: PlanResult::Failed(error.code),
+        kind: String::new(),
     }
 }
 
@@ -269,6 +283,7 @@ fn retry_plan(
         publishes: vec![Publish::to_queue(queue, copy)],
         reply: None,
         result: PlanResult::Retry { delay, code },
+        kind: String::new(),
     }
 }
 
@@ -344,6 +359,7 @@ fn invalid_envelope_plan(inner: &Inner, message: &Message, error: CommandError) 
         ],
         reply,
         result: PlanResult::Failed(error.code),
+        kind: "invalid".to_owned(),
     }
 }
 

@@ -1,0 +1,250 @@
+//! The hooks platform connectors report into, shared by every part of one instance through
+//! [`PlatformContext::telemetry`](crate::platform::PlatformContext): calls to a platform (latency and
+//! outcome per operation, with the platform's own error code), inbound calls by endpoint and outcome, the
+//! feed schedulers' counters and the certificates' expiry. The operations listener renders them on
+//! `/metrics` and the operations page.
+//!
+//! Every label is bounded: platform, operation, endpoint and outcome are `&'static str` chosen by code,
+//! and the one label that comes from outside — a platform's error code — is checked and capped per
+//! operation, so a platform answering garbage cannot grow the metrics without limit.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use parking_lot::Mutex;
+use snodo_queue::runtime::ErrorCode;
+use snodo_queue::runtime::metrics::{Histogram, HistogramSnapshot};
+
+use crate::schedule::FeedMetrics;
+
+/// Distinct platform codes kept per platform operation; the rest count as [`OTHER_CODE`].
+pub const MAX_PLATFORM_CODES: usize = 64;
+pub const OTHER_CODE: &str = "other";
+/// The `outcome` label of a call that succeeded.
+pub const OUTCOME_OK: &str = "ok";
+
+/// Everything one instance's connectors report into.
+#[derive(Debug, Default)]
+pub struct Telemetry {
+    pub platform_calls: PlatformCallMetrics,
+    pub inbound: InboundMetrics,
+    feeds: Mutex<Vec<(String, Arc<FeedMetrics>)>>,
+    certificates: Mutex<Vec<CertificateExpiry>>,
+}
+
+pub type SharedTelemetry = Arc<Telemetry>;
+
+/// When one configured certificate expires (`snodo_certificate_expiry_days`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CertificateExpiry {
+    /// Where it is configured (`tenants[0].certificates.anpr_client`), never its subject.
+    pub key: String,
+    pub not_after: SystemTime,
+}
+
+impl Telemetry {
+    /// Makes a feed scheduler's counters visible on `/metrics` (`snodo_feed_*{feed}`).
+    pub fn register_feed(&self, feed: impl Into<String>, metrics: Arc<FeedMetrics>) {
+        self.feeds.lock().push((feed.into(), metrics));
+    }
+
+    pub fn feeds(&self) -> Vec<(String, Arc<FeedMetrics>)> {
+        self.feeds.lock().clone()
+    }
+
+    pub fn set_certificates(&self, certificates: Vec<CertificateExpiry>) {
+        *self.certificates.lock() = certificates;
+    }
+
+    pub fn certificates(&self) -> Vec<CertificateExpiry> {
+        self.certificates.lock().clone()
+    }
+}
+
+/// Calls Snodo made to a platform, per platform and operation.
+#[derive(Debug, Default)]
+pub struct PlatformCallMetrics {
+    operations: Mutex<HashMap<(&'static str, &'static str), Arc<OperationStats>>>,
+}
+
+#[derive(Debug, Default)]
+struct OperationStats {
+    latency: Histogram,
+    /// (outcome, platform code or "") → calls.
+    outcomes: Mutex<HashMap<(&'static str, String), u64>>,
+}
+
+/// One row of [`PlatformCallMetrics::snapshot`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct OperationSnapshot {
+    pub platform: &'static str,
+    pub operation: &'static str,
+    pub latency: HistogramSnapshot,
+    /// (outcome, platform code or "", calls), sorted.
+    pub outcomes: Vec<(&'static str, String, u64)>,
+}
+
+impl OperationSnapshot {
+    /// Calls that did not end [`OUTCOME_OK`].
+    pub fn errors(&self) -> u64 {
+        self.outcomes
+            .iter()
+            .filter(|(o, _, _)| *o != OUTCOME_OK)
+            .map(|(_, _, n)| n)
+            .sum()
+    }
+}
+
+impl PlatformCallMetrics {
+    /// Records one call: `Ok(())` or the DESIGN §5 code it was classified as, and the platform's own
+    /// code when it answered one (ANPR `EN122`, pagoPA `PPT_DOMINIO_SCONOSCIUTO`), even on success
+    /// when the platform reports warnings that way.
+    pub fn record(
+        &self,
+        platform: &'static str,
+        operation: &'static str,
+        outcome: Result<(), ErrorCode>,
+        platform_code: Option<&str>,
+        elapsed: Duration,
+    ) {
+        let stats = self
+            .operations
+            .lock()
+            .entry((platform, operation))
+            .or_default()
+            .clone();
+        stats.latency.observe(elapsed);
+        let outcome = match outcome {
+            Ok(()) => OUTCOME_OK,
+            Err(code) => code.as_str(),
+        };
+        let mut outcomes = stats.outcomes.lock();
+        let code = bounded_code(platform_code, |c| {
+            outcomes.contains_key(&(outcome, c.to_owned())) || outcomes.len() < MAX_PLATFORM_CODES
+        });
+        *outcomes.entry((outcome, code)).or_default() += 1;
+    }
+
+    pub fn snapshot(&self) -> Vec<OperationSnapshot> {
+        let mut rows: Vec<OperationSnapshot> = self
+            .operations
+            .lock()
+            .iter()
+            .map(|((platform, operation), stats)| {
+                let mut outcomes: Vec<_> = stats
+                    .outcomes
+                    .lock()
+                    .iter()
+                    .map(|((o, c), n)| (*o, c.clone(), *n))
+                    .collect();
+                outcomes.sort();
+                OperationSnapshot {
+                    platform,
+                    operation,
+                    latency: stats.latency.snapshot(),
+                    outcomes,
+                }
+            })
+            .collect();
+        rows.sort_by_key(|r| (r.platform, r.operation));
+        rows
+    }
+}
+
+/// A platform code as a label: the code when it looks like one (letters, digits, `_`, `-`, `.`, at most
+/// 48 characters) and `admit` lets it in, [`OTHER_CODE`] otherwise; `""` when there is none.
+fn bounded_code(code: Option<&str>, admit: impl FnOnce(&str) -> bool) -> String {
+    match code {
+        None => String::new(),
+        Some(c)
+            if !c.is_empty()
+                && c.len() <= 48
+                && c.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
+                && admit(c) =>
+        {
+            c.to_owned()
+        }
+        Some(_) => OTHER_CODE.to_owned(),
+    }
+}
+
+/// Calls platforms made to Snodo's inbound endpoints, by endpoint and outcome.
+#[derive(Debug, Default)]
+pub struct InboundMetrics {
+    endpoints: Mutex<HashMap<(&'static str, &'static str), u64>>,
+    latency: Mutex<HashMap<&'static str, Arc<Histogram>>>,
+}
+
+impl InboundMetrics {
+    /// Records one inbound call: `endpoint` names it (`pagopa.paSendRT`, `identity.acs`), `outcome` says
+    /// how it was answered (`ok`, `refused`, `not_stored`, `invalid`, …).
+    pub fn record(&self, endpoint: &'static str, outcome: &'static str, elapsed: Duration) {
+        *self.endpoints.lock().entry((endpoint, outcome)).or_default() += 1;
+        let histogram = self.latency.lock().entry(endpoint).or_default().clone();
+        histogram.observe(elapsed);
+    }
+
+    /// (endpoint, outcome, calls), sorted.
+    pub fn counts(&self) -> Vec<(&'static str, &'static str, u64)> {
+        let mut v: Vec<_> = self
+            .endpoints
+            .lock()
+            .iter()
+            .map(|((e, o), n)| (*e, *o, *n))
+            .collect();
+        v.sort();
+        v
+    }
+
+    pub fn latencies(&self) -> Vec<(&'static str, HistogramSnapshot)> {
+        let mut v: Vec<_> = self
+            .latency
+            .lock()
+            .iter()
+            .map(|(e, h)| (*e, h.snapshot()))
+            .collect();
+        v.sort_by_key(|(e, _)| *e);
+        v
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn platform_codes_are_checked_and_capped_per_operation() {
+        let m = PlatformCallMetrics::default();
+        let ms = Duration::from_millis(3);
+        m.record("anpr", "3002", Err(ErrorCode::Rejected), Some("EN122"), ms);
+        m.record("anpr", "3002", Err(ErrorCode::Rejected), Some("EN122"), ms);
+        m.record("anpr", "3002", Err(ErrorCode::Rejected), Some("a\"b{}"), ms);
+        m.record("anpr", "3002", Ok(()), None, ms);
+        for i in 0..MAX_PLATFORM_CODES + 5 {
+            m.record(
+                "pagopa",
+                "verify",
+                Err(ErrorCode::Rejected),
+                Some(&format!("PAA_{i}")),
+                ms,
+            );
+        }
+        let rows = m.snapshot();
+        assert_eq!(rows[0].platform, "anpr");
+        assert_eq!(
+            rows[0].outcomes,
+            vec![
+                ("ok", String::new(), 1),
+                ("rejected", "EN122".to_owned(), 2),
+                ("rejected", OTHER_CODE.to_owned(), 1)
+            ]
+        );
+        assert_eq!(rows[0].errors(), 3);
+        assert_eq!(rows[0].latency.count, 4);
+        let pagopa = &rows[1].outcomes;
+        assert_eq!(pagopa.len(), MAX_PLATFORM_CODES + 1);
+        assert!(pagopa.contains(&("rejected", OTHER_CODE.to_owned(), 5)));
+    }
+}
