@@ -18,6 +18,7 @@ pub struct Registration {
 /// Every registered platform simulator. Empty until the first platform simulator lands (ANPR + PDND,
 /// pagoPA node, SPID/CIE IdP, CIE booking, DESIGN §6); test doubles never belong here.
 pub const REGISTERED: &[Registration] = &[
+    crate::anpr::REGISTRATION,
     crate::cie_booking::REGISTRATION,
     crate::identity::REGISTRATION,
     crate::pagopa::REGISTRATION,

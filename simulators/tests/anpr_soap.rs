@@ -1,0 +1,357 @@
+//! The ANPR simulator over real HTTPS with mutual TLS, driven with requests signed as the connector
+//! signs them: each service answers from the shared population, registry changes change what later
+//! lookups see, idempotency follows ANPR's `idOperazioneComune` rules, and each kind of bad request
+//! gets ANPR's answer.
+
+mod anpr_common;
+
+use anpr_common::*;
+use snodo_mappings::anpr::bulk::{self, Chunk};
+use snodo_mappings::anpr::certificate::{self, Delivery, IssueCertificate, Officer, Requester};
+use snodo_mappings::anpr::contract::{Address, Comune, Person};
+use snodo_mappings::anpr::lookup::{self, LookupKey, LookupResident, Section};
+use snodo_mappings::anpr::registry_change::{Household, HouseholdId};
+use snodo_mappings::anpr::residence::{self, ChangeResidence};
+use snodo_mappings::anpr::{SchemaV1, death, notification};
+use snodo_simulators::anpr::population;
+use snodo_simulators::anpr::registry::household_id_anpr;
+use snodo_simulators::population::person::Person as PopPerson;
+
+/// An adult resident alive today, with a household: the `n`-th such person.
+fn resident(n: usize) -> PopPerson {
+    let today = chrono::Utc::now().date_naive();
+    population()
+        .iter()
+        .filter(|p| p.is_resident() && p.death_date.is_none() && p.age_at(today) >= 18)
+        .nth(n)
+        .expect("enough adult residents")
+}
+
+fn lookup_by_code(code: &str, sections: Vec<Section>) -> LookupResident {
+    LookupResident {
+        schema: SchemaV1,
+        by: LookupKey::CodiceFiscale(code.into()),
+        sections,
+        reference_date: None,
+        nationwide: false,
+    }
+}
+
+async fn lookup(h: &Harness, code: &str) -> Result<lookup::LookupCompleted, snodo_mappings::anpr::Rejection> {
+    let payload = lookup::write_request(
+        &lookup_by_code(code, vec![Section::PersonalData, Section::Residence]),
+        &h.context(&h.next_id()),
+    )
+    .unwrap();
+    let answer = h.call(LOOKUP_PATH, &payload).await;
+    assert_eq!(answer.status, 200, "{}", answer.text);
+    lookup::read_response(answer.envelope.document(), answer.envelope.payload()).expect("a 3002 answer")
+}
+
+#[tokio::test]
+async fn lookup_by_codice_fiscale_answers_the_population_record() {
+    let h = start().await;
+    let p = resident(3);
+    let done = lookup(&h, p.codice_fiscale.as_str()).await.expect("found");
+    assert_eq!(done.persons.len(), 1);
+    let found = &done.persons[0];
+    assert_eq!(
+        found.person.codice_fiscale.as_deref(),
+        Some(p.codice_fiscale.as_str())
+    );
+    assert_eq!(found.person.surname.as_deref(), Some(p.surname));
+    assert_eq!(found.person.birth_date, Some(p.birth_date));
+    assert!(found.id_anpr.is_some());
+    let residence = found.residence.as_ref().expect("residence asked for");
+    assert_eq!(residence.comune.istat_code.as_deref(), Some(ISTAT));
+}
+
+#[tokio::test]
+async fn a_code_nobody_holds_is_en122() {
+    let h = start().await;
+    let refused = lookup(&h, "RSSMRA80A01F205X").await.expect_err("nobody");
+    assert_eq!(refused.platform_code(), Some("EN122"));
+}
+
+#[tokio::test]
+async fn same_id_same_answer_lower_id_refused_other_service_en079() {
+    let h = start().await;
+    let p = resident(5);
+    let request = lookup_by_code(p.codice_fiscale.as_str(), vec![Section::PersonalData]);
+    let payload = lookup::write_request(&request, &h.context("5000")).unwrap();
+    let first = h.call(LOOKUP_PATH, &payload).await;
+    let again = h.call(LOOKUP_PATH, &payload).await;
+    let read = |a: &Answer| {
+        lookup::read_response(a.envelope.document(), a.envelope.payload())
+            .unwrap()
+            .unwrap()
+    };
+    assert_eq!(
+        read(&first).id_operazione_anpr,
+        read(&again).id_operazione_anpr,
+        "the first answer, again"
+    );
+
+    let lower = lookup::write_request(&request, &h.context("4999")).unwrap();
+    let refused = h.call(LOOKUP_PATH, &lower).await;
+    let refused = lookup::read_response(refused.envelope.document(), refused.envelope.payload()).unwrap();
+    assert_eq!(
+        refused.unwrap_err().platform_code(),
+        Some(snodo_simulators::anpr::ID_NOT_INCREASING)
+    );
+
+    let certificate = certificate::write_request(&certificate_for(&p, vec![8]), &h.context("5000")).unwrap();
+    let other = h.call(CERTIFICATE_PATH, &certificate).await;
+    let other = certificate::read_response(other.envelope.document(), other.envelope.payload()).unwrap();
+    assert_eq!(other.unwrap_err().platform_code(), Some("EN079"));
+}
+
+fn certificate_for(p: &PopPerson, types: Vec<u32>) -> IssueCertificate {
+    IssueCertificate {
+        schema: SchemaV1,
+        holder: Person {
+            codice_fiscale: Some(p.codice_fiscale.to_string()),
+            surname: Some(p.surname.into()),
+            given_name: Some(p.given_name.into()),
+            ..Person::default()
+        },
+        certificate_types: types,
+        requester: Requester::Holder,
+        delivery: Delivery::Internet,
+        data_only: false,
+        foreign_authority: false,
+        stamp_duty_cents: 1600,
+        fees_cents: 52,
+        stamp_duty_exemption: None,
+        officer: Officer {
+            surname: "VERDI".into(),
+            given_name: "ANNA".into(),
+        },
+    }
+}
+
+#[tokio::test]
+async fn a_certificate_is_a_real_pdf_with_a_protocol_number() {
+    let h = start().await;
+    let p = resident(7);
+    let payload =
+        certificate::write_request(&certificate_for(&p, vec![8]), &h.context(&h.next_id())).unwrap();
+    let answer = h.call(CERTIFICATE_PATH, &payload).await;
+    let issued = certificate::read_response(answer.envelope.document(), answer.envelope.payload())
+        .unwrap()
+        .expect("issued");
+    assert!(issued.protocol_number.is_some());
+    let pdf = openssl::base64::decode_block(&issued.pdf_base64.expect("a PDF")).unwrap();
+    assert!(pdf.starts_with(b"%PDF-1.4"));
+    assert!(pdf.ends_with(b"%%EOF\n"));
+    let text = String::from_utf8_lossy(&pdf);
+    assert!(
+        text.contains(p.codice_fiscale.as_str()),
+        "the holder's code is printed"
+    );
+    assert!(text.contains("Certificato di Residenza"));
+}
+
+#[tokio::test]
+async fn a_change_of_residence_shows_in_the_next_lookup() {
+    let h = start().await;
+    let p = resident(11);
+    let household = household_id_anpr(p.household().expect("a resident"));
+    let change = ChangeResidence {
+        schema: SchemaV1,
+        household: Household {
+            id: HouseholdId::Anpr(household),
+            cohabitation: false,
+        },
+        change_kind: 2,
+        new_residence: Address {
+            kind: 1,
+            postal_code: "20121".into(),
+            comune: Comune {
+                name: "MILANO".into(),
+                istat_code: Some(ISTAT.into()),
+                province: "MI".into(),
+            },
+            street_kind: Some("VIA".into()),
+            street_name: "DEI MILLE".into(),
+            house_number: Some("12".into()),
+            since: None,
+        },
+        members: Vec::new(),
+        effective_date: chrono::Utc::now().date_naive(),
+    };
+    let (payload, _) = residence::write_request(&change, &h.context(&h.next_id())).unwrap();
+    let answer = h.call(MUTATION_PATH, &payload).await;
+    let updated = residence::read_response(answer.envelope.document(), answer.envelope.payload(), Vec::new())
+        .unwrap()
+        .expect("registered");
+    assert!(
+        updated
+            .subjects
+            .iter()
+            .any(|s| s.person.as_ref().and_then(|p| p.codice_fiscale.as_deref())
+                == Some(p.codice_fiscale.as_str()))
+    );
+    let now = lookup(&h, p.codice_fiscale.as_str()).await.expect("found");
+    let address = now.persons[0].residence.as_ref().expect("residence");
+    assert_eq!(address.street_name, "DEI MILLE");
+    assert_eq!(address.house_number.as_deref(), Some("12"));
+
+    // Back to the generated state after a reset.
+    h.admin(reqwest::Method::POST, "/reset", None).await;
+    let reset = lookup(&h, p.codice_fiscale.as_str()).await.expect("found");
+    assert_ne!(
+        reset.persons[0].residence.as_ref().unwrap().street_name,
+        "DEI MILLE"
+    );
+}
+
+#[tokio::test]
+async fn after_a_death_no_certificate_of_existence_en054() {
+    let h = start().await;
+    let p = resident(13);
+    let cmd = death::RegisterDeath {
+        schema: SchemaV1,
+        person: Person {
+            codice_fiscale: Some(p.codice_fiscale.to_string()),
+            surname: Some(p.surname.into()),
+            given_name: Some(p.given_name.into()),
+            ..Person::default()
+        },
+        death_date: chrono::Utc::now().date_naive() - chrono::TimeDelta::days(1),
+        death_place: None,
+        death_record: None,
+        presumed: false,
+        remaining_household: Vec::new(),
+        head_of_household: false,
+    };
+    let (payload, _) = death::write_request(&cmd, &h.context(&h.next_id())).unwrap();
+    let answer = h.call(DEATH_PATH, &payload).await;
+    death::read_response(answer.envelope.document(), answer.envelope.payload(), Vec::new())
+        .unwrap()
+        .expect("registered");
+    let payload =
+        certificate::write_request(&certificate_for(&p, vec![7]), &h.context(&h.next_id())).unwrap();
+    let answer = h.call(CERTIFICATE_PATH, &payload).await;
+    let refused = certificate::read_response(answer.envelope.document(), answer.envelope.payload()).unwrap();
+    assert_eq!(refused.unwrap_err().platform_code(), Some("EN054"));
+}
+
+#[tokio::test]
+async fn a_bulk_lookup_is_answered_through_4005_when_ready() {
+    let h = start().await;
+    let mut codes: Vec<String> = (20..30).map(|i| resident(i).codice_fiscale.to_string()).collect();
+    codes.push("RSSMRA80A01F205X".into());
+    let chunk = Chunk {
+        codici_fiscali: codes,
+        sections: vec![Section::PersonalData],
+        reference_date: chrono::Utc::now().date_naive(),
+    };
+    let payload = bulk::write_request(&chunk, &h.context(&h.next_id())).unwrap();
+    let answer = h.call(BULK_PATH, &payload).await;
+    let accepted = bulk::read_response(answer.envelope.document(), answer.envelope.payload())
+        .unwrap()
+        .expect("accepted");
+
+    assert_eq!(
+        poll(&h, &accepted.id_operazione_anpr)
+            .await
+            .unwrap_err()
+            .platform_code(),
+        Some("EN108")
+    );
+    h.clock.advance(chrono::TimeDelta::seconds(40)).unwrap();
+    assert_eq!(
+        poll(&h, &accepted.id_operazione_anpr)
+            .await
+            .unwrap_err()
+            .platform_code(),
+        Some("EN109")
+    );
+    h.clock.advance(chrono::TimeDelta::seconds(30)).unwrap();
+    let ready = poll(&h, &accepted.id_operazione_anpr).await.expect("ready");
+    let files = bulk::results(0, &ready);
+    assert_eq!(files.len(), 1);
+    let xml = openssl::base64::decode_block(&files[0].content_base64).unwrap();
+    let doc = snodo_security::xml::parse(&xml, &Default::default()).unwrap();
+    let listed = lookup::read_response(&doc, doc.document_element())
+        .unwrap()
+        .unwrap();
+    assert_eq!(listed.persons.len(), 10);
+    assert_eq!(listed.warnings.len(), 1, "the unknown code is an EN122 anomaly");
+    let notices = notification::from_poll(&ready);
+    assert_eq!(notices.len(), 1);
+    assert_eq!(notices[0].kind, "N030");
+}
+
+async fn poll(h: &Harness, job: &str) -> Result<bulk::PollResult, snodo_mappings::anpr::Rejection> {
+    let payload = bulk::write_poll_request(job, 1, &h.context(&h.next_id())).unwrap();
+    let a = h.call(BULK_PATH, &payload).await;
+    bulk::read_poll_response(a.envelope.document(), a.envelope.payload()).unwrap()
+}
+
+#[tokio::test]
+async fn more_than_2000_codes_is_en101() {
+    let h = start().await;
+    let code = resident(0).codice_fiscale.to_string();
+    let chunk = Chunk {
+        codici_fiscali: vec![code.clone()],
+        sections: vec![Section::PersonalData],
+        reference_date: chrono::Utc::now().date_naive(),
+    };
+    // The mapping refuses more than 2,000 before sending: the simulator gets a hand-made file.
+    let one = bulk::write_request(&chunk, &h.context(&h.next_id())).unwrap();
+    let entry = format!("<codiceFiscale>{code}</codiceFiscale>");
+    let file = |n: usize| {
+        openssl::base64::encode_block(
+            format!("<codiciFiscali>{}</codiciFiscali>", entry.repeat(n)).as_bytes(),
+        )
+    };
+    let payload = one.replace(&file(1), &file(2_001));
+    assert_ne!(payload, one);
+    let answer = h.call(BULK_PATH, &payload).await;
+    let read = bulk::read_response(answer.envelope.document(), answer.envelope.payload()).unwrap();
+    assert_eq!(read.unwrap_err().platform_code(), Some("EN101"));
+}
+
+#[tokio::test]
+async fn the_connectivity_test_echoes_the_header() {
+    let h = start().await;
+    let payload = format!(
+        "<ns2:RichiestaConnessione xmlns:ns2=\"{}\"><testataRichiesta><idOperazioneComune>1</idOperazioneComune>\
+         <codMittente>{ISTAT}</codMittente><codDestinatario>ANPR05</codDestinatario>\
+         <operazioneRichiesta>OP01</operazioneRichiesta><dataOraRichiesta>2026-03-02T10:00:00.000+01:00</dataOraRichiesta>\
+         <tipoOperazione>C</tipoOperazione><tipoInvio>TEST</tipoInvio></testataRichiesta></ns2:RichiestaConnessione>",
+        snodo_simulators::anpr::CONNECTION_NAMESPACE
+    );
+    let answer = h.call(CONNECTION_PATH, &payload).await;
+    assert_eq!(answer.status, 200, "{}", answer.text);
+    assert!(answer.text.contains("RispostaConnessione"));
+    assert!(
+        answer
+            .text
+            .contains(&format!("<codDestinatario>{ISTAT}</codDestinatario>"))
+    );
+}
+
+#[tokio::test]
+async fn a_scripted_platform_error_is_a_rispostako() {
+    let h = start().await;
+    h.admin(
+        reqwest::Method::POST,
+        "/faults",
+        Some(serde_json::json!({"operation": "Richiesta3002", "times": 1,
+            "fault": {"kind": "platform_error", "code": "EN043", "message": "Sono presenti piu' soggetti"}})),
+    )
+    .await;
+    let refused = lookup(&h, resident(1).codice_fiscale.as_str()).await.unwrap_err();
+    assert_eq!(refused.platform_code(), Some("EN043"));
+    assert!(
+        lookup(&h, resident(1).codice_fiscale.as_str()).await.is_ok(),
+        "only once"
+    );
+    let exchanges = h
+        .admin(reqwest::Method::GET, "/exchanges?operation=Richiesta3002", None)
+        .await;
+    assert_eq!(exchanges["exchanges"].as_array().map(Vec::len), Some(2));
+}
