@@ -483,3 +483,50 @@ async fn a_registration_with_a_bad_codice_fiscale_never_reaches_anpr() {
     assert!(r.fake.calls().is_empty());
     r.running.stop().await;
 }
+
+#[tokio::test]
+async fn a_pdnd_lookup_gets_a_fresh_voucher_and_passes_the_modi_checks() {
+    let mut r = run().await;
+    for _ in 0..2 {
+        r.send(
+            "anpr.pdnd.lookup",
+            json!({"schema": 1, "service": "C020", "by": {"codice_fiscale": cf(8)}, "reason": "Prot. 1234/2025"}),
+        )
+        .await;
+        let e = r.tap.take(1, WAIT).await.remove(0);
+        assert_eq!(
+            e.envelope.kind.as_str(),
+            "anpr.pdnd.lookup.completed",
+            "{}",
+            e.body
+        );
+        assert_eq!(e.body["service"], "C020");
+        assert_eq!(e.body["subjects"][0]["identificativi"]["idANPR"], "AF41450AS");
+        let id = e.envelope.correlation_id.unwrap().simple().to_string();
+        assert_eq!(
+            e.envelope.external_key.as_deref(),
+            Some(id.as_str()),
+            "idOperazioneClient from message_id"
+        );
+    }
+    let calls = r.fake.pdnd_calls();
+    assert_eq!(calls.len(), 2);
+    for c in &calls {
+        assert_eq!(c.refused, None, "GovWay would refuse: {c:?}");
+        assert_eq!(c.path, "C020-servizioAccertamentoResidenza");
+        assert_eq!(c.purpose_id, "purpose-C020");
+    }
+    assert_ne!(calls[0].id_operazione_client, calls[1].id_operazione_client);
+    assert!(r.fake.calls().is_empty(), "no SOAP call for an e-service");
+
+    r.fake.pdnd_reject_next("EN122");
+    r.send(
+        "anpr.pdnd.lookup",
+        json!({"schema": 1, "service": "C030", "by": {"codice_fiscale": cf(9)}, "reason": "Prot. 1/2025"}),
+    )
+    .await;
+    let e = r.tap.take(1, WAIT).await.remove(0);
+    assert_eq!(e.body["code"], "rejected", "{}", e.body);
+    assert_eq!(e.body["platform_code"], "EN122");
+    r.running.stop().await;
+}

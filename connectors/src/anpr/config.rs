@@ -15,6 +15,7 @@ use snodo_security::pki::{Identity, TrustAnchors, read_identity};
 use snodo_security::tls::{TlsClientConfig, build_client};
 use snodo_security::wssec::{AnprIdentity, RequestSigner};
 
+use super::pdnd::PdndClient;
 use crate::config::{AnprSendType, CertificateFiles, TenantConfig};
 use crate::soap::{OutboundSecurity, SoapClient, SoapClientConfig};
 
@@ -40,6 +41,8 @@ pub enum AnprConfigError {
     NoCertificate { tenant: String },
     #[error("tenant {tenant}: the WS-Security signer cannot be built: {reason}")]
     Signer { tenant: String, reason: String },
+    #[error("tenant {tenant}: the PDND client cannot be built: {reason}")]
+    Pdnd { tenant: String, reason: String },
     #[error("tenant {tenant}: the HTTPS client cannot be built: {reason}")]
     Client { tenant: String, reason: String },
 }
@@ -62,6 +65,8 @@ pub struct AnprTenant {
     pub istat: String,
     pub mode: SendMode,
     clients: HashMap<&'static str, SoapClient>,
+    /// The PDND e-services client, when the tenant has one (or is in development).
+    pub pdnd: Option<PdndClient>,
 }
 
 impl AnprTenant {
@@ -92,7 +97,14 @@ impl AnprTenant {
             istat: istat.into(),
             mode,
             clients,
+            pdnd: None,
         }
+    }
+
+    /// With the PDND e-services client `pdnd`.
+    pub fn with_pdnd(mut self, pdnd: Option<PdndClient>) -> AnprTenant {
+        self.pdnd = pdnd;
+        self
     }
 
     /// The SOAP client of `service` (a code of [`SERVICE_PATHS`]).
@@ -113,14 +125,28 @@ impl AnprTenant {
             return Ok(None);
         };
         let istat = tenant.istat.clone();
-        let identity = match (&tenant.certificates.anpr_client, development) {
-            (Some(files), _) => read_files(files).map_err(|reason| AnprConfigError::Certificate {
-                tenant: istat.clone(),
-                reason,
-            })?,
-            (None, Some(pki)) => pki.anpr_client().identity.clone(),
+        let (identity, development_identity) = match (&tenant.certificates.anpr_client, development) {
+            (Some(files), _) => (
+                read_files(files).map_err(|reason| AnprConfigError::Certificate {
+                    tenant: istat.clone(),
+                    reason,
+                })?,
+                None,
+            ),
+            (None, Some(pki)) => (
+                pki.anpr_client().identity.clone(),
+                Some(&pki.anpr_client().identity),
+            ),
             (None, None) => return Err(AnprConfigError::NoCertificate { tenant: istat }),
         };
+        let pdnd = PdndClient::from_config(
+            tenant,
+            anpr.pdnd.as_ref(),
+            base_url,
+            trusted.clone(),
+            development_identity,
+            timeout,
+        )?;
         let key = SigningKey::new(identity.key().clone(), Some(identity.certificate().clone()));
         // The server-to-server certificate `<ISTAT>-CO-9999` is both the comune's key and the
         // workstation's: a gestionale has no operator workstation of its own (§1.6).
@@ -154,14 +180,17 @@ impl AnprTenant {
             timeout,
             ..SoapClientConfig::default()
         };
-        Ok(Some(AnprTenant::new(
-            istat,
-            mode,
-            http,
-            base_url,
-            Some(Arc::new(WsSecurity(signer))),
-            soap,
-        )))
+        Ok(Some(
+            AnprTenant::new(
+                istat,
+                mode,
+                http,
+                base_url,
+                Some(Arc::new(WsSecurity(signer))),
+                soap,
+            )
+            .with_pdnd(pdnd),
+        ))
     }
 }
 

@@ -1,5 +1,5 @@
 //! The command side of the ANPR connector — lookup 3002, certificate 6001, bulk lookup 4002, change
-//! of residence 5005, birth 1001, death 2001: each `anpr.*` command checked (codice fiscale included)
+//! of residence 5005, birth 1001, death 2001, and the PDND e-services: each `anpr.*` command checked (codice fiscale included)
 //! before a number is allocated or anything is sent, then performed through [`super::soap::exchange`]
 //! and answered with its completed event, or `rejected` with ANPR's code and text.
 //!
@@ -20,6 +20,7 @@ use snodo_mappings::anpr::bulk::{self, StartBulkLookup};
 use snodo_mappings::anpr::certificate::{self, IssueCertificate};
 use snodo_mappings::anpr::death::{self, RegisterDeath};
 use snodo_mappings::anpr::lookup::{self, LookupKey, LookupResident};
+use snodo_mappings::anpr::pdnd::{self, PdndKey, PdndLookup};
 use snodo_mappings::anpr::place_check::PlaceWarning;
 use snodo_mappings::anpr::residence::{self, ChangeResidence};
 use snodo_mappings::anpr::{Answer, SchemaV1};
@@ -95,6 +96,7 @@ enum Parsed {
     Residence(Box<ChangeResidence>, Vec<PlaceWarning>),
     Birth(Box<RegisterBirth>, Vec<PlaceWarning>),
     Death(Box<RegisterDeath>, Vec<PlaceWarning>),
+    Pdnd(PdndLookup),
 }
 
 fn parse(command: &Command) -> Result<Parsed, CommandError> {
@@ -140,6 +142,14 @@ fn parse(command: &Command) -> Result<Parsed, CommandError> {
             let warnings = cmd.check().map_err(field_error)?;
             Parsed::Death(Box::new(cmd), warnings)
         }
+        pdnd::COMMAND => {
+            let cmd: PdndLookup = command.parse_body()?;
+            cmd.check().map_err(field_error)?;
+            if let PdndKey::CodiceFiscale(cf) = &cmd.by {
+                check_cf("by.codice_fiscale", cf)?;
+            }
+            Parsed::Pdnd(cmd)
+        }
         other => {
             return Err(CommandError::new(
                 ErrorCode::UnknownType,
@@ -170,8 +180,13 @@ impl CommandHandler for AnprConnector {
     /// The `idOperazioneComune`, allocated only for a command that passed every check, so a bad
     /// command costs no number.
     async fn external_key(&self, command: &Command) -> Result<Option<String>, CommandError> {
-        parse(command)?;
+        let parsed = parse(command)?;
         let tenant = self.tenant(command)?;
+        if let Parsed::Pdnd(_) = parsed {
+            // PDND's idOperazioneClient is derived from the message_id (DESIGN §4), not counted.
+            let key = pdnd::id_operazione_client(&command.envelope.message_id.to_string());
+            return Ok(Some(key));
+        }
         let id = allocate(&self.store, &tenant.istat, command.envelope.message_id).await?;
         Ok(Some(id))
     }
@@ -180,12 +195,9 @@ impl CommandHandler for AnprConnector {
         let parsed = parse(command)?;
         let tenant = self.tenant(command)?;
         let message_id = command.envelope.message_id;
-        let id = match &command.envelope.external_key {
-            Some(id) => id.clone(),
-            None => allocate(&self.store, &tenant.istat, message_id).await?,
-        };
         match parsed {
             Parsed::Lookup(cmd) => {
+                let id = self.number(tenant, command).await?;
                 let answer = exchange(
                     tenant,
                     &self.store,
@@ -199,6 +211,7 @@ impl CommandHandler for AnprConnector {
                 completed(lookup::SERVICE, answer)
             }
             Parsed::Certificate(cmd) => {
+                let id = self.number(tenant, command).await?;
                 let answer = exchange(
                     tenant,
                     &self.store,
@@ -211,8 +224,12 @@ impl CommandHandler for AnprConnector {
                 .await?;
                 completed(certificate::SERVICE, answer)
             }
-            Parsed::Bulk(cmd) => self.start_bulk(tenant, command, cmd, id).await,
+            Parsed::Bulk(cmd) => {
+                let id = self.number(tenant, command).await?;
+                self.start_bulk(tenant, command, cmd, id).await
+            }
             Parsed::Residence(cmd, warnings) => {
+                let id = self.number(tenant, command).await?;
                 let answer = exchange(
                     tenant,
                     &self.store,
@@ -226,6 +243,7 @@ impl CommandHandler for AnprConnector {
                 completed(residence::SERVICE, answer)
             }
             Parsed::Birth(cmd, warnings) => {
+                let id = self.number(tenant, command).await?;
                 let answer = exchange(
                     tenant,
                     &self.store,
@@ -239,6 +257,7 @@ impl CommandHandler for AnprConnector {
                 completed(birth::SERVICE, answer)
             }
             Parsed::Death(cmd, warnings) => {
+                let id = self.number(tenant, command).await?;
                 let answer = exchange(
                     tenant,
                     &self.store,
@@ -251,11 +270,29 @@ impl CommandHandler for AnprConnector {
                 .await?;
                 completed(death::SERVICE, answer)
             }
+            Parsed::Pdnd(cmd) => {
+                let client = tenant.pdnd.as_ref().ok_or_else(|| {
+                    CommandError::invalid_message(format!(
+                        "tenant {} has no [tenants.anpr.pdnd] section: it cannot call the PDND e-services",
+                        tenant.istat
+                    ))
+                })?;
+                client.lookup(&cmd, &message_id.to_string()).await
+            }
         }
     }
 }
 
 impl AnprConnector {
+    /// The `idOperazioneComune` bound to the command (normally by the runtime, from
+    /// [`CommandHandler::external_key`]).
+    async fn number(&self, tenant: &AnprTenant, command: &Command) -> Result<String, CommandError> {
+        match &command.envelope.external_key {
+            Some(id) => Ok(id.clone()),
+            None => allocate(&self.store, &tenant.istat, command.envelope.message_id).await,
+        }
+    }
+
     /// Submits every chunk (each with its own number: chunk 0 the command's, the others allocated
     /// against ids derived from the job), publishes one `submitted` event per chunk, and records the
     /// job for the poller. A retry re-submits with the same numbers, and ANPR answers each with its

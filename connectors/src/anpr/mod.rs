@@ -6,9 +6,10 @@
 //! |---|---|
 //! | `config.rs` | per tenant: certificate, WS-Security signer, SOAP clients per service, `tipoInvio` |
 //! | `soap.rs` | one operation: `idOperazioneComune`, call, answer, classification |
-//! | `handler.rs` | the command handler: lookup 3002, certificate 6001, bulk 4002 |
+//! | `handler.rs` | the command handler: 3002, 6001, 4002, 5005, 1001, 2001, PDND |
 //! | `bulk.rs` | bulk jobs in the coordination store and the 4005 poller on the scheduler |
 //! | `inbound.rs` | `/anpr/{tenant}/notifications`, answered only once the event is confirmed |
+//! | `pdnd.rs`, `modi.rs` | the PDND e-services: voucher, ModI headers signed with OpenSSL |
 //!
 //! The JSON contract and the XML mappings are `snodo_mappings::anpr`; the ANPR simulator is
 //! `snodo_simulators::anpr` on port 9441 (DESIGN §6).
@@ -20,12 +21,15 @@ mod bulk;
 mod config;
 mod handler;
 mod inbound;
+pub mod modi;
+mod pdnd;
 pub mod soap;
 
 pub use bulk::{BulkJobs, BulkResultsFeed, COMPLETED_EVENT, Job, JobChunk, RESULT_EVENT, notification_items};
 pub use config::{AnprConfigError, AnprTenant, SERVICE_PATHS};
 pub use handler::{AnprConnector, BulkLookupAccepted, CHUNK_SUBMITTED, NAME};
 pub use inbound::{NOTIFICATION_NAMESPACE, NotificationEndpoint, PUSH_DEADLINE, notification_router};
+pub use pdnd::{PdndClient, PdndConfig};
 
 use crate::inbound::InboundPublisher;
 use crate::platform::{PlatformContext, PlatformError, PlatformParts, PlatformRegistration};

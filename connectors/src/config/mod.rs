@@ -200,6 +200,7 @@ impl Config {
                     tipo_invio: AnprSendType::Test,
                     workstation_id: "pc-001".into(),
                     application_id: "snodo".into(),
+                    pdnd: None,
                 }),
                 identity: Some(TenantIdentity {
                     // The development PKI's SP certificate carries this entity id as its uri

@@ -55,6 +55,9 @@ pub struct TenantAnpr {
     pub workstation_id: String,
     /// `IdApplicazione` of the WS-Security assertion.
     pub application_id: String,
+    /// The PDND e-services client (`[tenants.anpr.pdnd]`, see `crate::anpr::PdndConfig`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pdnd: Option<crate::anpr::PdndConfig>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
