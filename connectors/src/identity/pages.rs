@@ -98,9 +98,17 @@ impl Problem {
 
 /// The courtesy page, with `status` (never 200, DESIGN and spid-sp-test alike).
 pub(crate) fn problem_page(status: StatusCode, problem: &Problem, back: Option<&str>) -> Response {
-    let link = back
+    let mut link = back
         .map(|url| format!(r#"<p><a href="{}">Torna al servizio</a></p>"#, escape_html(url)))
         .unwrap_or_default();
+    // A malformed login or logout link is the integrator's bug, not the citizen's: say which
+    // parameter is wrong (these details name parameters and rules, never personal data).
+    if let Problem::BadForm(_) | Problem::BadRequest(_) = problem {
+        link.push_str(&format!(
+            r#"<p><small>Dettaglio tecnico: {}</small></p>"#,
+            escape_html(&problem.detail())
+        ));
+    }
     let body = format!(
         concat!(
             "<!DOCTYPE html><html lang=\"it\"><head><meta charset=\"utf-8\"><title>Accesso non riuscito</title></head>",
