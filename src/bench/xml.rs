@@ -1,7 +1,8 @@
 //! `snodo bench xml`: what the XML security layer costs per document, per core, in one run: parse,
-//! exclusive canonicalization, enveloped signing and verification of a SPID Response (the fixtures)
-//! and of an ANPR SOAP request (ANPR's published example payload, signed in set-up), beside the
-//! `xmlsec1` CLI verifying the same documents.
+//! exclusive canonicalization, signing and verification of a SPID Response (the fixtures; enveloped
+//! signatures) and of an ANPR SOAP request (ANPR's published example payload with a detached
+//! WS-Security signature over the Body, made in set-up), beside the `xmlsec1` CLI verifying the
+//! same documents.
 //!
 //! Issue 3's aim is at least 5,000 SPID Response verifications per second per core. Times are the
 //! CPU time of the measuring thread (`/proc/thread-self/schedstat`), so other work on this 2-core
@@ -17,15 +18,16 @@ use anyhow::{Context, bail};
 use snodo_security::c14n::{Algorithm, Canonicalization};
 use snodo_security::dsig::{
     SignaturePlacement, SignaturePolicy, SigningKey, TrustedKeys, sign_enveloped, signature_children,
-    verify_enveloped_signature,
+    verify_detached_signature, verify_enveloped_signature,
 };
 use snodo_security::testing::samples::{
-    SOAP_ENVELOPE_NAMESPACE, anpr_soap_request, signed_anpr_soap_request,
+    anpr_signature, anpr_soap_request, sign_anpr_soap_request, signed_anpr_soap_request,
 };
 use snodo_security::xml::{Document, Limits, NodeId, parse};
 
 const SAMLP: &str = "urn:oasis:names:tc:SAML:2.0:protocol";
 const SAML: &str = "urn:oasis:names:tc:SAML:2.0:assertion";
+const SOAP: &str = snodo_security::testing::samples::SOAP_ENVELOPE_NAMESPACE;
 
 #[derive(clap::Args)]
 pub struct XmlBenchArgs {
@@ -73,7 +75,8 @@ pub fn run(args: XmlBenchArgs) -> anyhow::Result<ExitCode> {
     let bench_identity = identity("Snodo bench signer, not a real party")?;
     let bench_key = SigningKey::new(bench_identity.0.clone(), Some(bench_identity.1.clone()));
 
-    // ANPR: the payload in an envelope, signed over the Body with a key made for this run.
+    // ANPR: the payload in an envelope, a detached signature over the Body in its Security header,
+    // with a key made for this run.
     let payload = String::from_utf8(read(&args.anpr_request)?).context("the ANPR request is not UTF-8")?;
     let anpr_unsigned = anpr_soap_request(&payload);
     let anpr_signed = signed_anpr_soap_request(&payload, &bench_key)?.into_bytes();
@@ -142,24 +145,14 @@ pub fn run(args: XmlBenchArgs) -> anyhow::Result<ExitCode> {
         Ok(())
     })?;
     let anpr_unsigned_doc = parse(anpr_unsigned.as_bytes(), &limits)?;
-    let body = child_named(
-        &anpr_unsigned_doc,
-        anpr_unsigned_doc.document_element(),
-        SOAP_ENVELOPE_NAMESPACE,
-        "Body",
-    )
-    .context("the envelope has a Body")?;
-    let anpr_options = anpr_policy.signing_options().context("the ANPR policy signs")?;
-    measure(&anpr_name, "sign the Body (RSA-2048, SHA-1)", &mut || {
-        black_box(sign_enveloped(
-            black_box(&anpr_unsigned_doc),
-            body,
-            SignaturePlacement::LastChild,
-            &anpr_options,
-            &bench_key,
-        )?);
-        Ok(())
-    })?;
+    measure(
+        &anpr_name,
+        "sign the Body, detached (RSA-2048, SHA-1)",
+        &mut || {
+            black_box(sign_anpr_soap_request(black_box(&anpr_unsigned_doc), &bench_key)?);
+            Ok(())
+        },
+    )?;
     measure(&anpr_name, "parse + verify the signature", &mut || {
         verify_anpr(black_box(&anpr_signed), &anpr_policy, &anpr_keys)
     })?;
@@ -181,10 +174,7 @@ pub fn run(args: XmlBenchArgs) -> anyhow::Result<ExitCode> {
                 format!("{SAML}:Assertion"),
             ];
             let spid = xmlsec1_verify(&xmlsec1, &spid_cert, &spid_path, &spid_args, args.xmlsec1_runs)?;
-            let anpr_args = [
-                "--id-attr:Id".to_owned(),
-                format!("{SOAP_ENVELOPE_NAMESPACE}:Body"),
-            ];
+            let anpr_args = ["--id-attr:Id".to_owned(), format!("{SOAP}:Body")];
             let anpr = xmlsec1_verify(&xmlsec1, &anpr_cert, &anpr_path, &anpr_args, args.xmlsec1_runs)?;
             for row in rows
                 .iter_mut()
@@ -235,12 +225,8 @@ fn verify_spid(bytes: &[u8], policy: &SignaturePolicy, keys: &TrustedKeys) -> an
 
 fn verify_anpr(bytes: &[u8], policy: &SignaturePolicy, keys: &TrustedKeys) -> anyhow::Result<()> {
     let doc = parse(bytes, &Limits::default())?;
-    let body = child_named(&doc, doc.document_element(), SOAP_ENVELOPE_NAMESPACE, "Body")
-        .context("the request has no Body")?;
-    let [signature] = signature_children(&doc, body)[..] else {
-        bail!("the request's Body does not carry exactly one signature");
-    };
-    verify_enveloped_signature(&doc, signature, policy, keys)?;
+    let signature = anpr_signature(&doc).context("the request has no signature in its Security header")?;
+    verify_detached_signature(&doc, signature, policy, keys)?;
     Ok(())
 }
 
@@ -325,7 +311,7 @@ fn which(tool: &str) -> Option<PathBuf> {
 
 fn print_table(rows: &[Row]) {
     println!(
-        "{:<24} {:<34} {:>11} {:>15} {:>13} {:>8}",
+        "{:<24} {:<42} {:>11} {:>15} {:>13} {:>8}",
         "document", "operation", "per op", "ops/s per core", "xmlsec1 CLI/s", "ratio"
     );
     for row in rows {
@@ -337,7 +323,7 @@ fn print_table(rows: &[Row]) {
             None => (String::new(), String::new()),
         };
         println!(
-            "{:<24} {:<34} {:>8.1} µs {:>15} {:>13} {:>8}",
+            "{:<24} {:<42} {:>8.1} µs {:>15} {:>13} {:>8}",
             row.document,
             row.operation,
             row.seconds_per_op * 1e6,
