@@ -20,9 +20,12 @@ use serde_json::json;
 use snodo_security::tls::{ClientAuth, TlsServer, TlsServerConfig};
 use tokio_util::sync::CancellationToken;
 
+/// What the endpoint received: (tenant of the URL, body).
+type Received = Vec<(String, String)>;
+
 /// The comune's endpoint: fails the first `failures` pushes with 503, then stores them.
 #[derive(Clone, Default)]
-struct Endpoint(Arc<Mutex<(u32, Vec<(String, String)>)>>);
+struct Endpoint(Arc<Mutex<(u32, Received)>>);
 
 async fn receive(State(e): State<Endpoint>, Path(tenant): Path<String>, body: Bytes) -> Response {
     let mut state = e.0.lock();
