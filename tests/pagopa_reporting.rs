@@ -198,3 +198,15 @@ async fn a_wrong_subscription_key_is_an_unusable_answer_not_an_outage() {
     let (_fake, feed) = start(vec![], "wrong").await;
     assert!(matches!(feed.poll(None).await, Err(FeedError::Invalid(_))));
 }
+
+/// The scheduler stores an empty cursor for a feed that never saw an item, and FdR refuses an empty
+/// `publishedGt` (found by `tests/pagopa_e2e.rs` against the node simulator).
+#[tokio::test]
+async fn an_empty_cursor_asks_for_every_flow_without_published_gt() {
+    let (fake, feed) = start(vec![("2025-07-04BCITITMM-0001", "2025-07-04T09:00:00Z")], KEY).await;
+    let empty = feed.poll(None).await.unwrap();
+    let poll = feed.poll(Some("")).await.unwrap();
+    assert_eq!(poll.items.len(), empty.items.len());
+    assert_eq!(poll.items.len(), 1);
+    assert_eq!(*fake.published_gt_seen.lock(), [None, None]);
+}

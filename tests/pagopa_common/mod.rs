@@ -75,7 +75,7 @@ impl TestBackend {
         self.questions.lock().clone()
     }
 
-    async fn run(self, transport: SharedTransport, queue: String, stop: CancellationToken) {
+    pub async fn run(self, transport: SharedTransport, queue: String, stop: CancellationToken) {
         let mut requests = transport
             .consume(&queue, ConsumeOptions { prefetch: 32 })
             .await

@@ -105,6 +105,9 @@ impl Feed for FdrFeed {
     }
 
     async fn poll(&self, cursor: Option<&str>) -> Result<Poll, FeedError> {
+        // A feed that has never seen a flow keeps an empty cursor; FdR refuses an empty
+        // `publishedGt` (it must be a date-time), so an empty cursor means "from the start".
+        let cursor = cursor.filter(|c| !c.is_empty());
         let mut listed = self.list(cursor).await?;
         // The cursor is compared as the API writes it (RFC 3339 in UTC): order by it, then by id.
         listed.sort_by(|a, b| (&a.published, &a.fdr, a.revision).cmp(&(&b.published, &b.fdr, b.revision)));
