@@ -4,9 +4,11 @@
 //! ([`xml`]: hostile-input screening with limits, one tree per message), canonicalization ([`c14n`]:
 //! Canonical XML 1.0 and Exclusive XML Canonicalization 1.0) and XML signatures ([`dsig`]: verification
 //! under a per-use policy with trusted keys only, answering which element was signed; enveloped
-//! signing): the ground on which the SAML and WS-Security profiles, certificates and TLS are built.
-//! `README.md` records why this foundation (our own canonicalization over quick-xml, OpenSSL for
-//! cryptography) was chosen, with measurements.
+//! signing), and on that ground the SAML Web SSO profile ([`saml`]), WS-Security for ANPR ([`wssec`]),
+//! XSD validation behind the screening parser ([`schema`]), certificates ([`pki`]), the development
+//! PKI ([`devpki`]) and mutual TLS on OpenSSL ([`tls`]). `README.md` records why this foundation (our
+//! own canonicalization over quick-xml, OpenSSL for cryptography, libxml2 only for XSD) was chosen,
+//! with measurements.
 
 pub mod c14n;
 pub mod devpki;
