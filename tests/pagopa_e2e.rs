@@ -41,12 +41,13 @@ const REGISTRATION: &PlatformRegistration = &snodo_connectors::pagopa::REGISTRAT
 
 /// Snodo's pagoPA connector, the node simulator and the test backend on one RabbitMQ vhost.
 struct World {
-    _broker: RabbitTestBroker,
+    broker: RabbitTestBroker,
     transport: SharedTransport,
     names: Names,
     backend: TestBackend,
     events_queue: String,
     simulator: RunningSimulator,
+    clock: SimClock,
     admin: reqwest::Client,
     stop: CancellationToken,
 }
@@ -59,7 +60,10 @@ impl Drop for World {
 
 impl World {
     async fn start() -> World {
-        let broker = RabbitTestBroker::shared().await;
+        World::start_on(RabbitTestBroker::shared().await, Duration::from_secs(10)).await
+    }
+
+    async fn start_on(broker: RabbitTestBroker, receipt_timeout: Duration) -> World {
         let transport = broker.connect().await;
         let names = unique_names();
         let stop = CancellationToken::new();
@@ -84,7 +88,7 @@ impl World {
         };
         let clock = SimClock::new();
         let node = PagopaNode::new(clock.clone(), settings);
-        let instance = Arc::new(Instance::new(Arc::new(node), clock));
+        let instance = Arc::new(Instance::new(Arc::new(node), clock.clone()));
         let node_tls = TlsServer::new(TlsServerConfig::new(
             pki.tls_server().identity.clone(),
             ClientAuth::Optional(pki.trust_anchors()),
@@ -109,6 +113,7 @@ impl World {
             },
         );
         config.pagopa.reporting.interval = Duration::from_millis(200);
+        config.pagopa.receipt_timeout = receipt_timeout;
         let config = Arc::new(config);
         let requester = Arc::new(Requester::start(transport.clone(), &names.prefix).await.unwrap());
         let store = state::connect(None, StateSettings::with_prefix(names.prefix.clone()))
@@ -175,12 +180,13 @@ impl World {
                 .run(transport.clone(), requests_queue, stop.clone()),
         );
         World {
-            _broker: broker,
+            broker,
             transport,
             names,
             backend,
             events_queue,
             simulator,
+            clock,
             admin: build_client(&TlsClientConfig::new(pki.trust_anchors())).unwrap(),
             stop,
         }
@@ -207,6 +213,36 @@ impl World {
             .json()
             .await
             .unwrap()
+    }
+
+    /// `pagopa.position.publish` through the connector's runtime, until ACA holds the position.
+    async fn publish_to_aca(&self, n: &str, amount_cents: u64) {
+        let envelope =
+            Envelope::command("pagopa.position.publish".parse::<MessageType>().unwrap()).with_tenant(TENANT);
+        let body = json!({
+            "fiscal_code": EC,
+            "debtor_type": "F",
+            "debtor_fiscal_code": "RSSMRA80A01F205X",
+            "debtor_full_name": "Mario Rossi",
+            "iuv": &n[1..],
+            "notice_number": n,
+            "amount_cents": amount_cents,
+            "description": "Refezione scolastica, primo quadrimestre",
+            "expiration": "2030-12-31T23:59:59Z",
+            "iban": "IT60X0542811101000000123456",
+        });
+        let message = envelope.to_message(serde_json::to_vec(&body).unwrap());
+        send(&self.transport, &self.names, message).await;
+        let completed = self.events("pagopa.position.publish.completed", 1).await;
+        assert_eq!(completed[0].0.correlation_id, Some(envelope.message_id));
+        let aca = self.admin_get("/pagopa/aca").await;
+        let positions = aca["positions"].as_array().unwrap();
+        assert!(
+            positions
+                .iter()
+                .any(|p| p["nav"] == n && p["position"]["amount"] == amount_cents),
+            "{aca:#}"
+        );
     }
 
     /// Runs a scenario of the node's runner and insists the node judged it passed.
@@ -335,32 +371,7 @@ async fn a_five_transfer_tari_tefa_notice_and_a_duplicate_receipt() {
 async fn a_position_published_to_aca_is_paid_in_stand_in_and_its_receipt_accepted() {
     let world = World::start().await;
     let n = notice(4_100_000_004);
-    let iuv = &n[1..];
-    let (envelope, message) = {
-        let envelope =
-            Envelope::command("pagopa.position.publish".parse::<MessageType>().unwrap()).with_tenant(TENANT);
-        let body = json!({
-            "fiscal_code": EC,
-            "debtor_type": "F",
-            "debtor_fiscal_code": "RSSMRA80A01F205X",
-            "debtor_full_name": "Mario Rossi",
-            "iuv": iuv,
-            "notice_number": n,
-            "amount_cents": 8_800,
-            "description": "Refezione scolastica, primo quadrimestre",
-            "expiration": "2030-12-31T23:59:59Z",
-            "iban": "IT60X0542811101000000123456",
-        });
-        let message = envelope.to_message(serde_json::to_vec(&body).unwrap());
-        (envelope, message)
-    };
-    send(&world.transport, &world.names, message).await;
-    let completed = world.events("pagopa.position.publish.completed", 1).await;
-    assert_eq!(completed[0].0.correlation_id, Some(envelope.message_id));
-    let aca = world.admin_get("/pagopa/aca").await;
-    let positions = aca["positions"].as_array().unwrap();
-    assert_eq!(positions.len(), 1, "{aca:#}");
-    assert_eq!(positions[0]["nav"], n.as_str());
+    world.publish_to_aca(&n, 8_800).await;
 
     // The station declared down: the node pays from ACA without asking the EC, and the EC accepts
     // the receipt of a notice it never verified.
@@ -388,4 +399,68 @@ async fn a_reporting_flow_the_node_publishes_becomes_one_event() {
     assert_eq!(envelope.tenant.as_deref(), Some(TENANT));
     let text = flow.to_string();
     assert!(text.contains(&n[1..]), "the flow reports the IUV paid: {flow:#}");
+}
+
+mod inbound_faults {
+    use super::*;
+
+    /// The broker blocked (memory alarm) while the node sends paSendRT: the node hears
+    /// `PAA_SYSTEM_ERROR` before its 15 s and queues the receipt; an hour later on its clock, with the
+    /// broker back, the re-submission is accepted and the backend holds the receipt — nothing lost.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_receipt_refused_while_the_broker_is_blocked_arrives_on_the_nodes_retry() {
+        let broker = RabbitTestBroker::private()
+            .await
+            .with_publish_timeout(Duration::from_secs(30));
+        let world = World::start_on(broker, Duration::from_secs(3)).await;
+        let n = notice(4_100_000_006);
+        world.publish_to_aca(&n, 7_700).await;
+        // Stand-In: the node asks the EC nothing before the receipt, so only paSendRT meets the
+        // blocked broker.
+        world.broker.block_publishers().await;
+        let started = std::time::Instant::now();
+        let report = world
+            .admin_post(
+                "/pagopa/scenarios",
+                json!({ "scenario": "pay_with_stand_in", "notice_number": n }),
+            )
+            .await;
+        world.broker.unblock_publishers().await;
+        let steps = report["payment"]["steps"].as_array().unwrap();
+        let send = steps.last().unwrap();
+        assert_eq!(report["payment"]["result"], "paid_receipt_pending", "{report:#}");
+        assert_eq!(
+            send["fault"]["original_fault_code"], "PAA_SYSTEM_ERROR",
+            "{report:#}"
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(15),
+            "{:?}",
+            started.elapsed()
+        );
+
+        world.clock.advance(chrono::TimeDelta::hours(1)).unwrap();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            let payments = world.admin_get("/pagopa/payments").await;
+            let delivery = &payments["payments"][0]["delivery"];
+            if delivery["state"] == "sent" {
+                assert_eq!(delivery["attempts"], 2, "{payments:#}");
+                break;
+            }
+            assert!(tokio::time::Instant::now() < deadline, "{payments:#}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        // At least the retry's event; the blocked attempt's may land too once the alarm clears,
+        // with the same message_id, which is what lets the backend de-duplicate.
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let receipts = world.drain("pagopa.receipt.received").await;
+        assert!(!receipts.is_empty());
+        assert!(
+            receipts
+                .iter()
+                .all(|(e, _)| e.message_id == receipts[0].0.message_id)
+        );
+        assert_eq!(receipts[0].1["notice_number"], n.as_str());
+    }
 }
