@@ -127,6 +127,7 @@ impl Harness {
             comparison: "minimum".into(),
             return_url: RETURN.into(),
             relay_state: RELAY.into(),
+            retry_of: None,
         }
         .store(&self.store, Duration::from_secs(600))
         .await

@@ -269,7 +269,7 @@ async fn the_pending_request_expires_after_its_ttl() {
         None,
         SpOptions {
             settings,
-            clock: None,
+            ..SpOptions::default()
         },
     )
     .await;

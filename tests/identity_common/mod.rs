@@ -124,6 +124,8 @@ pub struct Sp {
 pub struct SpOptions {
     pub settings: IdentitySettings,
     pub clock: Option<Clock>,
+    /// The broker names to publish under (the inbound suite declares its own); fresh ones otherwise.
+    pub names: Option<Names>,
 }
 
 pub fn entity_id(base: &str, federation: Federation) -> String {
@@ -153,7 +155,7 @@ pub fn metadata_for(base: &str, federation: Federation) -> SpMetadata {
 impl Sp {
     /// The SP on `transport` and `store`, trusting a fresh simulator (registered with it both ways).
     pub async fn start(transport: SharedTransport, store: Option<SharedStore>, options: SpOptions) -> Sp {
-        let names = unique_names();
+        let names = options.names.clone().unwrap_or_else(unique_names);
         let inbox = format!("{}.identity-inbox", names.prefix);
         let mut topology = Topology::snodo(&names, &[], &[], &[]);
         topology.queues.push(QueueSpec::quorum(inbox.clone()));

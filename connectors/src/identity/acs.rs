@@ -11,6 +11,12 @@
 //! 4. A ticket is stored, then `identity.login.succeeded` (carrying it) is published and confirmed;
 //!    only then is the browser sent back (303) to the return URL with the ticket (DESIGN §4).
 //!
+//! When the store or the broker fails after the request was taken (503, "try again"), the request
+//! is given back, marked with the Assertion it was verified with: the browser re-submitting the same
+//! form (DESIGN §4: the platform's retry) then succeeds, with the same event `message_id`, while any
+//! other Response for it still has to pass the replay cache. A Response that *was* consumed stays
+//! refused: its request is gone.
+//!
 //! Every refusal answers a non-200 status (spid-sp-test counts any final 200 as acceptance) with an
 //! Italian courtesy page, and — when the post belonged to a real login attempt — publishes
 //! `identity.login.failed`. Unsolicited posts publish nothing: they could come from anyone, and the
@@ -57,6 +63,10 @@ pub struct PendingLogin {
     pub comparison: String,
     pub return_url: String,
     pub relay_state: String,
+    /// The Assertion this request was verified with by an attempt that then could not store the
+    /// login (503): already in the replay cache, and allowed once more for this request only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_of: Option<String>,
 }
 
 impl PendingLogin {
@@ -134,6 +144,27 @@ pub(crate) fn field<'f>(fields: &'f [(String, String)], name: &str) -> Option<&'
     fields.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
 }
 
+/// Puts a taken request back after a failure that was not the Response's fault, for what remains of
+/// its life, so that the citizen's retry finds it.
+async fn give_back(service: &IdentityService, pending: &PendingLogin, assertion_id: Option<&str>) {
+    let ttl = pending.issue_instant + service.settings.request_ttl - (service.clock)();
+    let Ok(ttl) = ttl.to_std() else {
+        return;
+    };
+    let retry = PendingLogin {
+        retry_of: assertion_id
+            .map(str::to_owned)
+            .or_else(|| pending.retry_of.clone()),
+        ..pending.clone()
+    };
+    if let Err(e) = retry
+        .store(&service.store, ttl.max(std::time::Duration::from_millis(1)))
+        .await
+    {
+        tracing::warn!(error = %e, "a login request could not be given back after a failure");
+    }
+}
+
 pub(super) async fn acs(
     State(service): State<Arc<IdentityService>>,
     Path(tenant): Path<String>,
@@ -189,6 +220,16 @@ struct Refusal {
     reason: &'static str,
     problem: Problem,
     pending: Option<PendingLogin>,
+}
+
+/// "Try again": nothing is published (the store or the broker is what failed, and the request is
+/// given back for the retry, so it has not failed yet).
+fn unavailable(why: String) -> Refusal {
+    refuse(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "unavailable",
+        Problem::Unavailable(why),
+    )
 }
 
 fn refuse(status: StatusCode, reason: &'static str, problem: Problem) -> Refusal {
@@ -305,17 +346,23 @@ async fn consume(service: &IdentityService, tenant: &str, body: &[u8]) -> Result
         with_pending(StatusCode::FORBIDDEN, reason, Problem::Response(e))
     })?;
     let until = assertion.not_on_or_after + service.settings.clock_skew;
-    let first = service
-        .store
-        .remember_once(ASSERTION_REPLAY_KIND, &assertion.assertion_id, until)
-        .await
-        .map_err(|e| {
-            with_pending(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "unavailable",
-                Problem::Unavailable(e.to_string()),
-            )
-        })?;
+    // A retry of this very request with the Assertion its failed attempt remembered is not a replay.
+    let retried = pending.retry_of.as_deref() == Some(assertion.assertion_id.as_str());
+    let first = if retried {
+        true
+    } else {
+        match service
+            .store
+            .remember_once(ASSERTION_REPLAY_KIND, &assertion.assertion_id, until)
+            .await
+        {
+            Ok(first) => first,
+            Err(e) => {
+                give_back(service, &pending, None).await;
+                return Err(unavailable(e.to_string()));
+            }
+        }
+    };
     if !first {
         return Err(with_pending(StatusCode::FORBIDDEN, "replayed", Problem::Replayed));
     }
@@ -341,7 +388,7 @@ async fn consume(service: &IdentityService, tenant: &str, body: &[u8]) -> Result
         ticket: None,
     };
     let ticket = random_token();
-    service
+    let ticket_stored = service
         .store
         .put_token(
             TICKET_TOKEN_KIND,
@@ -354,14 +401,11 @@ async fn consume(service: &IdentityService, tenant: &str, body: &[u8]) -> Result
             .into(),
             service.settings.ticket_ttl,
         )
-        .await
-        .map_err(|e| {
-            with_pending(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "unavailable",
-                Problem::Unavailable(e.to_string()),
-            )
-        })?;
+        .await;
+    if let Err(e) = ticket_stored {
+        give_back(service, &pending, Some(&assertion.assertion_id)).await;
+        return Err(unavailable(e.to_string()));
+    }
     let event = InboundEvent {
         kind: LOGIN_SUCCEEDED.parse().expect("a valid type"),
         tenant: Some(sp.tenant.clone()),
@@ -380,11 +424,8 @@ async fn consume(service: &IdentityService, tenant: &str, body: &[u8]) -> Result
         // The citizen is not sent back with a ticket whose event the backend may never see; the
         // ticket expires unused. (No failed event either: the broker is what failed.)
         tracing::warn!(error = %e, "identity.login.succeeded not stored");
-        return Err(refuse(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "unavailable",
-            Problem::Unavailable("the event could not be stored".into()),
-        ));
+        give_back(service, &pending, Some(&assertion.assertion_id)).await;
+        return Err(unavailable("the event could not be stored".into()));
     }
     let separator = if pending.return_url.contains('?') {
         '&'

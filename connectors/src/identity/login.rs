@@ -150,6 +150,7 @@ pub(super) async fn login(
         comparison: request.comparison.as_str().to_owned(),
         return_url: return_url.to_owned(),
         relay_state: relay_state.clone(),
+        retry_of: None,
     };
     if let Err(e) = pending.store(&service.store, service.settings.request_ttl).await {
         return problem_page(

@@ -53,6 +53,13 @@ pub trait InboundSubject: Send + Sync {
     fn event_kind(&self) -> &str;
     /// How long the platform waits for an answer (pagoPA: 7 s; 15 s for some primitives).
     fn platform_timeout(&self) -> Duration;
+    /// Whether a second call about a fact that was already stored is a replay the endpoint must
+    /// refuse (a SAML ACS: a Response is consumed once, SPID `single-sign-on.rst`). The duplicate
+    /// case then requires the repeat to be refused and publish nothing; a repeat after a retryable
+    /// answer must still succeed, as for every endpoint.
+    fn duplicate_is_a_replay(&self) -> bool {
+        false
+    }
 }
 
 /// Runs every case against `broker`. Cases that need the broker to block publishers use
@@ -127,12 +134,22 @@ async fn duplicate_calls_carry_one_message_id(broker: &dyn TestBroker, subject: 
     let (names, inbox) = declare(&transport, subject).await;
     let endpoint = subject.start(transport.clone(), &names).await;
     assert_eq!(endpoint.call("suite-dup-1").await, InboundAnswer::Stored);
-    assert_eq!(endpoint.call("suite-dup-1").await, InboundAnswer::Stored);
+    let repeat = endpoint.call("suite-dup-1").await;
     assert_eq!(endpoint.call("suite-dup-2").await, InboundAnswer::Stored);
     let mut ids = Vec::new();
     while let Some(event) = take_event(&transport, &inbox).await {
         ids.push(event.message_id);
     }
+    if subject.duplicate_is_a_replay() {
+        assert!(
+            matches!(repeat, InboundAnswer::Other(_)),
+            "a replayed call must be refused, got {repeat:?}"
+        );
+        assert_eq!(ids.len(), 2, "a refused replay publishes nothing");
+        assert_ne!(ids[0], ids[1], "two facts must carry two message_ids");
+        return;
+    }
+    assert_eq!(repeat, InboundAnswer::Stored);
     assert_eq!(ids.len(), 3, "every call publishes its event");
     assert_eq!(
         ids[0], ids[1],
