@@ -14,7 +14,9 @@
 //! client with a wrong path still gets a meaningful answer rather than a 404).
 
 mod jobs;
+mod jwt;
 pub mod pdf;
+pub mod pdnd;
 pub mod push;
 pub mod registry;
 mod services;
@@ -33,13 +35,14 @@ use openssl::x509::X509;
 use parking_lot::Mutex;
 use snodo_mappings::anpr::{AnprMessage, Outcome, Rejection, RequestHeader, ResponseHeader};
 use snodo_mappings::soap::FaultCode;
-use snodo_security::devpki::{DevPki, DevTenant};
+use snodo_security::devpki::{DevPki, DevTenant, cached_key};
 use snodo_security::dsig::{SignaturePolicy, TrustedKeys};
 use snodo_security::schema::Schema;
 use snodo_security::tls::{TlsClientConfig, build_client};
 use snodo_security::wssec::RequestVerifier;
 use snodo_security::xml::{Document, NodeId};
 
+pub use pdnd::PdndClient;
 pub use push::{Notification, PushAttempt, RetryPolicy};
 pub use registry::AnprRegistry;
 pub use soap::{CONNECTION_NAMESPACE, ID_NOT_INCREASING};
@@ -70,10 +73,13 @@ pub const SERVICE_PATHS: [&str; 7] = [
     "/ANPRTestConn/TestConn",
 ];
 
+/// The PDND voucher endpoint.
+pub const PDND_TOKEN_PATH: &str = "/pdnd/token.oauth2";
+
 /// The line in [`crate::framework::registry::REGISTERED`].
 pub const REGISTRATION: Registration = Registration {
     name: NAME,
-    summary: "ANPR: SOAP services 3002, 6001, 5005, 1001, 2001, 4002/4005, connectivity test, notification push",
+    summary: "ANPR: SOAP services 3002, 6001, 5005, 1001, 2001, 4002/4005, notification push; PDND voucher and e-services C030/C020/C021/C001",
     build,
 };
 
@@ -91,6 +97,8 @@ pub enum AnprSimulatorError {
     TrustedCertificate(#[from] snodo_security::dsig::SignatureError),
     #[error("the population: {0}")]
     Population(#[from] crate::population::PopulationError),
+    #[error("OpenSSL: {0}")]
+    Crypto(#[from] openssl::error::ErrorStack),
     #[error("the HTTPS client for notification pushes: {0}")]
     PushClient(#[from] snodo_security::tls::TlsError),
 }
@@ -115,6 +123,8 @@ pub struct AnprSettings {
     /// The TLS client that pushes (trusting the comune's server certificate).
     pub push_client: reqwest::Client,
     pub push_policy: RetryPolicy,
+    /// The PDND clients the voucher endpoint knows.
+    pub pdnd_clients: Vec<PdndClient>,
 }
 
 impl AnprSettings {
@@ -133,6 +143,10 @@ impl AnprSettings {
             push_base_url: Some("https://127.0.0.1:7443".into()),
             push_client: client,
             push_policy: RetryPolicy::default(),
+            pdnd_clients: vec![PdndClient::development(
+                &DevTenant::default().istat,
+                pki.anpr_client().identity.certificate().public_key()?,
+            )],
         })
     }
 }
@@ -184,6 +198,7 @@ pub(crate) struct Shared {
     jobs: BulkJobs,
     clock: SimClock,
     pusher: Arc<push::Pusher>,
+    pdnd: pdnd::Pdnd,
 }
 
 impl Shared {
@@ -243,6 +258,10 @@ impl AnprSimulator {
         });
         Ok(AnprSimulator {
             shared: Arc::new(Shared {
+                pdnd: pdnd::Pdnd::new(
+                    settings.pdnd_clients.clone(),
+                    cached_key("anpr-simulator-pdnd-voucher", 2048)?,
+                ),
                 schemas: Schemas::compile(&settings.schema_dir)?,
                 settings,
                 verifier,
@@ -293,7 +312,13 @@ impl Simulator for AnprSimulator {
         for path in SERVICE_PATHS {
             router = router.route(path, post(soap::serve));
         }
-        router.with_state(self.shared.clone())
+        router
+            .route(PDND_TOKEN_PATH, post(pdnd::token))
+            .route(
+                "/govway/rest/in/MinInternoPortaANPR-PDND/{eservice}/v1/anpr-service-e002",
+                post(pdnd::eservice),
+            )
+            .with_state(self.shared.clone())
     }
 
     fn admin_router(&self) -> Option<Router> {
@@ -309,10 +334,19 @@ impl Simulator for AnprSimulator {
         self.shared.registry.reset();
         self.shared.jobs.clear();
         self.shared.pusher.attempts.lock().clear();
+        self.shared.pdnd.reset();
     }
 
-    /// The request payload's local name (`Richiesta3002`), which fault rules and recordings name.
+    /// The request payload's local name (`Richiesta3002`); for PDND, `token` and the e-service code
+    /// (`C020`). Fault rules and recordings use these names.
     fn operation(&self, request: &RequestView<'_>) -> Option<String> {
+        let path = request.uri.path();
+        if path == PDND_TOKEN_PATH {
+            return Some("token".into());
+        }
+        if let Some(rest) = path.strip_prefix("/govway/rest/in/MinInternoPortaANPR-PDND/") {
+            return rest.get(..4).map(str::to_owned);
+        }
         request.soap_operation()
     }
 

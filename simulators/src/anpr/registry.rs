@@ -221,6 +221,18 @@ impl AnprRegistry {
         Some(self.record(&person, o.changes.get(&person.id.0), date))
     }
 
+    /// The record with this `idANPR`, as of `date`.
+    pub fn by_id_anpr(&self, id: &str, date: NaiveDate) -> Option<Record> {
+        let o = self.overlay.lock();
+        if let Some(r) = o.born.iter().find(|r| r.id_anpr == id) {
+            return Some(r.clone());
+        }
+        let person = self
+            .population
+            .person(crate::population::person::PersonId(index_of_id_anpr(id)?))?;
+        Some(self.record(&person, o.changes.get(&person.id.0), date))
+    }
+
     /// Everyone whose surname and given name are these (and sex and birth date, when given).
     pub fn by_name(
         &self,
@@ -353,6 +365,19 @@ impl AnprRegistry {
     }
 }
 
+/// The generated person's index of an `idANPR` made by [`id_anpr`] (births have other ids).
+pub fn index_of_id_anpr(id: &str) -> Option<u32> {
+    let b = id.as_bytes();
+    if b.len() != 9 || !b[2..7].iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    let letter = |c: u8| c.is_ascii_uppercase().then(|| u32::from(c - b'A'));
+    let high = letter(b[0])? * 676 + letter(b[1])? * 26 + letter(b[7])?;
+    let low: u32 = id[2..7].parse().ok()?;
+    let index = high.checked_mul(100_000)?.checked_add(low)?;
+    (id_anpr(index) == id).then_some(index)
+}
+
 /// ANPR's id (`idFamigliaConvivenzaANPR`) of a generated household.
 pub fn household_id_anpr(household: crate::population::person::HouseholdId) -> String {
     (HOUSEHOLD_ID_BASE + u64::from(household.0)).to_string()
@@ -448,5 +473,9 @@ mod tests {
         assert!(a[2..7].chars().all(|c| c.is_ascii_digit()));
         assert_ne!(a, b);
         assert_ne!(id_anpr(5), id_anpr(100_005));
+        for index in [0, 1, 99_999, 100_000, 1_399_999, 2_000_001] {
+            assert_eq!(index_of_id_anpr(&id_anpr(index)), Some(index));
+        }
+        assert_eq!(index_of_id_anpr("AF41450AS"), None, "not one of ours");
     }
 }

@@ -19,7 +19,9 @@ use snodo_security::pki::Identity;
 use snodo_security::tls::{ClientAuth, TlsClientConfig, TlsServer, TlsServerConfig, build_client};
 use snodo_security::wssec::{AnprIdentity, RequestSigner};
 use snodo_security::xml::Limits;
-use snodo_simulators::anpr::{AnprSettings, AnprSimulator, RetryPolicy, default_schema_dir, population};
+use snodo_simulators::anpr::{
+    AnprSettings, AnprSimulator, PdndClient, RetryPolicy, default_schema_dir, population,
+};
 use snodo_simulators::framework::{Instance, RunningSimulator, SimClock, Transport, serve};
 use tokio_util::sync::CancellationToken;
 
@@ -82,6 +84,10 @@ pub fn settings(push_base_url: Option<String>) -> AnprSettings {
         push_base_url,
         push_client: client_with(pki().tls_client().identity.clone()),
         push_policy: RetryPolicy::default(),
+        pdnd_clients: vec![PdndClient::development(
+            ISTAT,
+            pki().anpr_client().identity.certificate().public_key().unwrap(),
+        )],
     }
 }
 
