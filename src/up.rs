@@ -99,6 +99,21 @@ pub async fn run(file: Option<&Path>, args: UpArgs) -> anyhow::Result<ExitCode> 
         .await
         .context("declaring the broker topology")?;
 
+    // Dead letters are drained into the journal's index, where operators list and replay them
+    // without disturbing the queues (connectors/src/journal).
+    let dead_letters = snodo_connectors::journal::connect(
+        config.redis.url.as_deref(),
+        &config.transport.prefix,
+        snodo_connectors::journal::DEFAULT_RETENTION,
+    )
+    .await
+    .context("connecting the journal's dead-letter index")?;
+    let mut dead_queues: Vec<(String, String)> = runtimes
+        .iter()
+        .map(|r| (r.name().to_owned(), names.dead_queue(r.name())))
+        .collect();
+    dead_queues.sort();
+    dead_queues.dedup();
     let state = Arc::new(OpsState {
         transport: transport.clone(),
         names: names.clone(),
@@ -109,6 +124,7 @@ pub async fn run(file: Option<&Path>, args: UpArgs) -> anyhow::Result<ExitCode> 
         consuming: false.into(),
         telemetry,
         store: store.clone(),
+        dead_letters: dead_letters.clone(),
     });
     let mut router = ops::router(state.clone());
     let mut tasks = JoinSet::new();
@@ -123,7 +139,14 @@ pub async fn run(file: Option<&Path>, args: UpArgs) -> anyhow::Result<ExitCode> 
             demo.events_queue.clone(),
             demo.requests_queue.clone(),
             Answers::default(),
-        );
+        )
+        .with_pagopa(dev_pki.as_ref().map(|pki| snodo_simulators::backend::pagopa::NodeLink {
+            url: format!(
+                "https://127.0.0.1:{}",
+                snodo_simulators::pagopa::DEFAULT_PORT.saturating_add(args.listener_offset)
+            ),
+            trusted: pki.trust_anchors(),
+        }));
         router = router.merge(backend.router());
         let stop = shutdown.clone();
         tasks.spawn(async move { backend.run(stop).await.context("demo backend") });
@@ -154,6 +177,13 @@ pub async fn run(file: Option<&Path>, args: UpArgs) -> anyhow::Result<ExitCode> 
     } else {
         Vec::new()
     };
+    let indexer = ops::dlq::Indexer {
+        transport: transport.clone(),
+        index: dead_letters,
+        queues: dead_queues,
+    };
+    let stop = shutdown.clone();
+    tasks.spawn(async move { indexer.run(stop).await.map_err(|e| anyhow::anyhow!(e)) });
     for runtime in runtimes {
         let stop = shutdown.clone();
         tasks.spawn(async move { runtime.run(stop).await.context("connector runtime") });

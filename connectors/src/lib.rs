@@ -8,6 +8,7 @@ pub mod cie_booking;
 pub mod core;
 pub mod identity;
 pub mod inbound;
+pub mod journal;
 pub mod ops;
 pub mod pagopa;
 pub mod platform;

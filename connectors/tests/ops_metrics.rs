@@ -148,6 +148,9 @@ async fn metrics_and_readiness(broker: &dyn TestBroker) {
         topology_declared: true.into(),
         consuming: AtomicBool::new(true),
         telemetry,
+        dead_letters: Arc::new(snodo_connectors::journal::MemoryDeadLetters::new(
+            snodo_connectors::journal::DEFAULT_RETENTION,
+        )),
         store: connect(None, StateSettings::with_prefix(names.prefix.clone()))
             .await
             .unwrap(),

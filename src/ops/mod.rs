@@ -1,5 +1,6 @@
 //! `snodo ops …`: what operators ask most often. `queues` prints depth and consumers of every Snodo queue,
-//! from RabbitMQ directly or from a running `snodo up` on the embedded transport.
+//! from RabbitMQ directly or from a running `snodo up` on the embedded transport; `dlq` lists, shows,
+//! replays and purges dead letters through the operations listener of a running `snodo up`.
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -10,6 +11,8 @@ use snodo_connectors::config;
 use snodo_queue::Names;
 
 use crate::assembly;
+
+mod dlq;
 
 #[derive(clap::Args)]
 pub struct OpsArgs {
@@ -31,6 +34,8 @@ enum OpsCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Dead letters: list, show, replay, purge (from the journal's index; the queues are not touched).
+    Dlq(dlq::DlqArgs),
 }
 
 #[derive(serde::Serialize, serde::Deserialize)]
@@ -41,7 +46,10 @@ struct Row {
 }
 
 pub async fn run(file: Option<&Path>, args: OpsArgs) -> anyhow::Result<ExitCode> {
-    let OpsCommand::Queues { amqp, ops, json } = args.command;
+    let (amqp, ops, json) = match args.command {
+        OpsCommand::Queues { amqp, ops, json } => (amqp, ops, json),
+        OpsCommand::Dlq(dlq) => return dlq::run(file, dlq).await,
+    };
     let mut config = config::load(file)?;
     if let Some(url) = amqp {
         config.transport.amqp_url = Some(url);

@@ -31,6 +31,22 @@ pub const SERVICE_PATHS: &[(&str, &str)] = &[
     ("6001", "/ANPR6001ServizioCertificazione/AnprService6001"),
 ];
 
+/// The client settings for `service`: the answers that carry files as one base64 text node — a
+/// certificate's PDF (6001), a bulk chunk's results for up to 2,000 people (4005, several MB) — get
+/// room for them; every other answer keeps the default screening limits.
+fn sized_for(service: &str, base: &SoapClientConfig) -> SoapClientConfig {
+    let room: usize = match service {
+        "4005" => 64 << 20,
+        "6001" => 16 << 20,
+        _ => return base.clone(),
+    };
+    let mut config = base.clone();
+    config.max_response_bytes = config.max_response_bytes.max(room);
+    config.limits.max_document_bytes = config.limits.max_document_bytes.max(room);
+    config.limits.max_text_bytes = config.limits.max_text_bytes.max(room);
+    config
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum AnprConfigError {
     #[error("tenant {tenant}: the ANPR client certificate cannot be read: {reason}")]
@@ -85,7 +101,8 @@ impl AnprTenant {
         let clients = SERVICE_PATHS
             .iter()
             .map(|(service, path)| {
-                let client = SoapClient::new(http.clone(), format!("{base}{path}"), soap.clone());
+                let client =
+                    SoapClient::new(http.clone(), format!("{base}{path}"), sized_for(service, &soap));
                 let client = match &security {
                     Some(s) => client.with_security(s.clone()),
                     None => client,

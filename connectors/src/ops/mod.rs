@@ -17,6 +17,7 @@ use snodo_queue::runtime::ConnectorMetrics;
 use snodo_queue::{Names, QueueStats, SharedTransport};
 use tokio_util::sync::CancellationToken;
 
+pub mod dlq;
 pub mod health;
 pub mod metrics;
 pub mod send;
@@ -40,6 +41,8 @@ pub struct OpsState {
     pub telemetry: SharedTelemetry,
     /// The coordination store, checked by `/readyz` (Redis reachable).
     pub store: SharedStore,
+    /// The journal's index of dead letters (`/ops/dlq`).
+    pub dead_letters: crate::journal::SharedDeadLetterIndex,
 }
 
 pub fn router(state: Arc<OpsState>) -> Router {
@@ -49,6 +52,10 @@ pub fn router(state: Arc<OpsState>) -> Router {
         .route("/metrics", get(metrics_text))
         .route("/ops/queues", get(queues))
         .route("/ops/send", post(send_handler))
+        .route("/ops/dlq", get(dlq::list))
+        .route("/ops/dlq/purge", post(dlq::purge_handler))
+        .route("/ops/dlq/{id}", get(dlq::show))
+        .route("/ops/dlq/{id}/replay", post(dlq::replay_handler))
         .with_state(state)
 }
 
