@@ -208,6 +208,7 @@ impl Config {
                     spid_entity_id: Some("https://127.0.0.1:7443/identity/015146".into()),
                     cie_entity_id: Some("https://127.0.0.1:7443/identity/015146/cie".into()),
                     return_urls: vec!["http://127.0.0.1:9400/demo".into()],
+                    ..TenantIdentity::default()
                 }),
                 cie_booking: Some(TenantBooking::default()),
             }],

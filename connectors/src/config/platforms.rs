@@ -18,6 +18,8 @@
 //! spid_entity_id = "https://comune.example.it/identity/015146/spid/metadata"
 //! cie_entity_id = "https://comune.example.it/identity/015146/cie/metadata"
 //! return_urls = ["https://servizi.comune.example.it/"]   # where a login may send the citizen back
+//! contact_email = "servizi.online@comune.example.it"    # metadata contact; required outside development
+//! ipa_code = "c_f205"                                   # default c_<codice catastale>
 //! [tenants.cie_booking]
 //! offices = ["MI-01"]                  # the offices this tenant books in; empty: all of the comune's
 //! ```
@@ -70,6 +72,15 @@ pub struct TenantIdentity {
     /// Allowlist of backend URLs (prefixes) a login may redirect the citizen back to.
     #[serde(default)]
     pub return_urls: Vec<String>,
+    /// The institutional address in the SP metadata's contact (required outside development).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub contact_email: Option<String>,
+    /// Codice IPA in the metadata; default `c_<codice catastale>`, the comuni's convention.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ipa_code: Option<String>,
+    /// IdP metadata files trusted besides the federation's (e.g. spid-sp-test's IdP).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub trusted_idp_metadata: Vec<std::path::PathBuf>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -161,6 +172,29 @@ pub(super) fn validate(t: &TenantConfig, key: &dyn Fn(&str) -> String) -> Result
             return err(
                 "identity",
                 "names neither spid_entity_id nor cie_entity_id".into(),
+            );
+        }
+        let address = |e: &str| {
+            e.split_once('@').is_some_and(|(local, domain)| {
+                !local.is_empty() && domain.contains('.') && !domain.contains('@')
+            }) && !e.contains(char::is_whitespace)
+        };
+        if let Some(email) = &i.contact_email
+            && !address(email)
+        {
+            return err(
+                "identity.contact_email",
+                format!("{email:?} is not an email address"),
+            );
+        }
+        if let Some(code) = &i.ipa_code
+            && (code.is_empty()
+                || code.len() > 32
+                || !code.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'))
+        {
+            return err(
+                "identity.ipa_code",
+                format!("{code:?} is not a codice IPA (letters, digits and _)"),
             );
         }
         for (n, url) in i.return_urls.iter().enumerate() {

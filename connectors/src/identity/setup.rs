@@ -3,21 +3,22 @@
 //! metadata fetched by URL.
 //!
 //! Where the pieces come from:
-//! - entity IDs and return URLs: `[tenants.identity]`; ACS/SLO: `Tenants::public_urls`;
+//! - entity IDs, return URLs, the metadata's contact address and codice IPA: `[tenants.identity]`
+//!   (`contact_email` is required outside development; `ipa_code` defaults to the comuni's
+//!   convention `c_<codice catastale>`); ACS/SLO: `Tenants::public_urls`;
 //! - signing key: `[tenants.certificates.spid_signing]` / `cie_signing`, or for development tenants
-//!   the development PKI's SP certificate (its `uri` is the demo entity ID, as Avviso 29 wants);
-//! - metadata contact: `SNODO_IDENTITY_CONTACT_EMAIL` (required outside development), IPA code
-//!   `SNODO_IDENTITY_IPA_CODE` or the comuni's convention `c_<codice catastale>`;
+//!   the development PKI `snodo up` prepared ([`PlatformContext::development_pki`]) — its SP
+//!   certificate's `uri` is the demo entity ID, as Avviso 29 wants;
 //! - IdPs: the identity simulator's `/spid/metadata` and `/cie/metadata` (or `[platforms.identity]`'s
 //!   URL, same paths), fetched over TLS pinned to the configured CAs, refreshed every 10 minutes;
-//!   and every file of `SNODO_IDENTITY_TRUSTED_IDP_METADATA` (comma-separated), added to both
-//!   federations (how the conformance tool's IdP is trusted).
+//!   and every file of `[tenants.identity] trusted_idp_metadata` and of
+//!   `SNODO_IDENTITY_TRUSTED_IDP_METADATA` (comma-separated), added to both federations (how the
+//!   conformance tool's IdP is trusted).
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use snodo_security::devpki::{DevPki, DevTenant};
 use snodo_security::dsig::SigningKey;
 use snodo_security::pki::read_identity;
 use snodo_security::saml::sp_metadata::SpMetadata;
@@ -59,7 +60,7 @@ fn configuration(reason: impl Into<String>) -> PlatformError {
 
 /// The registration's `build`.
 pub fn build(context: &PlatformContext) -> Result<PlatformParts, PlatformError> {
-    let trusted_files: Vec<PathBuf> = std::env::var(TRUSTED_IDP_METADATA_ENV)
+    let trusted_from_env: Vec<PathBuf> = std::env::var(TRUSTED_IDP_METADATA_ENV)
         .unwrap_or_default()
         .split(',')
         .map(str::trim)
@@ -74,9 +75,20 @@ pub fn build(context: &PlatformContext) -> Result<PlatformParts, PlatformError> 
             continue;
         };
         let registry = Arc::new(IdpRegistry::new());
+        let trusted_files: Vec<PathBuf> = identity
+            .trusted_idp_metadata
+            .iter()
+            .chain(&trusted_from_env)
+            .cloned()
+            .collect();
         for path in &trusted_files {
-            let bytes = std::fs::read(path)
-                .map_err(|e| configuration(format!("{TRUSTED_IDP_METADATA_ENV}: {}: {e}", path.display())))?;
+            let bytes = std::fs::read(path).map_err(|e| {
+                configuration(format!(
+                    "tenant {}: trusted IdP metadata {}: {e}",
+                    tenant.istat,
+                    path.display()
+                ))
+            })?;
             let idps = read_metadata(&path.display().to_string(), &bytes, None)
                 .map_err(|e| configuration(e.to_string()))?;
             registry.extend(Federation::Spid, idps.clone());
@@ -105,7 +117,7 @@ pub fn build(context: &PlatformContext) -> Result<PlatformParts, PlatformError> 
             ),
         ] {
             let Some(entity_id) = entity_id else { continue };
-            let key = signing_key(tenant, files.as_ref())?;
+            let key = signing_key(context, tenant, files.as_ref())?;
             let metadata = sp_metadata(tenant, federation, entity_id, &urls.acs, &urls.slo)?
                 .sign(&key)
                 .map_err(|e| configuration(e.to_string()))?;
@@ -207,7 +219,11 @@ async fn refresh(
     }
 }
 
-fn signing_key(tenant: &TenantConfig, files: Option<&CertificateFiles>) -> Result<SigningKey, PlatformError> {
+fn signing_key(
+    context: &PlatformContext,
+    tenant: &TenantConfig,
+    files: Option<&CertificateFiles>,
+) -> Result<SigningKey, PlatformError> {
     let identity = match files {
         Some(files) => {
             let password = match &files.password_file {
@@ -222,7 +238,18 @@ fn signing_key(tenant: &TenantConfig, files: Option<&CertificateFiles>) -> Resul
             read_identity(&files.certificate, files.key.as_deref(), password.as_deref())
                 .map_err(|e| configuration(e.to_string()))?
         }
-        None if tenant.environment == Environment::Development => dev_pki()?.sp_signing().identity.clone(),
+        None if tenant.environment == Environment::Development => context
+            .development_pki
+            .as_ref()
+            .ok_or_else(|| {
+                configuration(format!(
+                    "tenant {}: a development tenant without an SP signing certificate needs the development PKI, and this instance has none",
+                    tenant.istat
+                ))
+            })?
+            .sp_signing()
+            .identity
+            .clone(),
         None => {
             return Err(configuration(format!(
                 "tenant {}: no SP signing certificate (certificates.spid_signing / cie_signing)",
@@ -236,21 +263,6 @@ fn signing_key(tenant: &TenantConfig, files: Option<&CertificateFiles>) -> Resul
     ))
 }
 
-/// The development PKI `snodo up` prepared (same directory rule as `snodo simulate`).
-fn dev_pki() -> Result<DevPki, PlatformError> {
-    let dir = std::env::var_os("SNODO_TLS__DEV_PKI_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            std::env::var_os("XDG_CACHE_HOME")
-                .map(PathBuf::from)
-                .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".cache")))
-                .unwrap_or_else(std::env::temp_dir)
-                .join("snodo")
-                .join("devpki")
-        });
-    DevPki::ensure(&dir, &DevTenant::default()).map_err(|e| configuration(e.to_string()))
-}
-
 fn sp_metadata(
     tenant: &TenantConfig,
     federation: Federation,
@@ -258,19 +270,20 @@ fn sp_metadata(
     acs: &str,
     slo: &str,
 ) -> Result<SpMetadata, PlatformError> {
-    let contact_email = match std::env::var("SNODO_IDENTITY_CONTACT_EMAIL") {
-        Ok(email) if !email.trim().is_empty() => email,
+    let identity = tenant.identity.clone().unwrap_or_default();
+    let contact_email = match identity.contact_email {
+        Some(email) => email,
         // Reserved `.invalid` domain (RFC 2606): obviously not an address, only for development.
-        _ if tenant.environment == Environment::Development => "sviluppo@snodo.invalid".to_owned(),
-        _ => {
-            return Err(configuration(
-                "SNODO_IDENTITY_CONTACT_EMAIL is required outside development: SPID and CIE metadata must name an institutional address",
-            ));
+        None if tenant.environment == Environment::Development => "sviluppo@snodo.invalid".to_owned(),
+        None => {
+            return Err(configuration(format!(
+                "tenant {}: identity.contact_email is required outside development: SPID and CIE metadata must name an institutional address",
+                tenant.istat
+            )));
         }
     };
-    let ipa_code = std::env::var("SNODO_IDENTITY_IPA_CODE")
-        .ok()
-        .filter(|c| !c.trim().is_empty())
+    let ipa_code = identity
+        .ipa_code
         .unwrap_or_else(|| format!("c_{}", tenant.cadastral_code.to_ascii_lowercase()));
     Ok(SpMetadata {
         federation,
