@@ -39,30 +39,6 @@ async fn logged_in(sp: &Sp, federation: Federation) -> Value {
     events.remove(0).2
 }
 
-/// Delivers what the simulator answered in JSON (a Redirect URL, or a POST form's fields) to the
-/// SP, as the browser would.
-async fn deliver(sp: &Sp, idp_answer: &Value) -> reqwest::Response {
-    if let Some(url) = idp_answer["redirect"].as_str() {
-        return sp.http.get(url).send().await.unwrap();
-    }
-    let url = idp_answer["url"]
-        .as_str()
-        .unwrap_or_else(|| panic!("neither redirect nor form: {idp_answer}"));
-    let mut body = Vec::new();
-    for name in ["SAMLRequest", "SAMLResponse", "RelayState"] {
-        if let Some(value) = idp_answer[name].as_str() {
-            body.push(format!("{name}={}", url_encode(value)));
-        }
-    }
-    sp.http
-        .post(url)
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(body.join("&"))
-        .send()
-        .await
-        .unwrap()
-}
-
 /// Checks a Redirect-binding message the SP sent to `endpoint`: signature and schema.
 fn judge_redirect(location: &str, endpoint: &str, parameter: &str) -> String {
     assert!(location.starts_with(&format!("{endpoint}?")), "{location}");
@@ -103,7 +79,7 @@ async fn idp_initiated_logout_is_answered_signed_and_published_even_twice() {
     for delivery in 0..2 {
         // The second delivery is the same LogoutRequest again: Snodo keeps no session, so it is
         // answered the same way (and published with the same message_id, which consumers dedupe).
-        let answer = deliver(&sp, &initiated).await;
+        let answer = sp.deliver(&initiated).await;
         assert_eq!(
             answer.status(),
             302,
@@ -169,7 +145,7 @@ async fn a_logout_request_with_a_broken_signature_is_refused_and_not_published()
         let altered = xml.replacen("<saml:NameID", "<saml:NameID SPNameQualifier=\"x\"", 1);
         forged["SAMLRequest"] = Value::String(openssl::base64::encode_block(altered.as_bytes()));
     }
-    let answer = deliver(&sp, &forged).await;
+    let answer = sp.deliver(&forged).await;
     assert_eq!(answer.status(), 403);
     assert!(
         sp.events().await.is_empty(),
@@ -226,7 +202,7 @@ async fn sp_initiated_spid_logout_round_trips_through_the_idp() {
         .json()
         .await
         .unwrap();
-    let back = deliver(&sp, &idp_answer).await;
+    let back = sp.deliver(&idp_answer).await;
     assert_eq!(back.status(), 303);
     assert_eq!(back.headers()["location"], format!("{RETURN}/uscita").as_str());
     let events = sp.events().await;
@@ -234,7 +210,7 @@ async fn sp_initiated_spid_logout_round_trips_through_the_idp() {
     assert_eq!(events[0].0, "identity.logout");
     assert_eq!(events[0].2["initiated_by"], "sp");
     // The same LogoutResponse again answers no pending logout.
-    assert_eq!(deliver(&sp, &idp_answer).await.status(), 403);
+    assert_eq!(sp.deliver(&idp_answer).await.status(), 403);
     assert!(sp.events().await.is_empty());
 }
 

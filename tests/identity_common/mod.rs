@@ -126,6 +126,8 @@ pub struct SpOptions {
     pub clock: Option<Clock>,
     /// The broker names to publish under (the inbound suite declares its own); fresh ones otherwise.
     pub names: Option<Names>,
+    /// Return URL prefixes allowed besides [`ALLOWED`] (a page a real browser can load).
+    pub return_urls: Vec<String>,
 }
 
 pub fn entity_id(base: &str, federation: Federation) -> String {
@@ -206,7 +208,9 @@ impl Sp {
             tenant: TENANT.into(),
             acs_url: format!("{base}/identity/{TENANT}/acs"),
             slo_url: format!("{base}/identity/{TENANT}/slo"),
-            return_urls: vec![ALLOWED.into()],
+            return_urls: std::iter::once(ALLOWED.to_owned())
+                .chain(options.return_urls.iter().cloned())
+                .collect(),
             spid: Some(federation_sp(Federation::Spid)),
             cie: Some(federation_sp(Federation::CieId)),
             registry,
@@ -394,6 +398,30 @@ impl Sp {
             .send()
             .await
             .expect("the ACS answers")
+    }
+
+    /// Delivers what the simulator answered in JSON (a Redirect URL, or a POST form's fields) to the
+    /// SP, as the browser would.
+    pub async fn deliver(&self, idp_answer: &Value) -> reqwest::Response {
+        if let Some(url) = idp_answer["redirect"].as_str() {
+            return self.http.get(url).send().await.unwrap();
+        }
+        let url = idp_answer["url"]
+            .as_str()
+            .unwrap_or_else(|| panic!("neither redirect nor form: {idp_answer}"));
+        let mut body = Vec::new();
+        for name in ["SAMLRequest", "SAMLResponse", "RelayState"] {
+            if let Some(value) = idp_answer[name].as_str() {
+                body.push(format!("{name}={}", url_encode(value)));
+            }
+        }
+        self.http
+            .post(url)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body.join("&"))
+            .send()
+            .await
+            .unwrap()
     }
 
     /// A whole successful login; returns the ACS answer.
