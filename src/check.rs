@@ -39,6 +39,9 @@ pub async fn run(file: Option<&Path>) -> anyhow::Result<ExitCode> {
     let (report, verdict) = certificate_report(&config, SystemTime::now());
     print!("{report}");
     let mut failed = verdict == Verdict::Failed || !tenants_complete;
+    let (report, platforms_ok) = platform_report(&config).await;
+    print!("{report}");
+    failed |= !platforms_ok;
     match &config.transport.amqp_url {
         None => println!("transport: embedded (development only)"),
         Some(_) => match crate::transport::connect(&config, "snodo check").await {
@@ -57,6 +60,38 @@ pub async fn run(file: Option<&Path>) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// A TLS handshake with each `[platforms.<name>]` endpoint, and whether every one succeeded.
+async fn platform_report(config: &Config) -> (String, bool) {
+    if config.platforms.is_empty() {
+        return ("platforms: none configured (development: the simulators)\n".to_owned(), true);
+    }
+    let mut out = String::from("platforms:\n");
+    let mut ok = true;
+    for (name, endpoint) in &config.platforms {
+        let url = endpoint.url.clone();
+        let result = match TrustAnchors::read(&endpoint.ca) {
+            Err(e) => Err(format!("ca: {e}")),
+            Ok(trusted) => tokio::task::spawn_blocking(move || {
+                snodo_connectors::ops::preflight::tls_handshake(&url, &trusted)
+            })
+            .await
+            .map_err(|e| e.to_string())
+            .and_then(|r| r.map_err(|e| e.to_string())),
+        };
+        match result {
+            Ok(h) => out.push_str(&format!(
+                "  {name} {}: TLS handshake ok ({}, {})\n",
+                endpoint.url, h.protocol, h.subject
+            )),
+            Err(reason) => {
+                ok = false;
+                out.push_str(&format!("  {name} {}: FAILED: {reason}\n", endpoint.url));
+            }
+        }
+    }
+    (out, ok)
 }
 
 /// The public URLs a tenant gives the platforms, one per line.

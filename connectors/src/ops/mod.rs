@@ -20,6 +20,7 @@ use tokio_util::sync::CancellationToken;
 pub mod dlq;
 pub mod health;
 pub mod metrics;
+pub mod preflight;
 pub mod send;
 pub mod telemetry;
 
