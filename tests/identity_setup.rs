@@ -23,6 +23,7 @@ use snodo_queue::request::Requester;
 use snodo_queue::testing::TestBroker;
 use snodo_queue::testing::embedded::EmbeddedTestBroker;
 use snodo_security::devpki;
+use snodo_security::saml::redirect::url_encode;
 use tokio_util::sync::CancellationToken;
 
 async fn context(config: Config) -> PlatformContext {
@@ -139,6 +140,37 @@ async fn the_development_tenant_signs_with_the_instances_pki_and_loads_the_idps_
             "IdPs never loaded: {listing}"
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // The refresh also registered our signed metadata with the simulator (as AgID distributes it
+    // to IdPs): the simulator's SSO accepts the development tenant's AuthnRequest.
+    let no_redirects = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    for (federation, profile) in [
+        ("spid", snodo_simulators::identity::Profile::Spid),
+        ("cie", snodo_simulators::identity::Profile::Cie),
+    ] {
+        let idp = sim.url(profile, "");
+        let login = no_redirects
+            .get(format!(
+                "{base}/identity/015146/login?federation={federation}&idp={}&return=http%3A%2F%2F127.0.0.1%3A9400%2Fdemo",
+                url_encode(idp.trim_end_matches('/'))
+            ))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(login.status(), 302, "{}", login.text().await.unwrap());
+        let sso = http
+            .get(login.headers()["location"].to_str().unwrap())
+            .header("accept", "application/json")
+            .send()
+            .await
+            .unwrap();
+        let status = sso.status();
+        let answer: serde_json::Value = sso.json().await.unwrap();
+        assert_eq!(status, 200, "the simulator knows the SP: {answer}");
+        assert!(answer["ticket"].is_string());
     }
     ctx.shutdown.cancel();
 }

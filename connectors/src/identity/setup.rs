@@ -121,6 +121,9 @@ pub fn build(context: &PlatformContext) -> Result<PlatformParts, PlatformError> 
             let metadata = sp_metadata(tenant, federation, entity_id, &urls.acs, &urls.slo)?
                 .sign(&key)
                 .map_err(|e| configuration(e.to_string()))?;
+            // A development tenant's IdP is the simulator, which learns SPs as real IdPs do from
+            // AgID: from their signed metadata, which the refresh task hands it.
+            let register = (tenant.environment == Environment::Development).then(|| metadata.clone());
             let federation_sp = FederationSp {
                 federation,
                 entity_id: entity_id.clone(),
@@ -137,12 +140,13 @@ pub fn build(context: &PlatformContext) -> Result<PlatformParts, PlatformError> 
                 } else {
                     "cie"
                 };
-                let url = format!("{}/{path}/metadata", endpoint.url.trim_end_matches('/'));
+                let base = format!("{}/{path}", endpoint.url.trim_end_matches('/'));
                 let client = build_client(&TlsClientConfig::new(endpoint.trusted.clone()))
                     .map_err(|e| configuration(e.to_string()))?;
                 background.push(Box::pin(refresh(
                     client,
-                    url,
+                    base,
+                    register,
                     federation,
                     registry.clone(),
                     trusted_files.clone(),
@@ -171,18 +175,36 @@ pub fn build(context: &PlatformContext) -> Result<PlatformParts, PlatformError> 
     })
 }
 
-/// Fetches one federation's IdP metadata now and every [`REFRESH_EVERY`]; until the first success
-/// (the simulator may start after us) every few seconds. A failed refresh keeps the last good list.
+/// Fetches one federation's IdP metadata (`{base}/metadata`) now and every [`REFRESH_EVERY`]; until
+/// the first success (the simulator may start after us) every few seconds. A failed refresh keeps
+/// the last good list. With `register` (development: the IdP is the simulator), first posts our
+/// signed SP metadata to `{base}/sp-metadata`, until the simulator accepts it.
 async fn refresh(
     client: reqwest::Client,
-    url: String,
+    base: String,
+    mut register: Option<String>,
     federation: Federation,
     registry: Arc<IdpRegistry>,
     trusted_files: Vec<PathBuf>,
     shutdown: tokio_util::sync::CancellationToken,
 ) -> Result<(), String> {
+    let url = format!("{base}/metadata");
     let mut loaded = false;
     loop {
+        if let Some(document) = &register {
+            match client
+                .post(format!("{base}/sp-metadata"))
+                .body(document.clone())
+                .send()
+                .await
+            {
+                Ok(answer) if answer.status().is_success() => register = None,
+                Ok(answer) => {
+                    tracing::warn!(url = %base, status = %answer.status(), "the IdP simulator refused our SP metadata")
+                }
+                Err(e) => tracing::debug!(url = %base, error = %e, "the IdP simulator is not reachable yet"),
+            }
+        }
         let outcome = async {
             let response = client.get(&url).send().await.map_err(|e| e.to_string())?;
             if !response.status().is_success() {
@@ -207,7 +229,7 @@ async fn refresh(
             }
             Err(e) => tracing::warn!(url = %url, error = %e, "IdP metadata not refreshed"),
         }
-        let wait = if loaded {
+        let wait = if loaded && register.is_none() {
             REFRESH_EVERY
         } else {
             Duration::from_secs(3)
