@@ -9,11 +9,12 @@ use std::time::Duration;
 
 use chrono::TimeDelta;
 use serde_json::{Value, json};
-use snodo_connectors::anpr::{AnprConnector, AnprTenant, BulkResultsFeed};
+use snodo_connectors::anpr::{AnprConnector, AnprTenant, BulkResultsFeed, notification_router};
 use snodo_connectors::config::Config;
 use snodo_connectors::inbound::InboundPublisher;
 use snodo_connectors::schedule::{Scheduler, SchedulerSettings};
 use snodo_connectors::state::{SharedStore, StateSettings, connect};
+use snodo_connectors::tenants::Tenants;
 use snodo_queue::envelope::Envelope;
 use snodo_queue::runtime::ConnectorRuntime;
 use snodo_queue::testing::TestBroker;
@@ -52,6 +53,11 @@ impl Drop for World {
 
 impl World {
     async fn start() -> World {
+        World::start_pushing_to(None).await
+    }
+
+    /// With the simulator pushing notifications to `https://127.0.0.1:{port}`.
+    async fn start_pushing_to(push_port: Option<u16>) -> World {
         let broker = RabbitTestBroker::shared().await;
         let transport = broker.connect().await;
         let names = unique_names();
@@ -59,7 +65,7 @@ impl World {
         let pki = shared_for_tests();
 
         let mut settings = AnprSettings::development(pki).unwrap();
-        settings.push_base_url = None;
+        settings.push_base_url = push_port.map(|p| format!("https://127.0.0.1:{p}"));
         settings.bulk_processing = TimeDelta::milliseconds(300);
         let clock = SimClock::new();
         let sim = Arc::new(AnprSimulator::new(clock.clone(), settings, population()).unwrap());
@@ -162,6 +168,17 @@ impl World {
         let (env, body) = self.events(1).await.remove(0);
         assert_eq!(env.correlation_id, Some(id), "{body}");
         (env, body)
+    }
+
+    async fn admin_get(&self, path: &str) -> Value {
+        self.admin
+            .get(format!("{}{path}", self.simulator.admin_url()))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
     }
 
     async fn admin_post(&self, path: &str, body: Value) {
@@ -457,4 +474,111 @@ async fn a_bulk_job_of_10000_codici_fiscali_completes_through_4005_polling() {
         notifications.len() <= 5,
         "one N030 per chunk at most: {notifications:?}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pdnd_e_services_answer_through_voucher_and_modi_checks() {
+    let w = World::start().await;
+    let cf = residents(5).remove(4);
+    let mut id_anpr = None;
+    for service in ["C030", "C020", "C021", "C001"] {
+        let (env, body) = w
+            .outcome(
+                "anpr.pdnd.lookup",
+                json!({"schema": 1, "service": service, "by": {"codice_fiscale": cf}, "reason": "Prot. 77/2025"}),
+            )
+            .await;
+        assert_eq!(
+            env.kind.as_str(),
+            "anpr.pdnd.lookup.completed",
+            "{service}: {body}"
+        );
+        assert_eq!(body["service"], service);
+        let found = body["subjects"][0]["identificativi"]["idANPR"]
+            .as_str()
+            .map(str::to_owned);
+        assert!(found.is_some(), "{service}: {body}");
+        if let Some(previous) = &id_anpr {
+            assert_eq!(found.as_ref(), Some(previous), "one person, one idANPR");
+        }
+        id_anpr = found;
+    }
+    let (env, body) = w
+        .outcome(
+            "anpr.pdnd.lookup",
+            json!({"schema": 1, "service": "C030", "by": {"codice_fiscale": "RSSMRA80A01H501U"}, "reason": "Prot. 78/2025"}),
+        )
+        .await;
+    assert_eq!(env.kind.as_str(), "anpr.pdnd.lookup.failed");
+    assert_eq!(body["code"], "rejected", "{body}");
+    assert_eq!(body["platform_code"], "EN122");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_push_retried_by_anpr_is_one_message_id() {
+    // A port nobody listens on yet: ANPR's first push is refused, as when Snodo is down.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let w = World::start_pushing_to(Some(port)).await;
+    w.admin_post(
+        "/anpr/notifications",
+        json!({"comune": TENANT, "kind": "N010", "id_operazione_anpr": "88001"}),
+    )
+    .await;
+    let attempts = |v: Value| v["pushes"].as_array().map_or(0, Vec::len);
+    let until = tokio::time::Instant::now() + WAIT;
+    while attempts(w.admin_get("/anpr/pushes").await) < 1 {
+        assert!(tokio::time::Instant::now() < until, "no push attempt");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(w.transport.get(&w.events_queue).await.unwrap().is_none());
+
+    // Snodo's inbound listener comes up; ANPR retries 5 minutes later (its clock moved on).
+    let pki = shared_for_tests();
+    let router = notification_router(
+        Arc::new(Tenants::from_config(&Config::development())),
+        InboundPublisher::new(w.transport.clone(), &w.names, "anpr"),
+        Duration::from_secs(10),
+    );
+    let server = TlsServer::new(TlsServerConfig::new(
+        pki.tls_server().identity.clone(),
+        ClientAuth::Optional(pki.trust_anchors()),
+    ))
+    .unwrap();
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await.unwrap();
+    let stop = w.stop.clone();
+    tokio::spawn(async move { server.serve(listener, router, stop.cancelled_owned()).await });
+    w.admin_post("/clock", json!({"advance": "6min"})).await;
+    let (first, body) = w.events(1).await.remove(0);
+    assert_eq!(first.kind.as_str(), "anpr.notification.received");
+    assert_eq!(body["notification_id"], "88001");
+    assert_eq!(body["kind"], "N010");
+    // ANPR records its attempt once it has read our answer, which comes after the confirm.
+    let until = tokio::time::Instant::now() + WAIT;
+    let pushes = loop {
+        let pushes = w.admin_get("/anpr/pushes").await;
+        if attempts(pushes.clone()) >= 2 || tokio::time::Instant::now() > until {
+            break pushes;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(
+        attempts(pushes.clone()),
+        2,
+        "refused once, stored on the retry: {pushes}"
+    );
+    assert_eq!(pushes["pushes"][0]["delivered"], false);
+    assert_eq!(pushes["pushes"][1]["delivered"], true);
+
+    // The same notification pushed again (a retry whose answer was lost) is the same message.
+    w.admin_post(
+        "/anpr/notifications",
+        json!({"comune": TENANT, "kind": "N010", "id_operazione_anpr": "88001"}),
+    )
+    .await;
+    let (second, _) = w.events(1).await.remove(0);
+    assert_eq!(second.message_id, first.message_id);
 }
