@@ -22,7 +22,7 @@ use crate::population::{Population, codice_fiscale};
 
 /// How many answers are kept for idempotent replays per comune; the oldest are forgotten first
 /// (ANPR keeps them for a retention period; a bounded store keeps a long benchmark in memory).
-pub const REMEMBERED_ANSWERS: usize = 200_000;
+pub const REMEMBERED_ANSWERS: usize = 50_000;
 
 /// ANPR's household ids (`idFamigliaConvivenzaANPR`) of the generated households: this plus the index.
 const HOUSEHOLD_ID_BASE: u64 = 900_000_000;
