@@ -530,3 +530,45 @@ async fn a_pdnd_lookup_gets_a_fresh_voucher_and_passes_the_modi_checks() {
     assert_eq!(e.body["platform_code"], "EN122");
     r.running.stop().await;
 }
+
+#[tokio::test]
+async fn the_registration_builds_the_handler_the_push_route_and_one_poller_per_tenant() {
+    use snodo_connectors::platform::PlatformContext;
+    let config = Arc::new(Config::development());
+    let transport = EmbeddedTestBroker::new().connect().await;
+    let names = unique_names();
+    let pki = devpki::shared_for_tests();
+    let shutdown = CancellationToken::new();
+    let context = PlatformContext {
+        tenants: Arc::new(snodo_connectors::tenants::Tenants::from_config(&config)),
+        config,
+        requester: Arc::new(
+            snodo_queue::request::Requester::start(transport.clone(), &names.prefix)
+                .await
+                .unwrap(),
+        ),
+        transport,
+        names,
+        store: store().await,
+        development_ca: Some(pki.trust_anchors()),
+        development_pki: Some(pki.clone()),
+        simulator_port_offset: 0,
+        shutdown: shutdown.clone(),
+        telemetry: Default::default(),
+    };
+    let parts = (snodo_connectors::anpr::REGISTRATION.build)(&context).expect("the connector builds");
+    assert_eq!(parts.handler.expect("a command handler").name(), "anpr");
+    assert!(parts.inbound.is_some(), "the push endpoint");
+    assert_eq!(parts.background.len(), 1, "the 4005 poller of the one tenant");
+    // Without the development PKI a development tenant has no certificate: a configuration error,
+    // not a connector that fails every command.
+    let context = PlatformContext {
+        development_pki: None,
+        ..context
+    };
+    let error = (snodo_connectors::anpr::REGISTRATION.build)(&context)
+        .err()
+        .expect("no certificate");
+    assert!(error.to_string().contains("anpr_client"), "{error}");
+    shutdown.cancel();
+}
