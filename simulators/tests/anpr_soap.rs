@@ -355,3 +355,119 @@ async fn a_scripted_platform_error_is_a_rispostako() {
         .await;
     assert_eq!(exchanges["exchanges"].as_array().map(Vec::len), Some(2));
 }
+
+#[tokio::test]
+async fn a_search_by_name_finds_one_person_or_says_there_are_several() {
+    use snodo_mappings::anpr::lookup::SearchByName;
+    let h = start().await;
+    let people: Vec<PopPerson> = population().iter().filter(|p| p.is_resident()).collect();
+    let count = |p: &PopPerson| {
+        people
+            .iter()
+            .filter(|q| q.surname == p.surname && q.given_name == p.given_name)
+            .count()
+    };
+    let unique = people
+        .iter()
+        .find(|p| count(p) == 1 && p.death_date.is_none())
+        .expect("someone unique");
+    let shared = people.iter().find(|p| count(p) > 1).expect("two namesakes");
+    let by_name = |p: &PopPerson| LookupResident {
+        schema: SchemaV1,
+        by: LookupKey::Generalita(SearchByName {
+            surname: p.surname.into(),
+            given_name: p.given_name.into(),
+            sex: None,
+            birth_date: None,
+            birth_place: None,
+        }),
+        sections: vec![Section::PersonalData],
+        reference_date: None,
+        nationwide: false,
+    };
+    let ask = |p: &PopPerson| lookup::write_request(&by_name(p), &h.context(&h.next_id())).unwrap();
+    let one = h.call(LOOKUP_PATH, &ask(unique)).await;
+    let one = lookup::read_response(one.envelope.document(), one.envelope.payload())
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        one.persons[0].person.codice_fiscale.as_deref(),
+        Some(unique.codice_fiscale.as_str())
+    );
+    let several = h.call(LOOKUP_PATH, &ask(shared)).await;
+    let several = lookup::read_response(several.envelope.document(), several.envelope.payload()).unwrap();
+    assert_eq!(several.unwrap_err().platform_code(), Some("EN043"));
+}
+
+#[tokio::test]
+async fn a_registered_birth_gets_a_codice_fiscale_and_can_be_looked_up() {
+    use snodo_mappings::anpr::birth::{self, Joins, RegisterBirth};
+    use snodo_mappings::anpr::contract::{Citizenship, Place, Sex};
+    let h = start().await;
+    let mother = population()
+        .iter()
+        .find(|p| {
+            p.is_resident()
+                && p.death_date.is_none()
+                && p.sex == snodo_simulators::population::person::Sex::Female
+                && p.age_at(chrono::Utc::now().date_naive()) > 20
+        })
+        .unwrap();
+    let today = chrono::Utc::now().date_naive();
+    let cmd = RegisterBirth {
+        schema: SchemaV1,
+        child: Person {
+            codice_fiscale: None,
+            surname: Some(mother.surname.into()),
+            given_name: Some("LUCA".into()),
+            sex: Some(Sex::M),
+            birth_date: Some(today),
+            birth_place: Some(Place::Comune(Comune {
+                name: "MILANO".into(),
+                istat_code: Some(ISTAT.into()),
+                province: "MI".into(),
+            })),
+        },
+        citizenship: Citizenship {
+            country_code: "100".into(),
+            country_name: "ITALIA".into(),
+        },
+        birth_record: None,
+        father: None,
+        mother: Some(Person {
+            codice_fiscale: Some(mother.codice_fiscale.to_string()),
+            surname: Some(mother.surname.into()),
+            given_name: Some(mother.given_name.into()),
+            ..Person::default()
+        }),
+        joins: Joins::Mother,
+        household: None,
+        relationship: None,
+        effective_date: None,
+    };
+    let (payload, _) = birth::write_request(&cmd, &h.context(&h.next_id())).unwrap();
+    let answer = h.call(BIRTH_PATH, &payload).await;
+    let registered = birth::read_response(answer.envelope.document(), answer.envelope.payload(), Vec::new())
+        .unwrap()
+        .expect("registered");
+    let code = registered.subjects[0]
+        .person
+        .as_ref()
+        .and_then(|p| p.codice_fiscale.clone())
+        .expect("a codice fiscale assigned");
+    assert_eq!(code.len(), 16);
+    assert!(
+        snodo_mappings::codice_fiscale::CodiceFiscale::parse(&code).is_ok(),
+        "a valid code"
+    );
+    let found = lookup(&h, &code).await.expect("the newborn is in the registry");
+    assert_eq!(found.persons[0].person.given_name.as_deref(), Some("LUCA"));
+    assert_eq!(
+        found.persons[0].residence.as_ref().map(|a| a.street_name.clone()),
+        lookup(&h, mother.codice_fiscale.as_str()).await.unwrap().persons[0]
+            .residence
+            .as_ref()
+            .map(|a| a.street_name.clone()),
+        "the child lives with the mother"
+    );
+}
