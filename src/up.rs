@@ -146,6 +146,11 @@ pub async fn run(file: Option<&Path>, args: UpArgs) -> anyhow::Result<ExitCode> 
                 snodo_simulators::pagopa::DEFAULT_PORT.saturating_add(args.listener_offset)
             ),
             trusted: pki.trust_anchors(),
+            station_url: Some(format!(
+                "https://{}/pagopa/{}",
+                config.listeners.inbound,
+                snodo_simulators::pagopa::settings::DEMO_STATION
+            )),
         }));
         router = router.merge(backend.router());
         let stop = shutdown.clone();

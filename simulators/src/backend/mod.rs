@@ -21,6 +21,7 @@ use snodo_queue::{ConsumeOptions, Delivery, SharedTransport, TransportError};
 use tokio_util::sync::CancellationToken;
 
 mod page;
+pub mod pagopa;
 
 /// How many recent events the page keeps.
 const KEEP: usize = 200;
@@ -62,6 +63,7 @@ pub struct DemoBackend {
     requests_queue: Option<String>,
     answers: Answers,
     log: Arc<Mutex<VecDeque<Entry>>>,
+    pagopa_node: Option<pagopa::NodeLink>,
 }
 
 impl DemoBackend {
@@ -77,7 +79,16 @@ impl DemoBackend {
             requests_queue,
             answers,
             log: Arc::default(),
+            pagopa_node: None,
         }
+    }
+
+    /// Seeds the demo's pagoPA positions and lets `/demo` ask the node simulator (when there is
+    /// one) to pay them.
+    pub fn with_pagopa(mut self, node: Option<pagopa::NodeLink>) -> Self {
+        pagopa::seed(&mut self.answers);
+        self.pagopa_node = node;
+        self
     }
 
     /// Recent entries, newest first.
@@ -94,6 +105,7 @@ impl DemoBackend {
                 get(|State(b): State<DemoBackend>| async move { axum::Json(b.entries()) }),
             )
             .with_state(self.clone())
+            .merge(pagopa::router(self.pagopa_node.clone()))
     }
 
     /// Consumes the inbox (and the request queue) until `shutdown`.

@@ -20,6 +20,7 @@ pub(super) fn render(entries: &[Entry]) -> String {
     if rows.is_empty() {
         rows.push_str("<tr><td colspan=\"6\">Nothing yet: send a command (button above, or <code>snodo send snodo.ping</code>).</td></tr>");
     }
+    let pagopa = super::pagopa::section();
     format!(
         r#"<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Snodo — demo municipal backend</title>
@@ -37,6 +38,7 @@ pre {{ margin: 0; max-height: 12rem; overflow: auto; }}
 consumes its own queue.</div>
 <h1>What the demo backend saw</h1>
 <p><button id="ping">Send snodo.ping</button> <span id="result"></span></p>
+{pagopa}
 <table><thead><tr><th>time</th><th>direction</th><th>type</th><th>tenant</th><th>correlation</th><th>body</th></tr></thead>
 <tbody id="entries">
 {rows}</tbody></table>
