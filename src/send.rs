@@ -74,7 +74,7 @@ pub async fn run(file: Option<&Path>, args: SendArgs) -> anyhow::Result<ExitCode
         let base = args
             .ops
             .unwrap_or_else(|| format!("http://{}", config.listeners.ops));
-        through_ops_listener(&base, &request, args.timeout).await?
+        through_ops_listener(&base, crate::ops::ops_token(&config), &request, args.timeout).await?
     };
     println!("{}", serde_json::to_string_pretty(&outcome)?);
     Ok(if outcome.failed() {
@@ -86,6 +86,7 @@ pub async fn run(file: Option<&Path>, args: SendArgs) -> anyhow::Result<ExitCode
 
 async fn through_ops_listener(
     base: &str,
+    token: Option<String>,
     request: &SendRequest,
     timeout: Duration,
 ) -> anyhow::Result<SendOutcome> {
@@ -93,9 +94,11 @@ async fn through_ops_listener(
         .timeout(timeout + Duration::from_secs(5))
         .build()?;
     let url = format!("{}/ops/send", base.trim_end_matches('/'));
-    let response = client
-        .post(&url)
-        .json(request)
+    let mut post = client.post(&url).json(request);
+    if let Some(token) = token {
+        post = post.bearer_auth(token);
+    }
+    let response = post
         .send()
         .await
         .with_context(|| format!("no `snodo up` answers at {base} (start one, or give --amqp)"))?;

@@ -42,6 +42,12 @@ pub async fn run(file: Option<&Path>, args: UpArgs) -> anyhow::Result<ExitCode> 
         config.demo.enabled = false;
     }
     refuse_production_on_embedded(&config)?;
+    // Before anything else starts: a listener beyond localhost without a token must not come up.
+    let access = ops::auth::OpsAccess::resolve(
+        config.listeners.ops,
+        std::env::var(ops::auth::TOKEN_ENV).ok().as_deref(),
+        config.listeners.ops_token_file.as_deref(),
+    )?;
     let shutdown = crate::signals::shutdown_on_signal();
     let transport = crate::transport::connect(&config, "snodo up").await?;
     // DESIGN §1: Redis when configured, in-process otherwise. Connected now so that a wrong URL stops
@@ -125,6 +131,7 @@ pub async fn run(file: Option<&Path>, args: UpArgs) -> anyhow::Result<ExitCode> 
         telemetry,
         store: store.clone(),
         dead_letters: dead_letters.clone(),
+        access,
     });
     let mut router = ops::router(state.clone());
     let mut tasks = JoinSet::new();
@@ -134,24 +141,27 @@ pub async fn run(file: Option<&Path>, args: UpArgs) -> anyhow::Result<ExitCode> 
             .iter()
             .find(|b| b.name == "demo")
             .context("the demo backend needs a backend named demo")?;
-        let backend = DemoBackend::new(
-            transport.clone(),
-            demo.events_queue.clone(),
-            demo.requests_queue.clone(),
-            Answers::default(),
-        )
-        .with_pagopa(dev_pki.as_ref().map(|pki| snodo_simulators::backend::pagopa::NodeLink {
-            url: format!(
-                "https://127.0.0.1:{}",
-                snodo_simulators::pagopa::DEFAULT_PORT.saturating_add(args.listener_offset)
-            ),
-            trusted: pki.trust_anchors(),
-            station_url: Some(format!(
-                "https://{}/pagopa/{}",
-                config.listeners.inbound,
-                snodo_simulators::pagopa::settings::DEMO_STATION
-            )),
-        }));
+        let backend =
+            DemoBackend::new(
+                transport.clone(),
+                demo.events_queue.clone(),
+                demo.requests_queue.clone(),
+                Answers::default(),
+            )
+            .with_pagopa(dev_pki.as_ref().map(|pki| {
+                snodo_simulators::backend::pagopa::NodeLink {
+                    url: format!(
+                        "https://127.0.0.1:{}",
+                        snodo_simulators::pagopa::DEFAULT_PORT.saturating_add(args.listener_offset)
+                    ),
+                    trusted: pki.trust_anchors(),
+                    station_url: Some(format!(
+                        "https://{}/pagopa/{}",
+                        config.listeners.inbound,
+                        snodo_simulators::pagopa::settings::DEMO_STATION
+                    )),
+                }
+            }));
         router = router.merge(backend.router());
         let stop = shutdown.clone();
         tasks.spawn(async move { backend.run(stop).await.context("demo backend") });
@@ -165,9 +175,6 @@ pub async fn run(file: Option<&Path>, args: UpArgs) -> anyhow::Result<ExitCode> 
         }
         None => None,
     };
-    for task in platforms.background {
-        tasks.spawn(async move { task.await.map_err(|e| anyhow::anyhow!(e)) });
-    }
     let simulators = if development && !args.no_simulators && !registry::REGISTERED.is_empty() {
         let names: Vec<String> = registry::REGISTERED.iter().map(|r| r.name.to_owned()).collect();
         let options = LaunchOptions {
@@ -182,6 +189,10 @@ pub async fn run(file: Option<&Path>, args: UpArgs) -> anyhow::Result<ExitCode> 
     } else {
         Vec::new()
     };
+    // After the simulators, so that development feeds find them at their first poll.
+    for task in platforms.background {
+        tasks.spawn(async move { task.await.map_err(|e| anyhow::anyhow!(e)) });
+    }
     let indexer = ops::dlq::Indexer {
         transport: transport.clone(),
         index: dead_letters,

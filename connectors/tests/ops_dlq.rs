@@ -99,6 +99,7 @@ async fn dead_letters_are_listed_replayed_and_purged(broker: &dyn TestBroker, in
             .await
             .unwrap(),
         dead_letters: index.clone(),
+        access: ops::auth::OpsAccess::open(),
     });
     let stop = CancellationToken::new();
     let addr = ops::serve("127.0.0.1:0".parse().unwrap(), ops::router(state), stop.clone())

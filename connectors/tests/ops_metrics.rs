@@ -154,6 +154,7 @@ async fn metrics_and_readiness(broker: &dyn TestBroker) {
         store: connect(None, StateSettings::with_prefix(names.prefix.clone()))
             .await
             .unwrap(),
+        access: ops::auth::OpsAccess::open(),
     });
     let stop = CancellationToken::new();
     let addr = ops::serve(

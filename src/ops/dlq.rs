@@ -191,7 +191,7 @@ pub async fn run(file: Option<&Path>, args: DlqArgs) -> anyhow::Result<ExitCode>
         .to_owned();
     let client = Client {
         base,
-        token: args.token,
+        token: args.token.or_else(|| super::token_from_file(&config)),
         http: reqwest::Client::new(),
     };
     match args.command {

@@ -14,6 +14,21 @@ use crate::assembly;
 
 mod dlq;
 
+/// The operations token from `listeners.ops_token_file`, for when `SNODO_OPS_TOKEN` is not set: the
+/// CLI on the instance's own machine reads what `snodo up` reads.
+pub(crate) fn token_from_file(config: &config::Config) -> Option<String> {
+    let path = config.listeners.ops_token_file.as_deref()?;
+    std::fs::read_to_string(path).ok().map(|t| t.trim().to_owned())
+}
+
+/// `SNODO_OPS_TOKEN`, else the configured token file.
+pub(crate) fn ops_token(config: &config::Config) -> Option<String> {
+    std::env::var(snodo_connectors::ops::auth::TOKEN_ENV)
+        .ok()
+        .filter(|t| !t.is_empty())
+        .or_else(|| token_from_file(config))
+}
+
 #[derive(clap::Args)]
 pub struct OpsArgs {
     #[command(subcommand)]
@@ -74,7 +89,12 @@ pub async fn run(file: Option<&Path>, args: OpsArgs) -> anyhow::Result<ExitCode>
     } else {
         let base = ops.unwrap_or_else(|| format!("http://{}", config.listeners.ops));
         let url = format!("{}/ops/queues", base.trim_end_matches('/'));
-        let response = reqwest::get(&url)
+        let mut request = reqwest::Client::new().get(&url);
+        if let Some(token) = ops_token(&config) {
+            request = request.bearer_auth(token);
+        }
+        let response = request
+            .send()
             .await
             .with_context(|| format!("no `snodo up` answers at {base} (start one, or give --amqp)"))?;
         if !response.status().is_success() {

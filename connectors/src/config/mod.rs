@@ -227,6 +227,10 @@ pub struct ListenersConfig {
     pub ops: SocketAddr,
     #[serde(default = "default_inbound_listener")]
     pub inbound: SocketAddr,
+    /// File holding the operations listener's access token (`SNODO_OPS_TOKEN` takes precedence);
+    /// mandatory when `ops` is not a loopback address (see `ops::auth`).
+    #[serde(default)]
+    pub ops_token_file: Option<std::path::PathBuf>,
 }
 
 impl Default for ListenersConfig {
@@ -234,6 +238,7 @@ impl Default for ListenersConfig {
         ListenersConfig {
             ops: default_ops_listener(),
             inbound: default_inbound_listener(),
+            ops_token_file: None,
         }
     }
 }
@@ -241,10 +246,15 @@ impl Default for ListenersConfig {
 impl ListenersConfig {
     /// Every listener moved by `offset` ports, so that several instances can run on one machine.
     pub fn offset(&self, offset: u16) -> ListenersConfig {
-        let shift = |a: SocketAddr| SocketAddr::new(a.ip(), a.port().saturating_add(offset));
+        // Port 0 (any free port) stays 0: shifting it would pick a fixed port by accident.
+        let shift = |a: SocketAddr| match a.port() {
+            0 => a,
+            port => SocketAddr::new(a.ip(), port.saturating_add(offset)),
+        };
         ListenersConfig {
             ops: shift(self.ops),
             inbound: shift(self.inbound),
+            ops_token_file: self.ops_token_file.clone(),
         }
     }
 }

@@ -17,6 +17,7 @@ use snodo_queue::runtime::ConnectorMetrics;
 use snodo_queue::{Names, QueueStats, SharedTransport};
 use tokio_util::sync::CancellationToken;
 
+pub mod auth;
 pub mod dlq;
 pub mod health;
 pub mod metrics;
@@ -44,9 +45,13 @@ pub struct OpsState {
     pub store: SharedStore,
     /// The journal's index of dead letters (`/ops/dlq`).
     pub dead_letters: crate::journal::SharedDeadLetterIndex,
+    /// Who may use `/ops` and `/ops/*` (see [`auth`]).
+    pub access: auth::OpsAccess,
 }
 
 pub fn router(state: Arc<OpsState>) -> Router {
+    let access = state.access.clone();
+    let login_access = access.clone();
     Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(health::readyz))
@@ -57,7 +62,12 @@ pub fn router(state: Arc<OpsState>) -> Router {
         .route("/ops/dlq/purge", post(dlq::purge_handler))
         .route("/ops/dlq/{id}", get(dlq::show))
         .route("/ops/dlq/{id}/replay", post(dlq::replay_handler))
+        .route(
+            auth::LOGIN_PATH,
+            post(move |body| auth::login(State(login_access.clone()), body)),
+        )
         .with_state(state)
+        .layer(axum::middleware::from_fn_with_state(access, auth::require_token))
 }
 
 /// Serves `router` on `addr` until `shutdown`.
