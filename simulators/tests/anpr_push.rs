@@ -1,6 +1,7 @@
-//! ANPR pushing notifications to a comune's endpoint over mutual TLS with its retry policy — 5
+//! ANPR notifying a comune: pushed to its endpoint over mutual TLS with ANPR's retry policy — 5
 //! attempts, 5 minutes apart on the simulator clock (sped up here through the clock, not by waiting)
-//! — the same notification id on every attempt, and no attempt after the fifth.
+//! — the same notification id on every attempt, and no attempt after the fifth — and kept for the
+//! 3003 pull.
 
 mod anpr_common;
 
@@ -182,4 +183,66 @@ async fn a_bulk_lookup_is_announced_with_an_n030_push_when_ready() {
     let content = String::from_utf8(openssl::base64::decode_block(content).unwrap()).unwrap();
     assert!(content.contains(&job), "the N030 names the 4002 operation");
     stop.cancel();
+}
+
+fn pull_request(h: &Harness, kind: &str) -> String {
+    format!(
+        "<ns:Richiesta3003 xmlns:ns=\"http://sogei.it/ANPR/3000consultazione\"><testataRichiesta>\
+         <idOperazioneComune>{}</idOperazioneComune><codMittente>{ISTAT}</codMittente>\
+         <codDestinatario>ANPR05</codDestinatario><operazioneRichiesta>3003</operazioneRichiesta>\
+         <dataOraRichiesta>{}</dataOraRichiesta><tipoOperazione>C</tipoOperazione><tipoInvio>TEST</tipoInvio>\
+         </testataRichiesta><ricercaElenchiRichieste><statoLavorazione>1</statoLavorazione>\
+         <operazioneRichiesta>{kind}</operazioneRichiesta></ricercaElenchiRichieste></ns:Richiesta3003>",
+        h.next_id(),
+        h.context("1")
+            .requested_at
+            .to_rfc3339_opts(chrono::SecondsFormat::Millis, false)
+    )
+}
+
+#[tokio::test]
+async fn notifications_are_also_pulled_with_3003() {
+    let h = start().await;
+    h.admin(
+        reqwest::Method::POST,
+        "/anpr/notifications",
+        Some(json!({"comune": ISTAT, "kind": "N010", "id_operazione_anpr": "77001", "content": "<n010>moved</n010>"})),
+    )
+    .await;
+    let schema = snodo_security::schema::Schema::compile(
+        snodo_simulators::anpr::default_schema_dir().join("3000consultazione.xsd"),
+    )
+    .unwrap();
+    let answer = h.call(LOOKUP_PATH, &pull_request(&h, "N010")).await;
+    assert_eq!(answer.status, 200, "{}", answer.text);
+    let (doc, payload) = (answer.envelope.document(), answer.envelope.payload());
+    schema
+        .validate_element(doc, payload)
+        .unwrap_or_else(|e| panic!("{e}: {}", answer.text));
+    assert!(
+        answer.text.contains("<tipoOperazione>N010</tipoOperazione>"),
+        "{}",
+        answer.text
+    );
+    let content = answer
+        .text
+        .split("<xmlRisposta>")
+        .nth(1)
+        .and_then(|c| c.split("</xmlRisposta>").next())
+        .unwrap();
+    assert_eq!(
+        openssl::base64::decode_block(content).unwrap(),
+        b"<n010>moved</n010>"
+    );
+
+    let none = h.call(LOOKUP_PATH, &pull_request(&h, "N015")).await;
+    schema
+        .validate_element(none.envelope.document(), none.envelope.payload())
+        .unwrap_or_else(|e| panic!("{e}: {}", none.text));
+    assert!(
+        none.text
+            .contains("<codiceErroreAnomalia>EN122</codiceErroreAnomalia>"),
+        "{}",
+        none.text
+    );
 }

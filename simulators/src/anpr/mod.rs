@@ -4,10 +4,12 @@
 //!
 //! - `soap`: one request judged as ANPR does — WS-Security, client certificate, official XSD, sender,
 //!   `idOperazioneComune` rules — then answered;
-//! - `services`: 3002, 6001 (a real PDF), 5005, 1001, 2001, 4002/4005;
+//! - `services`: 3002, 6001 (a real PDF, `certificates`), 5005, 1001, 2001, 4002/4005;
 //! - `registry`: the shared synthetic population behind an overlay of registered changes, and the
 //!   idempotency bookkeeping; `jobs`: the asynchronous 4002 operations;
 //! - `push`: notifications pushed to the comune's `/anpr/{tenant}/notifications` with ANPR's retries;
+//!   `mailbox`: the same notifications kept for the 3003 pull;
+//! - `pdnd` (with `jwt`): the PDND voucher endpoint and the ANPR e-services behind GovWay's checks;
 //! - `pdf`: certificates as PDF files.
 //!
 //! Every service path accepts every service (ANPR routes by path; the simulator by payload, so a
@@ -16,6 +18,7 @@
 mod certificates;
 mod jobs;
 mod jwt;
+mod mailbox;
 pub mod pdf;
 pub mod pdnd;
 pub mod push;
@@ -185,7 +188,11 @@ impl Schemas {
     }
 
     fn validate(&self, service: Service, doc: &Document, payload: NodeId) -> Result<(), String> {
-        let schema = self.0.get(service.xsd()).ok_or("no schema for the service")?;
+        self.validate_with(service.xsd(), doc, payload)
+    }
+
+    fn validate_with(&self, file: &str, doc: &Document, payload: NodeId) -> Result<(), String> {
+        let schema = self.0.get(file).ok_or("no schema for the service")?;
         schema.validate_element(doc, payload).map_err(|e| e.to_string())
     }
 }
@@ -199,6 +206,7 @@ pub(crate) struct Shared {
     jobs: BulkJobs,
     clock: SimClock,
     pusher: Arc<push::Pusher>,
+    mailbox: mailbox::Mailbox,
     pdnd: pdnd::Pdnd,
 }
 
@@ -208,7 +216,7 @@ impl Shared {
         let Some(job) = self.jobs.get(job_id) else {
             return;
         };
-        self.pusher.schedule(
+        self.notify(
             Notification {
                 comune: job.comune.clone(),
                 kind: "N030".into(),
@@ -217,6 +225,12 @@ impl Shared {
             },
             job.ready_at,
         );
+    }
+
+    /// A notification for a comune from simulator time `at`: kept for the 3003 pull and pushed.
+    fn notify(&self, notification: Notification, at: chrono::DateTime<chrono::Utc>) {
+        self.mailbox.deposit(at, notification.clone());
+        self.pusher.schedule(notification, at);
     }
 }
 
@@ -263,6 +277,7 @@ impl AnprSimulator {
                     settings.pdnd_clients.clone(),
                     cached_key("anpr-simulator-pdnd-voucher", 2048)?,
                 ),
+                mailbox: mailbox::Mailbox::default(),
                 schemas: Schemas::compile(&settings.schema_dir)?,
                 settings,
                 verifier,
@@ -279,9 +294,9 @@ impl AnprSimulator {
         &self.shared.registry
     }
 
-    /// Pushes a notification now (and retries it by the policy).
-    pub fn push(&self, notification: Notification) {
-        self.shared.pusher.schedule(notification, self.shared.clock.now());
+    /// A notification now: kept for the 3003 pull and pushed (retried by the policy).
+    pub fn notify(&self, notification: Notification) {
+        self.shared.notify(notification, self.shared.clock.now());
     }
 
     /// Every push attempt so far.
@@ -336,6 +351,7 @@ impl Simulator for AnprSimulator {
         self.shared.jobs.clear();
         self.shared.pusher.attempts.lock().clear();
         self.shared.pdnd.reset();
+        self.shared.mailbox.clear();
     }
 
     /// The request payload's local name (`Richiesta3002`); for PDND, `token` and the e-service code
@@ -420,7 +436,7 @@ async fn push_now(State(shared): State<Arc<Shared>>, Json(body): Json<serde_json
         content: text("content")
             .unwrap_or_else(|| format!("<notifica><idOperazioneANPR>{id}</idOperazioneANPR></notifica>")),
     };
-    shared.pusher.schedule(notification, shared.clock.now());
+    shared.notify(notification, shared.clock.now());
     (
         axum::http::StatusCode::ACCEPTED,
         Json(serde_json::json!({"id_operazione_anpr": id})),

@@ -93,6 +93,9 @@ pub async fn serve(
     if local == "RichiestaConnessione" && name.namespace() == Some(CONNECTION_NAMESPACE) {
         return connection_test(&shared, &doc, payload, &id_sede);
     }
+    if local == "Richiesta3003" && name.namespace() == Some(snodo_mappings::anpr::ns::CONSULTAZIONE) {
+        return pull(&shared, &doc, payload, &id_sede);
+    }
     let Some(service) = Service::of_request(&local) else {
         return fault(
             FaultCode::Client,
@@ -220,6 +223,71 @@ fn answer(
         },
     );
     ok(&payload)
+}
+
+/// Service 3003: the comune's notifications (`mailbox`), under the same checks and idempotency as
+/// the other services.
+fn pull(shared: &Shared, doc: &Document, payload: NodeId, id_sede: &str) -> Response {
+    if let Err(e) = shared.schemas.validate_with(Service::Lookup.xsd(), doc, payload) {
+        return fault(FaultCode::Client, "Malformed content (from client)", Some(&e));
+    }
+    let Some(echo) = super::mailbox::header(doc, payload) else {
+        return fault(
+            FaultCode::Client,
+            "Malformed content (from client)",
+            Some("testataRichiesta"),
+        );
+    };
+    if echo.1 != id_sede {
+        return fault(
+            FaultCode::Client,
+            "Rejected by policy",
+            Some("codMittente is not the comune of IdSede"),
+        );
+    }
+    let registry = &shared.registry;
+    let _exclusive = registry.operation_lock();
+    let payload_xml = match registry.check_id(&echo.1, &echo.0, "3003") {
+        IdCheck::Replay(first) => return ok(&first.body),
+        IdCheck::OtherService => {
+            return ok(&super::mailbox::rejection(
+                &echo,
+                &registry.next_operation_id(),
+                "EN079",
+                "id operazione comune gia' presente per un servizio diverso",
+            ));
+        }
+        IdCheck::NotIncreasing => {
+            return ok(&super::mailbox::rejection(
+                &echo,
+                &registry.next_operation_id(),
+                ID_NOT_INCREASING,
+                "idOperazioneComune inferiore all'ultimo utilizzato dal comune",
+            ));
+        }
+        IdCheck::Fresh => {
+            let city = registry.population().city();
+            super::mailbox::answer(
+                &shared.mailbox,
+                doc,
+                payload,
+                &echo,
+                (city.name, city.istat, city.province),
+                &registry.next_operation_id(),
+                shared.clock.now(),
+            )
+        }
+    };
+    registry.remember(
+        &echo.1,
+        &echo.0,
+        Remembered {
+            service: "3003".into(),
+            status: 200,
+            body: Arc::new(payload_xml.clone()),
+        },
+    );
+    ok(&payload_xml)
 }
 
 /// `testConnessione`: the header echoed in a `RispostaConnessione` (schema checked by hand: the
