@@ -5,6 +5,7 @@
 use std::process::ExitCode;
 
 mod load;
+mod pagopa;
 mod raw_lapin;
 mod transport;
 mod xml;
@@ -21,6 +22,8 @@ enum Bench {
     Transport(transport::TransportBenchArgs),
     /// Parse, canonicalization, signing and verification of a SPID Response and an ANPR request, beside the xmlsec1 CLI.
     Xml(xml::XmlBenchArgs),
+    /// Complete pagoPA payments (verify, activation, receipt) driven by the node simulator against the connector over RabbitMQ.
+    Pagopa(pagopa::PagopaBenchArgs),
 }
 
 /// Benchmarks log at `warn` unless `SNODO_LOG` says otherwise: they measure the work, not the log
@@ -33,5 +36,6 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
     match args.bench {
         Bench::Transport(a) => transport::run(a).await,
         Bench::Xml(a) => xml::run(a),
+        Bench::Pagopa(a) => pagopa::run(a).await,
     }
 }
