@@ -178,10 +178,16 @@ impl BulkResultsFeed {
         match answer {
             Ok(result) => Ok(Some(result)),
             Err(r) if r.platform_code().is_some_and(|c| NOT_READY.contains(&c)) => Ok(None),
-            Err(r) => Err(FeedError::Invalid(format!(
-                "ANPR refused the 4005 poll of operation {id_operazione_anpr}: {}",
-                r.platform_code().unwrap_or("KO")
-            ))),
+            Err(r) => {
+                // Not the feed's failure: the other jobs of the tenant must not wait behind this
+                // one. The chunk stays pending and is asked again at the next poll.
+                tracing::error!(
+                    operation = id_operazione_anpr,
+                    code = r.platform_code().unwrap_or("KO"),
+                    "ANPR refused the 4005 poll of a bulk chunk; it will be asked again."
+                );
+                Ok(None)
+            }
         }
     }
 }
