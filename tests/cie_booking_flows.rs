@@ -9,68 +9,12 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use chrono::Weekday;
-use cie_booking_common::{book_body, next, people, slot, start_service};
+use cie_booking_common::{WAIT, book_body, flow, next, people, slot, start_service};
 use serde_json::json;
 use snodo_connectors::schedule::item_message_id;
-use snodo_queue::testing::TestBroker;
-use snodo_queue::testing::harness::{
-    Event, EventTap, Running, TEST_TENANT, command, declare_for, new_runtime, send, test_settings,
-    unique_names,
-};
+use snodo_queue::testing::harness::{TEST_TENANT, command, send};
 use snodo_queue::testing::rabbit::RabbitTestBroker;
-use snodo_queue::{Names, SharedTransport};
 use snodo_simulators::framework::Fault;
-
-const WAIT: Duration = Duration::from_secs(20);
-
-struct Flow {
-    transport: SharedTransport,
-    names: Names,
-    tap: EventTap,
-    running: Running,
-}
-
-async fn flow(
-    broker: &RabbitTestBroker,
-    service: &cie_booking_common::BookingService,
-    concurrency: usize,
-) -> Flow {
-    let transport = broker.connect().await;
-    let names = unique_names();
-    let mut settings = test_settings(&names, &[Duration::from_millis(50), Duration::from_millis(100)]);
-    settings.concurrency = concurrency;
-    settings.prefetch = concurrency as u16;
-    let runtime = new_runtime(&transport, service.handler(), settings);
-    let tap = declare_for(&transport, &names, &runtime).await;
-    Flow {
-        transport,
-        names,
-        tap,
-        running: Running::start(runtime),
-    }
-}
-
-impl Flow {
-    /// Sends one command and returns its terminal event.
-    async fn run(&mut self, kind: &str, body: serde_json::Value) -> Event {
-        let (envelope, message) = command(kind, body);
-        send(&self.transport, &self.names, message).await;
-        let event = self.tap.next(WAIT).await.expect("a terminal event");
-        assert_eq!(event.envelope.correlation_id, Some(envelope.message_id));
-        event
-    }
-
-    async fn completed(&mut self, kind: &str, body: serde_json::Value) -> serde_json::Value {
-        let event = self.run(kind, body).await;
-        assert_eq!(
-            event.envelope.kind.as_str(),
-            format!("{kind}.completed"),
-            "{}",
-            event.body
-        );
-        event.body
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_operation_from_command_to_event() {
@@ -104,7 +48,7 @@ async fn every_operation_from_command_to_event() {
     let again = f
         .run(
             "cie_booking.appointment.book",
-            book_body(&slots[1]["slot_id"].as_str().unwrap().to_owned(), &cf),
+            book_body(slots[1]["slot_id"].as_str().unwrap(), &cf),
         )
         .await;
     assert_eq!(

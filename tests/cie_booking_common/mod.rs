@@ -1,6 +1,7 @@
 //! Shared by the `cie_booking_*` tests: the booking simulator served in-process over HTTP (its
 //! instance at hand for faults, recordings and the clock), the real connector's handler on the SOAP
-//! adapter in front of it, and the change-feed scheduler on the same broker.
+//! adapter in front of it, the change-feed scheduler on the same broker, and a consumer runtime on
+//! RabbitMQ with a tap on the events (`Flow`).
 
 #![allow(dead_code)]
 
@@ -14,6 +15,11 @@ use snodo_connectors::schedule::{Scheduler, SchedulerSettings};
 use snodo_connectors::state::{MemoryStore, StateSettings};
 use snodo_connectors::tenants::Tenants;
 use snodo_queue::runtime::SharedHandler;
+use snodo_queue::testing::TestBroker;
+use snodo_queue::testing::harness::{
+    Event, EventTap, Running, command, declare_for, new_runtime, send, test_settings, unique_names,
+};
+use snodo_queue::testing::rabbit::RabbitTestBroker;
 use snodo_queue::{Names, SharedTransport};
 use snodo_simulators::cie_booking::{CieBookingSimulator, in_rome, population};
 use snodo_simulators::framework::{
@@ -53,10 +59,28 @@ pub async fn start_service() -> BookingService {
 impl BookingService {
     /// The connector's handler for the development tenants (Milano), on the SOAP adapter.
     pub fn handler(&self) -> SharedHandler {
+        self.handler_for(&Config::development())
+    }
+
+    /// The connector's handler for the tenants of `config`, on the SOAP adapter.
+    pub fn handler_for(&self, config: &Config) -> SharedHandler {
         Arc::new(BookingHandler::new(
             self.adapter.clone(),
-            Arc::new(Tenants::from_config(&Config::development())),
+            Arc::new(Tenants::from_config(config)),
         ))
+    }
+
+    /// Calls one of the simulator's own admin calls (`/admin/cie_booking/…`), as a test of a
+    /// separate process would; the status and the JSON answer.
+    pub async fn admin(&self, path: &str, body: serde_json::Value) -> (u16, serde_json::Value) {
+        let response = reqwest::Client::new()
+            .post(format!("{}/cie_booking/{path}", self.running.admin_url()))
+            .json(&body)
+            .send()
+            .await
+            .expect("the admin API answers");
+        let status = response.status().as_u16();
+        (status, response.json().await.expect("a JSON answer"))
     }
 
     /// The next `times` calls of `operation` (every operation when `None`) meet `fault`.
@@ -160,4 +184,66 @@ pub fn book_body(slot: &str, cf: &str) -> serde_json::Value {
         "citizen": {"codice_fiscale": cf, "surname": "Rossi", "given_name": "Maria",
                     "email": "maria.rossi@example.it"}
     })
+}
+
+pub const WAIT: Duration = Duration::from_secs(20);
+
+pub struct Flow {
+    pub transport: SharedTransport,
+    pub names: Names,
+    pub tap: EventTap,
+    pub running: Running,
+}
+
+/// The connector for the development tenants on `broker`, `concurrency` commands at a time.
+pub async fn flow(broker: &RabbitTestBroker, service: &BookingService, concurrency: usize) -> Flow {
+    flow_with(broker, service.handler(), concurrency).await
+}
+
+pub async fn flow_with(broker: &RabbitTestBroker, handler: SharedHandler, concurrency: usize) -> Flow {
+    let transport = broker.connect().await;
+    let names = unique_names();
+    let mut settings = test_settings(&names, &[Duration::from_millis(50), Duration::from_millis(100)]);
+    settings.concurrency = concurrency;
+    settings.prefetch = concurrency as u16;
+    let runtime = new_runtime(&transport, handler, settings);
+    let tap = declare_for(&transport, &names, &runtime).await;
+    Flow {
+        transport,
+        names,
+        tap,
+        running: Running::start(runtime),
+    }
+}
+
+impl Flow {
+    /// Sends one command and returns its terminal event.
+    pub async fn run(&mut self, kind: &str, body: serde_json::Value) -> Event {
+        let (envelope, message) = command(kind, body);
+        send(&self.transport, &self.names, message).await;
+        let event = self.tap.next(WAIT).await.expect("a terminal event");
+        assert_eq!(event.envelope.correlation_id, Some(envelope.message_id));
+        event
+    }
+
+    pub async fn completed(&mut self, kind: &str, body: serde_json::Value) -> serde_json::Value {
+        let event = self.run(kind, body).await;
+        assert_eq!(
+            event.envelope.kind.as_str(),
+            format!("{kind}.completed"),
+            "{}",
+            event.body
+        );
+        event.body
+    }
+
+    /// The next `cie_booking.appointment.changed` event, skipping others.
+    pub async fn changed(&mut self) -> Event {
+        loop {
+            let e = self.tap.next(WAIT).await.expect("a change event");
+            if e.envelope.kind.as_str() == "cie_booking.appointment.changed" {
+                return e;
+            }
+        }
+    }
 }

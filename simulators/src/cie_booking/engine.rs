@@ -27,8 +27,8 @@ use crate::population::Population;
 /// How long an operation id is remembered (the contract promises at least 7 days).
 pub const OPERATION_RETENTION: Duration = Duration::days(8);
 
-/// How long the comune of residence takes to clear a non-resident's booking: the simulator always
-/// clears (a refusal is not modelled), after this much simulated time.
+/// How long the comune of residence takes to clear a non-resident's booking: the simulator clears
+/// it after this much simulated time, unless the admin API refused (or granted) it before.
 pub const CLEARANCE_DELAY: Duration = Duration::hours(48);
 
 pub(super) type Answer = Result<Response, Rejection>;
@@ -80,6 +80,8 @@ pub(super) struct State {
     operations: HashMap<String, Remembered>,
     operation_order: VecDeque<(DateTime<Utc>, String)>,
     pub issued: u64,
+    /// Days an office is closed on (the Ministry's operators close an office for a date range).
+    pub closures: Vec<super::ministry::Closure>,
 }
 
 /// The booking system.
@@ -238,9 +240,24 @@ impl State {
         self.bookings.insert(code, booking);
     }
 
+    /// Records a change the booking system made on its own, for the feed of the comune that booked.
+    pub(super) fn record_change(&mut self, booking: &Booking, cause: ChangeCause, when: DateTime<Utc>) {
+        let event = AppointmentChanged {
+            schema: SchemaV1,
+            change_id: format!("v-{}", self.changes.len() + 1),
+            changed_at: in_rome(when),
+            cause,
+            appointment: booking.appointment.clone(),
+        };
+        self.changes.push(Change {
+            comune: booking.booked_by.clone(),
+            event,
+        });
+    }
+
     /// Applies every due transition up to `now`, in time order, recording each in the change feed
     /// at the moment it fell due.
-    fn fall_due(&mut self, now: DateTime<Utc>) {
+    pub(super) fn fall_due(&mut self, now: DateTime<Utc>) {
         while let Some((when, code)) = self.timers.first().cloned() {
             if when > now {
                 break;
@@ -283,17 +300,7 @@ impl State {
             {
                 self.release(&a.slot_id.clone());
             }
-            let event = AppointmentChanged {
-                schema: SchemaV1,
-                change_id: format!("v-{}", self.changes.len() + 1),
-                changed_at: in_rome(when),
-                cause,
-                appointment: changed.appointment.clone(),
-            };
-            self.changes.push(Change {
-                comune: changed.booked_by.clone(),
-                event,
-            });
+            self.record_change(&changed, cause, when);
             self.store(changed);
         }
     }

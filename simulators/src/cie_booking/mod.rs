@@ -8,14 +8,18 @@
 //!   concurrency), idempotency by `idOperazione`, what falls due on the simulator clock (automatic
 //!   cancellation, clearance, the appointment's outcome) and the change feed.
 //! - `rules`: the contract's rules for each operation.
+//! - `ministry` and `admin`: what the Ministry's side does on its own (office closures, operator
+//!   cancellations, clearance decisions), triggered under `/admin/cie_booking/`.
 //!
 //! Every request is screened, validated against `cieBooking.xsd` (as the real service would judge
 //! it) and read with the contract's mapping; a message that is not SOAP or names no operation is a
 //! Client Fault, a schema-invalid request whose header is readable is `RICHIESTA_NON_VALIDA`.
 //! Card expiry dates (renewal from 180 days before) come from the shared synthetic population.
 
+mod admin;
 mod calendar;
 mod engine;
+mod ministry;
 mod rules;
 
 use std::hash::{Hash, Hasher};
@@ -38,8 +42,10 @@ use snodo_mappings::soap::{
 use snodo_security::schema::Schema;
 use snodo_security::xml::{Document, Limits, NodeId};
 
+pub use admin::ADMIN_PREFIX;
 pub use calendar::{OfficeSpec, SEEDED_COMUNE, SlotRef, in_rome, rome, seeded_offices};
 pub use engine::{CLEARANCE_DELAY, Engine, OPERATION_RETENTION};
+pub use ministry::{Closure, MinistryChange, MinistryError};
 pub use rules::{RENEWAL_WINDOW_DAYS, confirm_deadline};
 
 use crate::framework::{PlatformError, Registration, RequestView, SimClock, Simulator};
@@ -174,6 +180,10 @@ impl Simulator for CieBookingSimulator {
         Router::new()
             .route(PATH, post(serve))
             .with_state(self.shared.clone())
+    }
+
+    fn admin_router(&self) -> Option<Router> {
+        Some(admin::router(self.shared.clone()))
     }
 
     fn reset(&self) {

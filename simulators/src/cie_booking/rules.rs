@@ -123,6 +123,13 @@ impl Engine {
                 field,
             ));
         }
+        if state.closed(&office.office_id, slot.local_start.date()) {
+            return Err(refuse_field(
+                ErrorCode::OfficeClosed,
+                "la sede è chiusa in quel giorno",
+                field,
+            ));
+        }
         if state.taken.get(slot_id).copied().unwrap_or(0) >= office.counters {
             return Err(refuse_field(
                 ErrorCode::SlotFull,
@@ -416,6 +423,9 @@ impl Engine {
 
 /// The slots of `office` on `day` with a free place, after `now`.
 fn free_slots(state: &State, office: &OfficeSpec, day: NaiveDate, now: DateTime<Utc>) -> Vec<Slot> {
+    if state.closed(&office.office_id, day) {
+        return Vec::new();
+    }
     office
         .slot_starts(day)
         .filter_map(|start| {
