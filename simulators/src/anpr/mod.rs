@@ -23,10 +23,10 @@ pub mod pdf;
 pub mod pdnd;
 pub mod push;
 pub mod registry;
+mod schemas;
 mod services;
 mod soap;
 
-use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
 
@@ -41,14 +41,13 @@ use snodo_mappings::anpr::{AnprMessage, Outcome, Rejection, RequestHeader, Respo
 use snodo_mappings::soap::FaultCode;
 use snodo_security::devpki::{DevPki, DevTenant, cached_key};
 use snodo_security::dsig::{SignaturePolicy, TrustedKeys};
-use snodo_security::schema::Schema;
 use snodo_security::tls::{TlsClientConfig, build_client};
 use snodo_security::wssec::RequestVerifier;
-use snodo_security::xml::{Document, NodeId};
 
 pub use pdnd::PdndClient;
 pub use push::{Notification, PushAttempt, RetryPolicy};
 pub use registry::AnprRegistry;
+pub use schemas::default_schema_dir;
 pub use soap::{CONNECTION_NAMESPACE, ID_NOT_INCREASING};
 
 use crate::framework::{PlatformError, Registration, RequestView, SimClock, Simulator};
@@ -155,53 +154,11 @@ impl AnprSettings {
     }
 }
 
-/// `SNODO_ANPR_SPECS` (the `soap/comuni` directory), else the shared specs beside the source tree.
-pub fn default_schema_dir() -> PathBuf {
-    std::env::var_os("SNODO_ANPR_SPECS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(concat!(
-                env!("CARGO_MANIFEST_DIR"),
-                "/../../shared/specs/anpr/soap/comuni"
-            ))
-        })
-}
-
-/// The compiled service schemas, one per file.
-struct Schemas(HashMap<&'static str, Schema>);
-
-impl Schemas {
-    fn compile(dir: &std::path::Path) -> Result<Schemas, AnprSimulatorError> {
-        let mut map = HashMap::new();
-        for service in Service::ALL {
-            if map.contains_key(service.xsd()) {
-                continue;
-            }
-            let schema =
-                Schema::compile(dir.join(service.xsd())).map_err(|source| AnprSimulatorError::Schema {
-                    file: service.xsd().to_owned(),
-                    source,
-                })?;
-            map.insert(service.xsd(), schema);
-        }
-        Ok(Schemas(map))
-    }
-
-    fn validate(&self, service: Service, doc: &Document, payload: NodeId) -> Result<(), String> {
-        self.validate_with(service.xsd(), doc, payload)
-    }
-
-    fn validate_with(&self, file: &str, doc: &Document, payload: NodeId) -> Result<(), String> {
-        let schema = self.0.get(file).ok_or("no schema for the service")?;
-        schema.validate_element(doc, payload).map_err(|e| e.to_string())
-    }
-}
-
 /// What the handlers share.
 pub(crate) struct Shared {
     settings: AnprSettings,
     verifier: RequestVerifier,
-    schemas: Schemas,
+    schemas: schemas::Schemas,
     registry: AnprRegistry,
     jobs: BulkJobs,
     clock: SimClock,
@@ -278,7 +235,7 @@ impl AnprSimulator {
                     cached_key("anpr-simulator-pdnd-voucher", 2048)?,
                 ),
                 mailbox: mailbox::Mailbox::default(),
-                schemas: Schemas::compile(&settings.schema_dir)?,
+                schemas: schemas::Schemas::compile(&settings.schema_dir)?,
                 settings,
                 verifier,
                 registry: AnprRegistry::new(population),
