@@ -22,7 +22,13 @@ impl SnodoUp {
     pub fn start(args: &[&str], env: &[(&str, &str)]) -> SnodoUp {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_snodo"));
         cmd.arg("up").args(args);
+        // Several instances (and a developer's own `snodo up`) may run at once: the listeners take
+        // free ports, and the simulators' fixed ports move by an offset found free.
+        if !args.contains(&"--listener-offset") {
+            cmd.args(["--listener-offset", &free_simulator_offset().to_string()]);
+        }
         cmd.env("SNODO_LISTENERS__OPS", "127.0.0.1:0")
+            .env("SNODO_LISTENERS__INBOUND", "127.0.0.1:0")
             .env("SNODO_LOG", "info,lapin=error");
         cmd.env_remove("SNODO_AMQP_URL");
         for (k, v) in env {
@@ -200,4 +206,21 @@ pub fn temp_file(name: &str, content: &str) -> PathBuf {
     let path = dir.join(name);
     std::fs::write(&path, content).unwrap();
     path
+}
+
+/// An offset at which the four simulator ports (9441–9444 + offset) are free now. The ports are
+/// released before `snodo up` binds them, so a race with another process is possible but unlikely;
+/// each test process starts its search elsewhere.
+pub fn free_simulator_offset() -> u16 {
+    static NEXT: std::sync::atomic::AtomicU16 = std::sync::atomic::AtomicU16::new(0);
+    let start = 100 + (std::process::id() % 400) as u16 * 50;
+    for attempt in 0..400u16 {
+        let step = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let offset = start.wrapping_add(step.wrapping_add(attempt).wrapping_mul(10)) % 50_000 + 100;
+        let free = (9441..=9444u16).all(|p| std::net::TcpListener::bind(("127.0.0.1", p + offset)).is_ok());
+        if free {
+            return offset;
+        }
+    }
+    panic!("no free port offset for the simulators");
 }
