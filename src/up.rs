@@ -162,6 +162,11 @@ pub async fn run(file: Option<&Path>, args: UpArgs) -> anyhow::Result<ExitCode> 
                     )),
                 }
             }));
+        let backend = backend.with_identity(
+            dev_pki
+                .as_ref()
+                .and_then(|_| demo_identity_link(&config, &names, args.listener_offset)),
+        );
         router = router.merge(backend.router());
         let stop = shutdown.clone();
         tasks.spawn(async move { backend.run(stop).await.context("demo backend") });
@@ -278,4 +283,26 @@ fn refuse_production_on_embedded(config: &Config) -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+/// The demo backend's SPID / CIE login links (development only): the first tenant with an identity
+/// section, the IdP simulator's entity IDs, back to `/demo/identity` on the operations listener.
+fn demo_identity_link(
+    config: &Config,
+    names: &Names,
+    offset: u16,
+) -> Option<snodo_simulators::backend::identity::IdentityLink> {
+    let tenant = config.tenants.iter().find(|t| t.identity.is_some())?;
+    let idp = format!(
+        "https://127.0.0.1:{}",
+        snodo_simulators::identity::DEFAULT_PORT.saturating_add(offset)
+    );
+    Some(snodo_simulators::backend::identity::IdentityLink {
+        login_url: snodo_connectors::tenants::Tenants::public_urls(tenant).login,
+        return_url: format!("http://{}/demo/identity", config.listeners.ops),
+        tenant: tenant.istat.clone(),
+        spid_idp: format!("{idp}/spid"),
+        cie_idp: format!("{idp}/cie"),
+        commands_exchange: names.commands_exchange(),
+    })
 }

@@ -20,6 +20,7 @@ use snodo_queue::request::reply_to;
 use snodo_queue::{ConsumeOptions, Delivery, SharedTransport, TransportError};
 use tokio_util::sync::CancellationToken;
 
+pub mod identity;
 mod page;
 pub mod pagopa;
 
@@ -64,6 +65,7 @@ pub struct DemoBackend {
     answers: Answers,
     log: Arc<Mutex<VecDeque<Entry>>>,
     pagopa_node: Option<pagopa::NodeLink>,
+    identity: Option<Arc<identity::IdentityDemo>>,
 }
 
 impl DemoBackend {
@@ -80,7 +82,14 @@ impl DemoBackend {
             answers,
             log: Arc::default(),
             pagopa_node: None,
+            identity: None,
         }
+    }
+
+    /// Adds "Entra con SPID / CIE" to `/demo` and the landing page that redeems the ticket.
+    pub fn with_identity(mut self, link: Option<identity::IdentityLink>) -> Self {
+        self.identity = link.map(|l| Arc::new(identity::IdentityDemo::new(l)));
+        self
     }
 
     /// Seeds the demo's pagoPA positions and lets `/demo` ask the node simulator (when there is
@@ -106,6 +115,7 @@ impl DemoBackend {
             )
             .with_state(self.clone())
             .merge(pagopa::router(self.pagopa_node.clone()))
+            .merge(identity::router(self.clone()))
     }
 
     /// Consumes the inbox (and the request queue) until `shutdown`.
@@ -205,5 +215,6 @@ impl DemoBackend {
 }
 
 async fn demo_page(State(backend): State<DemoBackend>) -> Html<String> {
-    Html(page::render(&backend.entries()))
+    let identity = identity::section(backend.identity.as_deref());
+    Html(page::render(&backend.entries(), &identity))
 }

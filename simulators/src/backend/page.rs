@@ -3,7 +3,7 @@
 
 use super::Entry;
 
-pub(super) fn render(entries: &[Entry]) -> String {
+pub(super) fn render(entries: &[Entry], identity: &str) -> String {
     let mut rows = String::new();
     for e in entries {
         rows.push_str(&format!(
@@ -39,6 +39,7 @@ consumes its own queue.</div>
 <h1>What the demo backend saw</h1>
 <p><button id="ping">Send snodo.ping</button> <span id="result"></span></p>
 {pagopa}
+{identity}
 <table><thead><tr><th>time</th><th>direction</th><th>type</th><th>tenant</th><th>correlation</th><th>body</th></tr></thead>
 <tbody id="entries">
 {rows}</tbody></table>
