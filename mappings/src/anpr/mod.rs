@@ -17,6 +17,7 @@ mod error;
 pub mod header;
 pub mod lookup;
 pub mod notification;
+pub mod notification_pull;
 pub mod pdnd;
 pub mod place_check;
 pub mod registry_change;
