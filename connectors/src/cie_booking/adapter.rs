@@ -36,6 +36,10 @@ pub trait BookingAdapter: Send + Sync + 'static {
         command: &Command,
     ) -> Result<Response, AdapterError>;
 
+    /// The office a slot id of this protocol belongs to, or `None` when the id does not say (then a
+    /// tenant limited to some offices cannot book it: `[tenants.cie_booking] offices`).
+    fn slot_office<'s>(&self, slot_id: &'s str) -> Option<&'s str>;
+
     /// The changes the booking system made on its own to `tenant`'s bookings after `cursor`.
     async fn changes(
         &self,

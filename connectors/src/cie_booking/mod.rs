@@ -7,7 +7,8 @@
 //!   public, so our SOAP contract ([`soap`]) is the first implementation of it;
 //! - [`handler`]: the command handler (strict parsing, codici fiscali checked before sending, the
 //!   operation id from `message_id`, reused by every retry);
-//! - [`feed`]: the change feed on the shared scheduler, one per tenant.
+//! - [`feed`]: the change feed on the shared scheduler, one per tenant;
+//! - [`offices`]: the tenant's offices (`[tenants.cie_booking] offices`) and the cap on searches.
 //!
 //! Where the service is: `[platforms.cie_booking] url` (its base URL; the contract's path
 //! `/cie-booking/v1` is appended), or in development the booking simulator on port 9444.
@@ -15,6 +16,7 @@
 pub mod adapter;
 pub mod feed;
 pub mod handler;
+pub mod offices;
 pub mod soap;
 
 use std::sync::Arc;
@@ -27,6 +29,7 @@ use crate::soap::{SoapClient, SoapClientConfig};
 pub use adapter::{AdapterError, BookingAdapter};
 pub use feed::ChangeFeed;
 pub use handler::BookingHandler;
+pub use offices::{MAX_SEARCH_SLOTS, OfficeScope};
 pub use soap::{SERVICE_PATH, SoapBookingAdapter};
 
 /// The connector's name: `snodo.cie_booking.commands`, `[connectors.cie_booking]`, the command

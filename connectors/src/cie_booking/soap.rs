@@ -28,7 +28,12 @@ impl SoapBookingAdapter {
         SoapBookingAdapter { client }
     }
 
-    async fn call(&self, operation: Operation, payload: String) -> Result<Response, AdapterError> {
+    async fn call(
+        &self,
+        operation: Operation,
+        sent: &OperationId,
+        payload: String,
+    ) -> Result<Response, AdapterError> {
         // Every operation is idempotent by its idOperazione, so a timeout or a broken connection
         // after the request left is retried with the same id.
         let envelope = self
@@ -42,6 +47,19 @@ impl SoapBookingAdapter {
                 operation.wsdl_name()
             )))
         })?;
+        // An answer that does not echo our idOperazione answers another request (a confused proxy,
+        // a cache, a service bug): taking it as ours could report someone else's booking, or a
+        // refusal that never happened, so it is not trusted either way, and the retry asks again
+        // with the same id.
+        if reply.header.operation_id != *sent {
+            return Err(AdapterError::Call(CommandError::unavailable(format!(
+                "the booking service's {} answer carries idOperazione {}, not the {} sent: it is \
+                 not this request's answer",
+                operation.wsdl_name(),
+                reply.header.operation_id,
+                sent
+            ))));
+        }
         reply.answer.map_err(AdapterError::Rejected)
     }
 }
@@ -59,7 +77,18 @@ impl BookingAdapter for SoapBookingAdapter {
         command: &Command,
     ) -> Result<Response, AdapterError> {
         let payload = write_command(command, &header(operation_id, tenant))?;
-        self.call(command.operation(), payload).await
+        self.call(command.operation(), operation_id, payload).await
+    }
+
+    /// In Snodo's contract a slot id spells its office, day and time, `<idSede>-<YYYYMMDD>-<HHMM>`
+    /// (as the booking simulator issues them); an id of another shape tells nothing.
+    fn slot_office<'s>(&self, slot_id: &'s str) -> Option<&'s str> {
+        let mut parts = slot_id.rsplitn(3, '-');
+        let time = parts.next()?;
+        let day = parts.next()?;
+        let office = parts.next()?;
+        let digits = |s: &str, n: usize| s.len() == n && s.bytes().all(|b| b.is_ascii_digit());
+        (digits(time, 4) && digits(day, 8) && !office.is_empty()).then_some(office)
     }
 
     async fn changes(
@@ -74,7 +103,7 @@ impl BookingAdapter for SoapBookingAdapter {
             max,
         });
         let payload = write_request(&header(operation_id, tenant), &request)?;
-        match self.call(Operation::Changes, payload).await? {
+        match self.call(Operation::Changes, operation_id, payload).await? {
             Response::Changes(page) => Ok(page),
             // read_reply reads the response of the operation it is given.
             other => Err(AdapterError::Call(CommandError::internal(format!(
