@@ -559,7 +559,11 @@ async fn the_registration_builds_the_handler_the_push_route_and_one_poller_per_t
     let parts = (snodo_connectors::anpr::REGISTRATION.build)(&context).expect("the connector builds");
     assert_eq!(parts.handler.expect("a command handler").name(), "anpr");
     assert!(parts.inbound.is_some(), "the push endpoint");
-    assert_eq!(parts.background.len(), 1, "the 4005 poller of the one tenant");
+    assert_eq!(
+        parts.background.len(),
+        2,
+        "the 4005 poller and the 3003 pull of the one tenant"
+    );
     // Without the development PKI a development tenant has no certificate: a configuration error,
     // not a connector that fails every command.
     let context = PlatformContext {

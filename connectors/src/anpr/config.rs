@@ -25,6 +25,7 @@ pub const SERVICE_PATHS: &[(&str, &str)] = &[
     ("1001", "/ANPR1000ServiziIscrizione/AnprService1000"),
     ("2001", "/ANPR2000ServiziCancellazione/AnprService2000"),
     ("3002", "/ANPR3000ServiziConsultazione/AnprService3000"),
+    ("3003", "/ANPR3000ServiziConsultazione/AnprService3000"),
     ("4002", "/ANPR4000ServiziEstrazione/AnprService4000"),
     ("4005", "/ANPR4000ServiziEstrazione/AnprService4000"),
     ("5005", "/ANPR5000ServiziMutazione/AnprService5000"),

@@ -8,6 +8,7 @@
 //! | `soap.rs` | one operation: `idOperazioneComune`, call, answer, classification |
 //! | `handler.rs` | the command handler: 3002, 6001, 4002, 5005, 1001, 2001, PDND |
 //! | `bulk.rs` | bulk jobs in the coordination store and the 4005 poller on the scheduler |
+//! | `notifications.rs` | the scheduled 3003 notification pull, the primary path |
 //! | `inbound.rs` | `/anpr/{tenant}/notifications`, answered only once the event is confirmed |
 //! | `pdnd.rs`, `modi.rs` | the PDND e-services: voucher, ModI headers signed with OpenSSL |
 //!
@@ -22,6 +23,7 @@ mod config;
 mod handler;
 mod inbound;
 pub mod modi;
+mod notifications;
 mod pdnd;
 pub mod soap;
 
@@ -29,6 +31,7 @@ pub use bulk::{BulkJobs, BulkResultsFeed, COMPLETED_EVENT, Job, JobChunk, RESULT
 pub use config::{AnprConfigError, AnprTenant, SERVICE_PATHS};
 pub use handler::{AnprConnector, BulkLookupAccepted, CHUNK_SUBMITTED, NAME};
 pub use inbound::{NOTIFICATION_NAMESPACE, NotificationEndpoint, PUSH_DEADLINE, notification_router};
+pub use notifications::{NotificationFeed, OVERLAP, PULL_WINDOW, notification_item};
 pub use pdnd::{PdndClient, PdndConfig};
 
 use crate::inbound::InboundPublisher;
@@ -73,16 +76,23 @@ fn build(ctx: &PlatformContext) -> Result<PlatformParts, PlatformError> {
     let events = InboundPublisher::new(ctx.transport.clone(), &ctx.names, NAME);
     let mut background: Vec<crate::platform::Background> = Vec::new();
     for tenant in &tenants {
-        let feed = BulkResultsFeed::new(Arc::new(tenant.clone()), ctx.store.clone());
-        let mut settings = SchedulerSettings::new(ctx.names.clone());
-        settings.app_id = NAME.into();
-        let scheduler = Scheduler::new(Arc::new(feed), ctx.store.clone(), ctx.transport.clone(), settings)
-            .map_err(|e| configuration(e.to_string()))?;
-        let shutdown = ctx.shutdown.clone();
-        background.push(Box::pin(async move {
-            scheduler.run(shutdown).await;
-            Ok(())
-        }));
+        let tenant = Arc::new(tenant.clone());
+        // The bulk results (4005) and the notification pull (3003), each on its own lease and cursor.
+        let feeds: [Arc<dyn crate::schedule::Feed>; 2] = [
+            Arc::new(BulkResultsFeed::new(tenant.clone(), ctx.store.clone())),
+            Arc::new(NotificationFeed::new(tenant, ctx.store.clone())),
+        ];
+        for feed in feeds {
+            let mut settings = SchedulerSettings::new(ctx.names.clone());
+            settings.app_id = NAME.into();
+            let scheduler = Scheduler::new(feed, ctx.store.clone(), ctx.transport.clone(), settings)
+                .map_err(|e| configuration(e.to_string()))?;
+            let shutdown = ctx.shutdown.clone();
+            background.push(Box::pin(async move {
+                scheduler.run(shutdown).await;
+                Ok(())
+            }));
+        }
     }
     let inbound = notification_router(ctx.tenants.clone(), events.clone(), PUSH_DEADLINE);
     let handler = AnprConnector::new(tenants, ctx.store.clone(), events);
