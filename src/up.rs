@@ -98,7 +98,18 @@ pub async fn run(file: Option<&Path>, args: UpArgs) -> anyhow::Result<ExitCode> 
         telemetry: telemetry.clone(),
     })?;
 
-    let runtimes = assembly::build_runtimes(&config, &transport, &names, tenants, platforms.handlers);
+    // The message journal (connectors/src/journal/writer.rs): where the dead-letter index is.
+    let (journal, journal_writer) = snodo_connectors::journal::Journal::connect(
+        config.redis.url.as_deref(),
+        &config.transport.prefix,
+        &config.journal,
+    )
+    .await
+    .context("connecting the message journal ([journal], redis.url)")?;
+    let runtimes: Vec<_> = assembly::build_runtimes(&config, &transport, &names, tenants, platforms.handlers)
+        .into_iter()
+        .map(|r| r.with_journal(journal.clone()))
+        .collect();
     let topology = assembly::topology(&config, &names, &runtimes);
     transport
         .declare(&topology)
@@ -132,9 +143,15 @@ pub async fn run(file: Option<&Path>, args: UpArgs) -> anyhow::Result<ExitCode> 
         store: store.clone(),
         dead_letters: dead_letters.clone(),
         access,
+        journal,
     });
     let mut router = ops::router(state.clone());
     let mut tasks = JoinSet::new();
+    let stop = shutdown.clone();
+    tasks.spawn(async move {
+        journal_writer.run(stop).await;
+        Ok(())
+    });
     if config.demo.enabled {
         let demo = config
             .backends

@@ -100,6 +100,15 @@ async fn dead_letters_are_listed_replayed_and_purged(broker: &dyn TestBroker, in
             .unwrap(),
         dead_letters: index.clone(),
         access: ops::auth::OpsAccess::open(),
+        journal: snodo_connectors::journal::Journal::new(
+            Arc::new(snodo_connectors::journal::trace::MemoryTrace::new(
+                Duration::from_secs(3600),
+                1000,
+            )),
+            b"test key".to_vec(),
+            false,
+        )
+        .0,
     });
     let stop = CancellationToken::new();
     let addr = ops::serve("127.0.0.1:0".parse().unwrap(), ops::router(state), stop.clone())

@@ -155,6 +155,15 @@ async fn metrics_and_readiness(broker: &dyn TestBroker) {
             .await
             .unwrap(),
         access: ops::auth::OpsAccess::open(),
+        journal: snodo_connectors::journal::Journal::new(
+            Arc::new(snodo_connectors::journal::trace::MemoryTrace::new(
+                Duration::from_secs(3600),
+                1000,
+            )),
+            b"test key".to_vec(),
+            false,
+        )
+        .0,
     });
     let stop = CancellationToken::new();
     let addr = ops::serve(

@@ -174,7 +174,7 @@ fn percent_encode(s: &str) -> String {
         .collect()
 }
 
-fn default_by() -> String {
+pub(super) fn default_by() -> String {
     let user = std::env::var("USER").unwrap_or_else(|_| "unknown".into());
     let host = std::fs::read_to_string("/etc/hostname")
         .map(|h| h.trim().to_owned())

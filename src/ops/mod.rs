@@ -13,6 +13,7 @@ use snodo_queue::Names;
 use crate::assembly;
 
 mod dlq;
+mod trace;
 
 /// The operations token from `listeners.ops_token_file`, for when `SNODO_OPS_TOKEN` is not set: the
 /// CLI on the instance's own machine reads what `snodo up` reads.
@@ -51,6 +52,10 @@ enum OpsCommand {
     },
     /// Dead letters: list, show, replay, purge (from the journal's index; the queues are not touched).
     Dlq(dlq::DlqArgs),
+    /// The whole story of a message id, correlation id or business id, in time order (the journal).
+    Trace(trace::TraceArgs),
+    /// Erase one person's journal records and their commands' dead letters.
+    Erase(trace::EraseArgs),
 }
 
 #[derive(serde::Serialize, serde::Deserialize)]
@@ -64,6 +69,8 @@ pub async fn run(file: Option<&Path>, args: OpsArgs) -> anyhow::Result<ExitCode>
     let (amqp, ops, json) = match args.command {
         OpsCommand::Queues { amqp, ops, json } => (amqp, ops, json),
         OpsCommand::Dlq(dlq) => return dlq::run(file, dlq).await,
+        OpsCommand::Trace(args) => return trace::trace(file, args).await,
+        OpsCommand::Erase(args) => return trace::erase(file, args).await,
     };
     let mut config = config::load(file)?;
     if let Some(url) = amqp {

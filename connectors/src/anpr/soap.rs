@@ -12,7 +12,8 @@
 
 use chrono::{FixedOffset, Utc};
 use snodo_mappings::anpr::{AnprError, Answer, Rejection, RequestContext};
-use snodo_queue::runtime::CommandError;
+use snodo_queue::runtime::journal::{PlatformAttempt, record_platform_attempt};
+use snodo_queue::runtime::{CommandError, ErrorCode};
 use snodo_security::xml::{Document, NodeId};
 use uuid::Uuid;
 
@@ -85,14 +86,44 @@ pub async fn exchange<T>(
             requested_at: Utc::now().with_timezone(&FixedOffset::east_opt(0).expect("UTC is an offset")),
         };
         let payload = write(&ctx).map_err(field_error)?;
+        let started = std::time::Instant::now();
         // Every ANPR service is document/literal with soapAction "" (§0.1).
-        let envelope = client.call("", &payload).await.map_err(|e| {
-            // ANPR answers a repeated idOperazioneComune with its first answer: repeating is safe.
-            e.to_command_error(true)
-        })?;
-        let answer = read(envelope.document(), envelope.payload()).map_err(|e| {
-            CommandError::unavailable(format!("ANPR's answer to service {service} cannot be read: {e}"))
-        })?;
+        let answer = client
+            .call("", &payload)
+            .await
+            .map_err(|e| {
+                // ANPR answers a repeated idOperazioneComune with its first answer: repeating is safe.
+                e.to_command_error(true)
+            })
+            .and_then(|envelope| {
+                read(envelope.document(), envelope.payload()).map_err(|e| {
+                    CommandError::unavailable(format!(
+                        "ANPR's answer to service {service} cannot be read: {e}"
+                    ))
+                })
+            });
+        // The journal's record of this attempt (issue 9), against the command being handled.
+        record_platform_attempt(PlatformAttempt {
+            platform: "anpr",
+            operation: service.to_owned(),
+            endpoint: client.endpoint().to_owned(),
+            status: answer.is_ok().then_some(200),
+            outcome: match &answer {
+                Ok(Ok(_)) => Ok(()),
+                Ok(Err(_)) => Err(ErrorCode::Rejected),
+                Err(e) => Err(e.code),
+            },
+            platform_code: match &answer {
+                Ok(Err(r)) => r.platform_code().map(str::to_owned),
+                Err(e) => e.platform_code.clone(),
+                Ok(Ok(_)) => None,
+            },
+            elapsed: started.elapsed(),
+            request: Some(payload.clone().into()),
+            response: None,
+            business_ids: vec![id.clone()],
+        });
+        let answer = answer?;
         match answer {
             Err(rejection) if is_id_refusal(&rejection) && renumbered < MAX_RENUMBERING => {
                 renumbered += 1;

@@ -56,6 +56,10 @@ pub struct Config {
     /// The pagoPA connector's own settings (`[pagopa]`, see [`crate::pagopa::config`]).
     #[serde(default)]
     pub pagopa: crate::pagopa::config::PagopaConfig,
+    /// The message journal (`[journal]`: retention, raw bodies, the business-id key; see
+    /// [`crate::journal::writer`]).
+    #[serde(default)]
+    pub journal: crate::journal::JournalSettings,
 }
 
 /// `[platforms.<name>]`: a platform's base URL and the CAs its server certificate chains to.
@@ -216,6 +220,7 @@ impl Config {
             demo: DemoConfig { enabled: true },
             platforms: BTreeMap::new(),
             pagopa: Default::default(),
+            journal: Default::default(),
         }
     }
 }

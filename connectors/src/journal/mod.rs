@@ -22,8 +22,13 @@ use serde::{Deserialize, Serialize};
 
 pub mod record;
 pub mod redis_index;
+pub mod redis_trace;
+pub mod trace;
+pub mod writer;
 
 pub use record::{DeadLetter, DeadLetterFilter, Replay};
+pub use trace::{RecordKind, TraceRecord, TraceStore};
+pub use writer::{InboundRecord, Journal, JournalSettings, JournalWriter};
 
 /// How long a dead letter stays listed by default: long enough for a holiday weekend and a fix.
 pub const DEFAULT_RETENTION: Duration = Duration::from_secs(30 * 86_400);

@@ -24,6 +24,7 @@ pub mod metrics;
 pub mod preflight;
 pub mod send;
 pub mod telemetry;
+pub mod trace;
 
 pub use telemetry::{SharedTelemetry, Telemetry};
 
@@ -47,6 +48,8 @@ pub struct OpsState {
     pub dead_letters: crate::journal::SharedDeadLetterIndex,
     /// Who may use `/ops` and `/ops/*` (see [`auth`]).
     pub access: auth::OpsAccess,
+    /// The message journal (`/ops/trace`, `/ops/failures`, `/ops/journal/erase`).
+    pub journal: Arc<crate::journal::Journal>,
 }
 
 pub fn router(state: Arc<OpsState>) -> Router {
@@ -62,6 +65,9 @@ pub fn router(state: Arc<OpsState>) -> Router {
         .route("/ops/dlq/purge", post(dlq::purge_handler))
         .route("/ops/dlq/{id}", get(dlq::show))
         .route("/ops/dlq/{id}/replay", post(dlq::replay_handler))
+        .route("/ops/trace/{id}", get(trace::trace))
+        .route("/ops/failures", get(trace::failures))
+        .route("/ops/journal/erase", post(trace::erase))
         .route(
             auth::LOGIN_PATH,
             post(move |body| auth::login(State(login_access.clone()), body)),

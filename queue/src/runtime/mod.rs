@@ -12,6 +12,7 @@ use tracing::Instrument;
 
 pub mod error;
 pub mod handler;
+pub mod journal;
 pub mod metrics;
 mod process;
 pub mod retry;
@@ -74,6 +75,17 @@ struct Inner {
     metrics: Arc<ConnectorMetrics>,
     events_exchange: String,
     dead_queue: String,
+    journal: Option<journal::SharedJournalSink>,
+}
+
+impl Inner {
+    fn label(&self) -> String {
+        let name = self.handler.name();
+        match &self.settings.queue_override {
+            Some(q) => format!("{name}:{}", q.rsplit('.').next().unwrap_or(q)),
+            None => name.to_owned(),
+        }
+    }
 }
 
 /// One connector, consuming its queue.
@@ -102,11 +114,20 @@ impl ConnectorRuntime {
             tenants,
             settings,
             metrics: Arc::new(ConnectorMetrics::default()),
+            journal: None,
         };
         ConnectorRuntime {
             inner: Arc::new(inner),
             queue,
         }
+    }
+
+    /// Reports every command to `sink` (see [`journal`]). Call before [`ConnectorRuntime::run`].
+    pub fn with_journal(mut self, sink: journal::SharedJournalSink) -> Self {
+        Arc::get_mut(&mut self.inner)
+            .expect("the runtime is not shared before it runs")
+            .journal = Some(sink);
+        self
     }
 
     /// The queues this connector needs declared (DESIGN §3).
@@ -125,10 +146,7 @@ impl ConnectorRuntime {
     /// The `connector` label of this runtime's metrics: the connector name, qualified by the queue when it
     /// consumes another queue than its own (`core:unrouted`).
     pub fn label(&self) -> String {
-        match &self.inner.settings.queue_override {
-            Some(q) => format!("{}:{}", self.name(), q.rsplit('.').next().unwrap_or(q)),
-            None => self.name().to_owned(),
-        }
+        self.inner.label()
     }
 
     pub fn queue(&self) -> &str {
@@ -159,7 +177,10 @@ impl ConnectorRuntime {
                 source,
             })?;
         tracing::info!(connector = %connector, queue = %self.queue, "Consuming.");
-        inner.metrics.consuming.store(true, std::sync::atomic::Ordering::Relaxed);
+        inner
+            .metrics
+            .consuming
+            .store(true, std::sync::atomic::Ordering::Relaxed);
         let slots = Arc::new(Semaphore::new(inner.settings.concurrency.max(1)));
         let tasks = TaskTracker::new();
         // In-flight work gets its own token: it is cancelled only when the grace period runs out, so that
@@ -192,7 +213,10 @@ impl ConnectorRuntime {
             });
             tasks.spawn(work.instrument(span));
         }
-        inner.metrics.consuming.store(false, std::sync::atomic::Ordering::Relaxed);
+        inner
+            .metrics
+            .consuming
+            .store(false, std::sync::atomic::Ordering::Relaxed);
         tasks.close();
         if tokio::time::timeout(inner.settings.shutdown_grace, tasks.wait())
             .await

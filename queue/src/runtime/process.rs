@@ -17,6 +17,7 @@ use uuid::Uuid;
 use super::Inner;
 use super::error::{CommandError, ErrorCode};
 use super::handler::Command;
+use super::journal::{CURRENT, CommandRecord, CommandStep, CurrentCommand, Scope};
 use super::retry::RetryDecision;
 use crate::envelope::{
     self, Envelope, HEADER_ATTEMPTS, HEADER_ERROR, HEADER_ERROR_CODE, HEADER_FAILED_AT, MessageType, Outcome,
@@ -148,12 +149,79 @@ async fn plan(inner: &Inner, message: &Message) -> Plan {
     if let Some(t) = &command.envelope.tenant {
         span.record("tenant", t.as_str());
     }
-    let mut plan = match attempt(inner, &mut command).await {
-        Ok(body) => completed_plan(inner, &command, body),
-        Err(error) => failure_plan(inner, message, &command, error),
+    let connector = inner.label();
+    let outcome = match &inner.journal {
+        None => attempt(inner, &mut command).await,
+        Some(sink) => {
+            sink.command(journal_record(&connector, &command, CommandStep::Received));
+            let scope = Scope {
+                command: CurrentCommand {
+                    connector: connector.clone(),
+                    message_id: command.envelope.message_id.to_string(),
+                    correlation_id: command.envelope.correlation_id.map(|c| c.to_string()),
+                    kind: kind.clone(),
+                    tenant: command.envelope.tenant.clone(),
+                },
+                sink: sink.clone(),
+            };
+            CURRENT.scope(scope, attempt(inner, &mut command)).await
+        }
     };
+    let mut record = journal_record(&connector, &command, CommandStep::Completed);
+    record.body = None;
+    let mut plan = match outcome {
+        Ok(body) => {
+            if inner.journal.is_some() {
+                record.result = serde_json::to_vec(&body).ok().map(Into::into);
+            }
+            completed_plan(inner, &command, body)
+        }
+        Err(error) => {
+            record.error_code = Some(error.code);
+            record.error = Some(error.message.clone());
+            record.platform_code = error.platform_code.clone();
+            failure_plan(inner, message, &command, error)
+        }
+    };
+    if let Some(sink) = &inner.journal {
+        // Recorded when decided: if the publish is never confirmed, the command comes back and is
+        // recorded again, which the journal shows as a second delivery.
+        match &plan.result {
+            PlanResult::Completed => {}
+            PlanResult::Retry { delay, code } => {
+                record.step = CommandStep::RetryScheduled;
+                record.retry_in = Some(*delay);
+                record.error_code = Some(*code);
+            }
+            PlanResult::Failed(code) => {
+                record.step = CommandStep::Failed;
+                record.error_code = Some(*code);
+            }
+        }
+        sink.command(record);
+    }
     plan.kind = kind;
     plan
+}
+
+fn journal_record(connector: &str, command: &Command, step: CommandStep) -> CommandRecord {
+    let e = &command.envelope;
+    CommandRecord {
+        step,
+        connector: connector.to_owned(),
+        message_id: Some(e.message_id.to_string()),
+        correlation_id: e.correlation_id.map(|c| c.to_string()),
+        kind: Some(e.kind.as_str().to_owned()),
+        tenant: e.tenant.clone(),
+        attempt: e.attempt,
+        external_key: e.external_key.clone(),
+        body: Some(command.body.clone()),
+        result: None,
+        error_code: None,
+        error: None,
+        platform_code: None,
+        retry_in: None,
+    }
 }
 
 /// Runs one attempt: tenant, deadline, idempotency key, then the handler within the deadline.
@@ -315,6 +383,24 @@ fn parked(original: &Message, error: &CommandError, attempts: u32) -> Message {
 fn invalid_envelope_plan(inner: &Inner, message: &Message, error: CommandError) -> Plan {
     inner.metrics.record_received("invalid");
     tracing::warn!(error = %error.message, "Invalid message; parked in the dead-letter queue.");
+    if let Some(sink) = &inner.journal {
+        sink.command(CommandRecord {
+            step: CommandStep::Failed,
+            connector: inner.label(),
+            message_id: message.properties.message_id.clone(),
+            correlation_id: message.properties.correlation_id.clone(),
+            kind: message.properties.kind.clone(),
+            tenant: message.header_str(envelope::HEADER_TENANT).map(str::to_owned),
+            attempt: 1,
+            external_key: None,
+            body: Some(message.body.clone()),
+            result: None,
+            error_code: Some(error.code),
+            error: Some(error.message.clone()),
+            platform_code: None,
+            retry_in: None,
+        });
+    }
     let raw_id = message.properties.message_id.as_deref();
     let command_id = raw_id.and_then(|id| Uuid::parse_str(id).ok());
     let kind: Option<MessageType> = message.properties.kind.as_deref().and_then(|k| k.parse().ok());
