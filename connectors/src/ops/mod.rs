@@ -21,6 +21,7 @@ pub mod auth;
 pub mod dlq;
 pub mod health;
 pub mod metrics;
+pub mod page;
 pub mod preflight;
 pub mod send;
 pub mod telemetry;
@@ -65,6 +66,7 @@ pub fn router(state: Arc<OpsState>) -> Router {
         .route("/ops/dlq/purge", post(dlq::purge_handler))
         .route("/ops/dlq/{id}", get(dlq::show))
         .route("/ops/dlq/{id}/replay", post(dlq::replay_handler))
+        .route("/ops", get(page::page))
         .route("/ops/trace/{id}", get(trace::trace))
         .route("/ops/failures", get(trace::failures))
         .route("/ops/journal/erase", post(trace::erase))
