@@ -184,6 +184,16 @@ pub async fn run(file: Option<&Path>, args: UpArgs) -> anyhow::Result<ExitCode> 
                 .as_ref()
                 .and_then(|_| demo_identity_link(&config, &names, args.listener_offset)),
         );
+        let backend = backend.with_anpr(config.tenants.iter().find(|t| t.anpr.is_some()).map(|t| {
+            snodo_simulators::backend::anpr::AnprLink {
+                tenant: t.istat.clone(),
+                commands_exchange: names.commands_exchange(),
+                simulator: dev_pki.as_ref().map(|pki| {
+                    let port = snodo_simulators::anpr::DEFAULT_PORT.saturating_add(args.listener_offset);
+                    (format!("https://127.0.0.1:{port}"), pki.trust_anchors())
+                }),
+            }
+        }));
         router = router.merge(backend.router());
         let stop = shutdown.clone();
         tasks.spawn(async move { backend.run(stop).await.context("demo backend") });

@@ -20,6 +20,7 @@ use snodo_queue::request::reply_to;
 use snodo_queue::{ConsumeOptions, Delivery, SharedTransport, TransportError};
 use tokio_util::sync::CancellationToken;
 
+pub mod anpr;
 pub mod identity;
 mod page;
 pub mod pagopa;
@@ -66,6 +67,7 @@ pub struct DemoBackend {
     log: Arc<Mutex<VecDeque<Entry>>>,
     pagopa_node: Option<pagopa::NodeLink>,
     identity: Option<Arc<identity::IdentityDemo>>,
+    anpr: Option<Arc<anpr::AnprDemo>>,
 }
 
 impl DemoBackend {
@@ -83,12 +85,19 @@ impl DemoBackend {
             log: Arc::default(),
             pagopa_node: None,
             identity: None,
+            anpr: None,
         }
     }
 
     /// Adds "Entra con SPID / CIE" to `/demo` and the landing page that redeems the ticket.
     pub fn with_identity(mut self, link: Option<identity::IdentityLink>) -> Self {
         self.identity = link.map(|l| Arc::new(identity::IdentityDemo::new(l)));
+        self
+    }
+
+    /// Adds the registry desk (`/demo/anpr`), whose actions are `anpr.*` commands.
+    pub fn with_anpr(mut self, link: Option<anpr::AnprLink>) -> Self {
+        self.anpr = link.map(|l| Arc::new(anpr::AnprDemo::new(l)));
         self
     }
 
@@ -116,6 +125,7 @@ impl DemoBackend {
             .with_state(self.clone())
             .merge(pagopa::router(self.pagopa_node.clone()))
             .merge(identity::router(self.clone()))
+            .merge(anpr::router(self.clone()))
     }
 
     /// Consumes the inbox (and the request queue) until `shutdown`.
@@ -215,6 +225,6 @@ impl DemoBackend {
 }
 
 async fn demo_page(State(backend): State<DemoBackend>) -> Html<String> {
-    let identity = identity::section(backend.identity.as_deref());
+    let identity = identity::section(backend.identity.as_deref()) + &anpr::section(backend.anpr.as_deref());
     Html(page::render(&backend.entries(), &identity))
 }
