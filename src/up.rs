@@ -184,6 +184,13 @@ pub async fn run(file: Option<&Path>, args: UpArgs) -> anyhow::Result<ExitCode> 
                 .as_ref()
                 .and_then(|_| demo_identity_link(&config, &names, args.listener_offset)),
         );
+        let backend =
+            backend.with_cie_booking(config.tenants.iter().find(|t| t.cie_booking.is_some()).map(|t| {
+                snodo_simulators::backend::cie_booking::BookingLink {
+                    tenant: t.istat.clone(),
+                    commands_exchange: names.commands_exchange(),
+                }
+            }));
         let backend = backend.with_anpr(config.tenants.iter().find(|t| t.anpr.is_some()).map(|t| {
             snodo_simulators::backend::anpr::AnprLink {
                 tenant: t.istat.clone(),

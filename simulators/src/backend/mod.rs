@@ -21,6 +21,7 @@ use snodo_queue::{ConsumeOptions, Delivery, SharedTransport, TransportError};
 use tokio_util::sync::CancellationToken;
 
 pub mod anpr;
+pub mod cie_booking;
 pub mod identity;
 mod page;
 pub mod pagopa;
@@ -67,6 +68,7 @@ pub struct DemoBackend {
     log: Arc<Mutex<VecDeque<Entry>>>,
     pagopa_node: Option<pagopa::NodeLink>,
     identity: Option<Arc<identity::IdentityDemo>>,
+    cie_booking: Option<Arc<cie_booking::BookingDemo>>,
     anpr: Option<Arc<anpr::AnprDemo>>,
 }
 
@@ -85,6 +87,7 @@ impl DemoBackend {
             log: Arc::default(),
             pagopa_node: None,
             identity: None,
+            cie_booking: None,
             anpr: None,
         }
     }
@@ -92,6 +95,12 @@ impl DemoBackend {
     /// Adds "Entra con SPID / CIE" to `/demo` and the landing page that redeems the ticket.
     pub fn with_identity(mut self, link: Option<identity::IdentityLink>) -> Self {
         self.identity = link.map(|l| Arc::new(identity::IdentityDemo::new(l)));
+        self
+    }
+
+    /// Adds the CIE appointment desk (`/demo/cie`), whose actions are `cie_booking.*` commands.
+    pub fn with_cie_booking(mut self, link: Option<cie_booking::BookingLink>) -> Self {
+        self.cie_booking = link.map(|l| Arc::new(cie_booking::BookingDemo::new(l)));
         self
     }
 
@@ -125,6 +134,7 @@ impl DemoBackend {
             .with_state(self.clone())
             .merge(pagopa::router(self.pagopa_node.clone()))
             .merge(identity::router(self.clone()))
+            .merge(cie_booking::router(self.clone()))
             .merge(anpr::router(self.clone()))
     }
 
@@ -225,6 +235,8 @@ impl DemoBackend {
 }
 
 async fn demo_page(State(backend): State<DemoBackend>) -> Html<String> {
-    let identity = identity::section(backend.identity.as_deref()) + &anpr::section(backend.anpr.as_deref());
+    let identity = identity::section(backend.identity.as_deref())
+        + &cie_booking::section(backend.cie_booking.as_deref())
+        + &anpr::section(backend.anpr.as_deref());
     Html(page::render(&backend.entries(), &identity))
 }

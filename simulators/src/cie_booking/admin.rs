@@ -11,6 +11,7 @@
 
 use std::sync::Arc;
 
+use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -62,22 +63,24 @@ fn refused(error: MinistryError) -> Response {
     (status, Json(serde_json::json!({"error": error.to_string()}))).into_response()
 }
 
-/// A body that is not the call's JSON, answered like the framework's admin calls.
-fn bad_body(e: axum::extract::rejection::JsonRejection) -> Response {
-    (
-        StatusCode::BAD_REQUEST,
-        Json(serde_json::json!({"error": format!("not a valid body for this call: {}", e.body_text())})),
-    )
-        .into_response()
+/// The call's JSON body, whatever its content type (as the framework's admin calls read theirs,
+/// so `curl -d` works), or the answer saying what is wrong with it.
+fn read_body<T: serde::de::DeserializeOwned>(body: &Bytes) -> Result<T, Box<Response>> {
+    serde_json::from_slice(body).map_err(|e| {
+        Box::new(
+            (
+                StatusCode::BAD_REQUEST,
+                Json(serde_json::json!({"error": format!("not a valid body for this call: {e}")})),
+            )
+                .into_response(),
+        )
+    })
 }
 
-async fn close_office(
-    State(shared): State<Arc<Shared>>,
-    body: Result<Json<ClosureBody>, axum::extract::rejection::JsonRejection>,
-) -> Response {
-    let Json(body) = match body {
+async fn close_office(State(shared): State<Arc<Shared>>, body: Bytes) -> Response {
+    let body: ClosureBody = match read_body(&body) {
         Ok(body) => body,
-        Err(e) => return bad_body(e),
+        Err(answer) => return *answer,
     };
     match shared
         .engine
@@ -101,11 +104,11 @@ async fn cancel_as_operator(State(shared): State<Arc<Shared>>, Path(code): Path<
 async fn decide_clearance(
     State(shared): State<Arc<Shared>>,
     Path(code): Path<String>,
-    body: Result<Json<ClearanceBody>, axum::extract::rejection::JsonRejection>,
+    body: Bytes,
 ) -> Response {
-    let Json(body) = match body {
+    let body: ClearanceBody = match read_body(&body) {
         Ok(body) => body,
-        Err(e) => return bad_body(e),
+        Err(answer) => return *answer,
     };
     match shared
         .engine
