@@ -4,6 +4,7 @@
 
 use std::process::ExitCode;
 
+mod identity;
 mod load;
 mod pagopa;
 mod raw_lapin;
@@ -24,6 +25,8 @@ enum Bench {
     Xml(xml::XmlBenchArgs),
     /// Complete pagoPA payments (verify, activation, receipt) driven by the node simulator against the connector over RabbitMQ.
     Pagopa(pagopa::PagopaBenchArgs),
+    /// SPID logins through the ACS (signed Response → event confirmed by RabbitMQ → 303) with the IdP simulator.
+    Identity(identity::IdentityBenchArgs),
 }
 
 /// Benchmarks log at `warn` unless `SNODO_LOG` says otherwise: they measure the work, not the log
@@ -37,5 +40,6 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
         Bench::Transport(a) => transport::run(a).await,
         Bench::Xml(a) => xml::run(a),
         Bench::Pagopa(a) => pagopa::run(a).await,
+        Bench::Identity(a) => identity::run(a).await,
     }
 }
