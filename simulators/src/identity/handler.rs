@@ -140,6 +140,7 @@ fn sso(
         sso_url: &sso_url,
         now: idp.inner.clock.now(),
         find_sp: &find,
+        schema: &idp.inner.schema.read().clone(),
     };
     let accepted = match request::judge(&context, query, form) {
         Ok(accepted) => accepted,

@@ -32,6 +32,7 @@ mod slo;
 mod sp;
 mod tree;
 mod users;
+pub mod xsd;
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -180,6 +181,8 @@ struct Inner {
     logins: Mutex<HashMap<String, PendingLogin>>,
     sessions: Mutex<HashMap<String, Session>>,
     population: OnceLock<Arc<Population>>,
+    /// The SAML protocol schema AuthnRequests are validated against.
+    schema: RwLock<Arc<xsd::ProtocolSchema>>,
 }
 
 /// The IdP simulator. Cheap to clone; clones share everything.
@@ -220,6 +223,7 @@ impl IdentityProvider {
                 logins: Mutex::new(HashMap::new()),
                 sessions: Mutex::new(HashMap::new()),
                 population: OnceLock::new(),
+                schema: RwLock::new(Arc::new(xsd::ProtocolSchema::new(&xsd::default_specs_dir()))),
             }),
         };
         if let Ok(list) = std::env::var(SP_METADATA_VARIABLE) {
@@ -238,6 +242,12 @@ impl IdentityProvider {
     pub fn with_population(self, population: Arc<Population>) -> IdentityProvider {
         let _ = self.inner.population.set(population);
         self
+    }
+
+    /// Validates AuthnRequests with the schemas of this SPID specs directory (`xsd/spid/` under it)
+    /// instead of [`xsd::default_specs_dir`].
+    pub fn set_specs_dir(&self, dir: &std::path::Path) {
+        *self.inner.schema.write() = Arc::new(xsd::ProtocolSchema::new(dir));
     }
 
     /// Names the IdP with this base URL (e.g. `https://127.0.0.1:9443`) instead of the Host header.

@@ -1,7 +1,7 @@
 //! Reading and judging an AuthnRequest as the national IdPs and validators do: the signature first
 //! (with the SP metadata's certificate only), then every SPID rule of spid-and-cie-id.md §1.1, or the
-//! CIE ID variant of §4.1, each violation reported on its own so that an integrator sees all of them
-//! at once with the rule it breaks.
+//! CIE ID variant of §4.1, and the SAML protocol schema (`xsd`), each violation reported on its own so
+//! that an integrator sees all of them at once with the rule it breaks.
 //!
 //! The HTTP-Redirect message is inflated and parsed once *before* its signature is checked, only to
 //! learn which SP sent it (the signature is over the query string, and which keys to use is written
@@ -19,6 +19,7 @@ use snodo_security::xml::{Document, Limits, NodeId, parse};
 
 use super::Profile;
 use super::sp::ServiceProvider;
+use super::xsd::ProtocolSchema;
 
 const UNSPECIFIED_FORMAT: &str = "urn:oasis:names:tc:SAML:1.1:nameid-format:unspecified";
 /// How far an AuthnRequest's IssueInstant may be from the IdP's clock (spid-testenv2 uses ±2 min).
@@ -48,11 +49,17 @@ pub struct Problem {
     pub detail: String,
 }
 
-fn problem(rule: &'static str, detail: impl Into<String>) -> Problem {
-    Problem {
-        rule,
-        detail: detail.into(),
+impl Problem {
+    pub fn new(rule: &'static str, detail: impl Into<String>) -> Problem {
+        Problem {
+            rule,
+            detail: detail.into(),
+        }
     }
+}
+
+fn problem(rule: &'static str, detail: impl Into<String>) -> Problem {
+    Problem::new(rule, detail)
 }
 
 /// A request the IdP accepted: what the login and the Response need.
@@ -79,6 +86,7 @@ pub struct Context<'a> {
     pub sso_url: &'a str,
     pub now: DateTime<Utc>,
     pub find_sp: &'a dyn Fn(&str) -> Option<ServiceProvider>,
+    pub schema: &'a ProtocolSchema,
 }
 
 /// Reads, verifies and judges a request: `query` is the raw query string (Redirect), `form` the
@@ -96,7 +104,16 @@ pub fn judge(
         }
         _ => return Err(vec![problem("SAMLRequest", "no SAMLRequest in the request")]),
     };
-    check_rules(context, &doc, &sp, relay_state)
+    // The schema and the rules are both reported, so that one round trip shows everything to fix.
+    let mut problems = context.schema.problems(&doc);
+    match check_rules(context, &doc, &sp, relay_state) {
+        Ok(accepted) if problems.is_empty() => Ok(accepted),
+        Ok(_) => Err(problems),
+        Err(rules) => {
+            problems.extend(rules);
+            Err(problems)
+        }
+    }
 }
 
 fn read_redirect(
