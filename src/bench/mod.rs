@@ -5,6 +5,7 @@
 use std::process::ExitCode;
 
 mod identity;
+mod cie_booking;
 mod load;
 mod pagopa;
 mod raw_lapin;
@@ -27,6 +28,8 @@ enum Bench {
     Pagopa(pagopa::PagopaBenchArgs),
     /// SPID logins through the ACS (signed Response → event confirmed by RabbitMQ → 303) with the IdP simulator.
     Identity(identity::IdentityBenchArgs),
+    /// CIE booking searches and bookings end to end: RabbitMQ → connector → booking simulator → event.
+    CieBooking(cie_booking::CieBookingBenchArgs),
 }
 
 /// Benchmarks log at `warn` unless `SNODO_LOG` says otherwise: they measure the work, not the log
@@ -41,5 +44,6 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
         Bench::Xml(a) => xml::run(a),
         Bench::Pagopa(a) => pagopa::run(a).await,
         Bench::Identity(a) => identity::run(a).await,
+        Bench::CieBooking(a) => cie_booking::run(a).await,
     }
 }
