@@ -4,8 +4,9 @@
 
 use std::process::ExitCode;
 
-mod identity;
+mod anpr;
 mod cie_booking;
+mod identity;
 mod load;
 mod pagopa;
 mod raw_lapin;
@@ -30,6 +31,8 @@ enum Bench {
     Identity(identity::IdentityBenchArgs),
     /// CIE booking searches and bookings end to end: RabbitMQ → connector → booking simulator → event.
     CieBooking(cie_booking::CieBookingBenchArgs),
+    /// Signed ANPR resident lookups (3002) end to end: RabbitMQ → connector → ANPR simulator → event.
+    Anpr(anpr::AnprBenchArgs),
 }
 
 /// Benchmarks log at `warn` unless `SNODO_LOG` says otherwise: they measure the work, not the log
@@ -45,5 +48,6 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
         Bench::Pagopa(a) => pagopa::run(a).await,
         Bench::Identity(a) => identity::run(a).await,
         Bench::CieBooking(a) => cie_booking::run(a).await,
+        Bench::Anpr(a) => anpr::run(a).await,
     }
 }
