@@ -65,7 +65,10 @@ pub async fn run(file: Option<&Path>) -> anyhow::Result<ExitCode> {
 /// A TLS handshake with each `[platforms.<name>]` endpoint, and whether every one succeeded.
 async fn platform_report(config: &Config) -> (String, bool) {
     if config.platforms.is_empty() {
-        return ("platforms: none configured (development: the simulators)\n".to_owned(), true);
+        return (
+            "platforms: none configured (development: the simulators)\n".to_owned(),
+            true,
+        );
     }
     let mut out = String::from("platforms:\n");
     let mut ok = true;
@@ -152,17 +155,19 @@ fn certificate_report(config: &Config, now: SystemTime) -> (String, Verdict) {
 }
 
 /// When each configured certificate that could be read expires, for `snodo_certificate_expiry_days`.
-pub(crate) fn certificate_expiries(config: &Config) -> Vec<snodo_connectors::ops::telemetry::CertificateExpiry> {
+pub(crate) fn certificate_expiries(
+    config: &Config,
+) -> Vec<snodo_connectors::ops::telemetry::CertificateExpiry> {
     config
         .certificates()
         .iter()
         .filter_map(|c| {
-            summarize(c, SystemTime::now())
-                .info
-                .map(|info| snodo_connectors::ops::telemetry::CertificateExpiry {
+            summarize(c, SystemTime::now()).info.map(|info| {
+                snodo_connectors::ops::telemetry::CertificateExpiry {
                     key: c.key.clone(),
                     not_after: info.not_after,
-                })
+                }
+            })
         })
         .collect()
 }

@@ -3,8 +3,8 @@
 //! pagoPA, SPID/CIE, CIE booking) live in one module each, on the consumer runtime of `snodo-queue`.
 
 pub mod anpr;
-pub mod config;
 pub mod cie_booking;
+pub mod config;
 pub mod core;
 pub mod identity;
 pub mod inbound;

@@ -144,4 +144,9 @@ impl PlatformRegistration {
 }
 
 /// Every platform connector of this build. Each platform adds its line when it lands.
-pub const PLATFORMS: &[PlatformRegistration] = &[crate::anpr::REGISTRATION, crate::pagopa::REGISTRATION, crate::identity::REGISTRATION, crate::cie_booking::REGISTRATION];
+pub const PLATFORMS: &[PlatformRegistration] = &[
+    crate::anpr::REGISTRATION,
+    crate::pagopa::REGISTRATION,
+    crate::identity::REGISTRATION,
+    crate::cie_booking::REGISTRATION,
+];

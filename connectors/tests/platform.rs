@@ -24,7 +24,9 @@ async fn context(config: Config, with_dev_ca: bool, offset: u16) -> PlatformCont
         requester: Arc::new(Requester::start(transport.clone(), &names.prefix).await.unwrap()),
         transport,
         names,
-        store: connect(None, StateSettings::with_prefix("platform-test")).await.unwrap(),
+        store: connect(None, StateSettings::with_prefix("platform-test"))
+            .await
+            .unwrap(),
         development_ca: with_dev_ca.then(|| devpki::shared_for_tests().trust_anchors()),
         development_pki: with_dev_ca.then(|| devpki::shared_for_tests().clone()),
         simulator_port_offset: offset,
@@ -47,14 +49,23 @@ async fn a_configured_endpoint_wins_and_real_tenants_never_fall_back() {
     let mut config = Config::development();
     config.platforms = BTreeMap::from([(
         "anpr".to_owned(),
-        PlatformEndpointConfig { url: "https://ws.anpr.example/ws".into(), ca: vec![pki.ca_file().to_owned()] },
+        PlatformEndpointConfig {
+            url: "https://ws.anpr.example/ws".into(),
+            ca: vec![pki.ca_file().to_owned()],
+        },
     )]);
     let ctx = context(config.clone(), true, 0).await;
-    assert_eq!(ctx.endpoint("anpr", 9441).unwrap().url, "https://ws.anpr.example/ws");
+    assert_eq!(
+        ctx.endpoint("anpr", 9441).unwrap().url,
+        "https://ws.anpr.example/ws"
+    );
 
     config.tenants[0].environment = Environment::Test;
     let ctx = context(config, false, 0).await;
-    assert_eq!(ctx.endpoint("anpr", 9441).unwrap().url, "https://ws.anpr.example/ws");
+    assert_eq!(
+        ctx.endpoint("anpr", 9441).unwrap().url,
+        "https://ws.anpr.example/ws"
+    );
     let err = ctx.endpoint("pagopa", 9442).unwrap_err();
     assert!(matches!(err, PlatformError::NoEndpoint { .. }), "{err}");
     assert!(err.to_string().contains("[platforms.pagopa]"), "{err}");

@@ -6,6 +6,6 @@ pub mod anpr;
 pub mod backend;
 pub mod cie_booking;
 pub mod framework;
-pub mod pagopa;
 pub mod identity;
+pub mod pagopa;
 pub mod population;
