@@ -17,20 +17,13 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use hdrhistogram::Histogram;
 use parking_lot::Mutex;
-use snodo_connectors::config::{Config, PlatformEndpointConfig};
-use snodo_connectors::platform::PlatformContext;
-use snodo_connectors::state::{self, StateSettings};
-use snodo_connectors::tenants::Tenants;
 use snodo_queue::envelope::{Envelope, MessageType};
-use snodo_queue::rabbit::{RabbitConfig, RabbitTransport};
-use snodo_queue::request::Requester;
-use snodo_queue::topology::SubscriberQueue;
-use snodo_queue::{ConsumeOptions, Names, Publish, SharedTransport, Topology};
-use snodo_security::devpki::{DevPki, DevTenant};
+use snodo_queue::{ConsumeOptions, Names, Publish, SharedTransport};
 use snodo_security::tls::{ClientAuth, TlsServer, TlsServerConfig};
 use snodo_simulators::anpr::{AnprSettings, AnprSimulator, population};
 use snodo_simulators::framework::{Instance, SimClock, Transport, serve};
-use tokio_util::sync::CancellationToken;
+
+use super::platform::BenchBase;
 
 const TENANT: &str = "015146";
 const COMMAND: &str = "anpr.resident.lookup";
@@ -60,19 +53,13 @@ pub async fn run(args: AnprBenchArgs) -> anyhow::Result<ExitCode> {
         args.window,
         args.amqp
     );
-    let stop = CancellationToken::new();
-    let transport: SharedTransport = RabbitTransport::connect(RabbitConfig {
-        connection_name: "bench anpr".into(),
-        ..RabbitConfig::new(&args.amqp)
-    })
-    .await
-    .context("connecting to RabbitMQ")?;
-    let names = Names::new(format!(
-        "benchanpr{}",
-        &uuid::Uuid::new_v4().simple().to_string()[..8]
-    ));
-    let pki = DevPki::ensure(&crate::simulate::default_pki_dir(), &DevTenant::default())
-        .context("the development PKI")?;
+    let base = BenchBase::connect("anpr", &args.amqp).await?;
+    let (transport, names, pki, stop) = (
+        base.transport.clone(),
+        base.names.clone(),
+        base.pki.clone(),
+        base.stop.clone(),
+    );
 
     // The simulator: every request judged as ANPR judges it; no pushes (nothing to notify).
     let mut settings = AnprSettings::development(&pki).context("the ANPR simulator's settings")?;
@@ -93,59 +80,14 @@ pub async fn run(args: AnprBenchArgs) -> anyhow::Result<ExitCode> {
 
     // The connector as `snodo up` builds it; its pollers (4005, 3003) are not started: they would
     // only add their own calls to the measurement.
-    let mut config = Config::development();
-    config.platforms.insert(
-        "anpr".into(),
-        PlatformEndpointConfig {
-            url: served.url(),
-            ca: Vec::new(),
-        },
-    );
-    let config = Arc::new(config);
-    let context = PlatformContext {
-        config: config.clone(),
-        tenants: Arc::new(Tenants::from_config(&config)),
-        transport: transport.clone(),
-        names: names.clone(),
-        store: state::connect(None, StateSettings::with_prefix(names.prefix.clone())).await?,
-        requester: Arc::new(Requester::start(transport.clone(), &names.prefix).await?),
-        development_ca: Some(pki.trust_anchors()),
-        development_pki: Some(pki.clone()),
-        simulator_port_offset: 0,
-        shutdown: stop.clone(),
-        telemetry: Default::default(),
-    };
+    let config = Arc::new(BenchBase::config_with_endpoint("anpr", served.url()));
+    let context = base.context(config.clone()).await?;
     let parts = (snodo_connectors::anpr::REGISTRATION.build)(&context)
         .map_err(|e| anyhow::anyhow!("building the ANPR connector: {e}"))?;
     let handler = parts
         .handler
         .context("the ANPR connector has no command handler")?;
-    let runtimes = crate::assembly::build_runtimes(
-        &config,
-        &transport,
-        &names,
-        Arc::new(vec![TENANT.to_owned()]),
-        vec![handler],
-    );
-    let events_queue = format!("{}.bench.events", names.prefix);
-    let queues: Vec<_> = runtimes.iter().map(|r| r.queues()).collect();
-    let topology = Topology::snodo(
-        &names,
-        &queues,
-        &[SubscriberQueue {
-            queue: events_queue.clone(),
-            patterns: vec!["anpr.#".into()],
-        }],
-        &[],
-    );
-    transport
-        .declare(&topology)
-        .await
-        .context("declaring the bench topology")?;
-    for runtime in runtimes {
-        let stop = stop.clone();
-        tokio::spawn(async move { runtime.run(stop).await });
-    }
+    let (events_queue, topology) = base.run_handler(&config, handler, "anpr.#").await?;
 
     let residents: Vec<String> = population()
         .iter()
@@ -196,12 +138,8 @@ pub async fn run(args: AnprBenchArgs) -> anyhow::Result<ExitCode> {
     if let Some(first) = &run.first_failure {
         println!("{} lookups failed; the first: {first}", run.failed);
     }
-    stop.cancel();
     drop(events);
-    for queue in topology.queue_names() {
-        let _ = transport.delete_queue(queue).await;
-    }
-    transport.close().await;
+    base.finish(&topology).await;
     Ok(if run.failed == 0 {
         ExitCode::SUCCESS
     } else {

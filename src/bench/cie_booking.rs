@@ -20,20 +20,13 @@ use chrono::{Datelike, Weekday};
 use hdrhistogram::Histogram;
 use parking_lot::Mutex;
 use serde_json::{Value, json};
-use snodo_connectors::config::{Config, PlatformEndpointConfig};
-use snodo_connectors::platform::PlatformContext;
-use snodo_connectors::state::{self, StateSettings};
-use snodo_connectors::tenants::Tenants;
 use snodo_queue::envelope::{Envelope, MessageType};
-use snodo_queue::rabbit::{RabbitConfig, RabbitTransport};
-use snodo_queue::request::Requester;
-use snodo_queue::topology::SubscriberQueue;
-use snodo_queue::{ConsumeOptions, Names, Publish, SharedTransport, Topology};
-use snodo_security::devpki::{DevPki, DevTenant};
+use snodo_queue::{ConsumeOptions, Names, Publish, SharedTransport};
 use snodo_security::tls::{ClientAuth, TlsServer, TlsServerConfig};
 use snodo_simulators::cie_booking::{CieBookingSimulator, SlotRef, in_rome, population, seeded_offices};
 use snodo_simulators::framework::{Instance, SimClock, Transport, serve};
-use tokio_util::sync::CancellationToken;
+
+use super::platform::BenchBase;
 
 const TENANT: &str = "015146";
 const SEARCH: &str = "cie_booking.availability.search";
@@ -68,19 +61,13 @@ pub async fn run(args: CieBookingBenchArgs) -> anyhow::Result<ExitCode> {
         args.window,
         args.amqp
     );
-    let stop = CancellationToken::new();
-    let transport: SharedTransport = RabbitTransport::connect(RabbitConfig {
-        connection_name: "bench cie-booking".into(),
-        ..RabbitConfig::new(&args.amqp)
-    })
-    .await
-    .context("connecting to RabbitMQ")?;
-    let names = Names::new(format!(
-        "benchcie{}",
-        &uuid::Uuid::new_v4().simple().to_string()[..8]
-    ));
-    let pki = DevPki::ensure(&crate::simulate::default_pki_dir(), &DevTenant::default())
-        .context("the development PKI")?;
+    let base = BenchBase::connect("cie-booking", &args.amqp).await?;
+    let (transport, names, pki, stop) = (
+        base.transport.clone(),
+        base.names.clone(),
+        base.pki.clone(),
+        base.stop.clone(),
+    );
 
     let clock = SimClock::new();
     let simulator = Arc::new(CieBookingSimulator::new(clock.clone())?);
@@ -96,59 +83,14 @@ pub async fn run(args: CieBookingBenchArgs) -> anyhow::Result<ExitCode> {
     )
     .await?;
 
-    let mut config = Config::development();
-    config.platforms.insert(
-        "cie_booking".into(),
-        PlatformEndpointConfig {
-            url: served.url(),
-            ca: Vec::new(),
-        },
-    );
-    let config = Arc::new(config);
-    let context = PlatformContext {
-        config: config.clone(),
-        tenants: Arc::new(Tenants::from_config(&config)),
-        transport: transport.clone(),
-        names: names.clone(),
-        store: state::connect(None, StateSettings::with_prefix(names.prefix.clone())).await?,
-        requester: Arc::new(Requester::start(transport.clone(), &names.prefix).await?),
-        development_ca: Some(pki.trust_anchors()),
-        development_pki: Some(pki.clone()),
-        simulator_port_offset: 0,
-        shutdown: stop.clone(),
-        telemetry: Default::default(),
-    };
+    let config = Arc::new(BenchBase::config_with_endpoint("cie_booking", served.url()));
+    let context = base.context(config.clone()).await?;
     let parts = (snodo_connectors::cie_booking::REGISTRATION.build)(&context)
         .map_err(|e| anyhow::anyhow!("building the CIE booking connector: {e}"))?;
     let handler = parts
         .handler
         .context("the CIE booking connector has no command handler")?;
-    let runtimes = crate::assembly::build_runtimes(
-        &config,
-        &transport,
-        &names,
-        Arc::new(vec![TENANT.to_owned()]),
-        vec![handler],
-    );
-    let events_queue = format!("{}.bench.events", names.prefix);
-    let queues: Vec<_> = runtimes.iter().map(|r| r.queues()).collect();
-    let topology = Topology::snodo(
-        &names,
-        &queues,
-        &[SubscriberQueue {
-            queue: events_queue.clone(),
-            patterns: vec!["cie_booking.#".into()],
-        }],
-        &[],
-    );
-    transport
-        .declare(&topology)
-        .await
-        .context("declaring the bench topology")?;
-    for runtime in runtimes {
-        let stop = stop.clone();
-        tokio::spawn(async move { runtime.run(stop).await });
-    }
+    let (events_queue, topology) = base.run_handler(&config, handler, "cie_booking.#").await?;
     let mut events = transport
         .consume(&events_queue, ConsumeOptions { prefetch: 256 })
         .await
@@ -253,12 +195,8 @@ pub async fn run(args: CieBookingBenchArgs) -> anyhow::Result<ExitCode> {
             println!("{} {what} failed; the first: {first}", run.failed);
         }
     }
-    stop.cancel();
     drop(events);
-    for queue in topology.queue_names() {
-        let _ = transport.delete_queue(queue).await;
-    }
-    transport.close().await;
+    base.finish(&topology).await;
     Ok(if searched.failed == 0 && booked.failed == 0 {
         ExitCode::SUCCESS
     } else {

@@ -21,19 +21,14 @@ use anyhow::{Context, bail};
 use hdrhistogram::Histogram;
 use parking_lot::Mutex;
 use serde_json::{Value, json};
-use snodo_connectors::config::{Config, PlatformEndpointConfig};
-use snodo_connectors::platform::PlatformContext;
-use snodo_connectors::state::{self, StateSettings};
-use snodo_connectors::tenants::Tenants;
-use snodo_queue::rabbit::{RabbitConfig, RabbitTransport};
-use snodo_queue::request::Requester;
 use snodo_queue::topology::SubscriberQueue;
-use snodo_queue::{ConsumeOptions, Names, SharedTransport, Topology};
-use snodo_security::devpki::{DevPki, DevTenant};
+use snodo_queue::{ConsumeOptions, SharedTransport, Topology};
 use snodo_security::saml::redirect::url_encode;
 use snodo_simulators::framework::{Instance, SimClock, Transport, serve};
 use snodo_simulators::identity::IdentityProvider;
 use tokio_util::sync::CancellationToken;
+
+use super::platform::BenchBase;
 
 const TENANT: &str = "015146";
 
@@ -68,19 +63,13 @@ pub async fn run(args: IdentityBenchArgs) -> anyhow::Result<ExitCode> {
         args.concurrency,
         args.amqp
     );
-    let stop = CancellationToken::new();
-    let transport: SharedTransport = RabbitTransport::connect(RabbitConfig {
-        connection_name: "bench identity".into(),
-        ..RabbitConfig::new(&args.amqp)
-    })
-    .await
-    .context("connecting to RabbitMQ")?;
-    let names = Names::new(format!(
-        "benchidentity{}",
-        &uuid::Uuid::new_v4().simple().to_string()[..8]
-    ));
-    let pki = DevPki::ensure(&crate::simulate::default_pki_dir(), &DevTenant::default())
-        .context("the development PKI")?;
+    let bench = BenchBase::connect("identity", &args.amqp).await?;
+    let (transport, names, _pki, stop) = (
+        bench.transport.clone(),
+        bench.names.clone(),
+        bench.pki.clone(),
+        bench.stop.clone(),
+    );
 
     // The IdP simulator, in process.
     let clock = SimClock::new();
@@ -98,14 +87,7 @@ pub async fn run(args: IdentityBenchArgs) -> anyhow::Result<ExitCode> {
     let inbound = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let base = format!("http://{}", inbound.local_addr()?);
     let return_url = format!("{base}/bench/landing");
-    let mut config = Config::development();
-    config.platforms.insert(
-        "identity".into(),
-        PlatformEndpointConfig {
-            url: simulator.url(),
-            ca: Vec::new(),
-        },
-    );
+    let mut config = BenchBase::config_with_endpoint("identity", simulator.url());
     let tenant = config
         .tenants
         .first_mut()
@@ -115,19 +97,7 @@ pub async fn run(args: IdentityBenchArgs) -> anyhow::Result<ExitCode> {
         identity.return_urls = vec![return_url.clone()];
     }
     let config = Arc::new(config);
-    let context = PlatformContext {
-        config: config.clone(),
-        tenants: Arc::new(Tenants::from_config(&config)),
-        transport: transport.clone(),
-        names: names.clone(),
-        store: state::connect(None, StateSettings::with_prefix(names.prefix.clone())).await?,
-        requester: Arc::new(Requester::start(transport.clone(), &names.prefix).await?),
-        development_ca: Some(pki.trust_anchors()),
-        development_pki: Some(pki.clone()),
-        simulator_port_offset: 0,
-        shutdown: stop.clone(),
-        telemetry: Default::default(),
-    };
+    let context = bench.context(config.clone()).await?;
     let parts = (snodo_connectors::identity::REGISTRATION.build)(&context)
         .map_err(|e| anyhow::anyhow!("building the identity connector: {e}"))?;
     // The IdP metadata refresh, which also registers our SP metadata with the simulator.

@@ -9,6 +9,7 @@ mod cie_booking;
 mod identity;
 mod load;
 mod pagopa;
+mod platform;
 mod raw_lapin;
 mod transport;
 mod xml;

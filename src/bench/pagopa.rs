@@ -17,26 +17,22 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use hdrhistogram::Histogram;
 use parking_lot::Mutex;
-use snodo_connectors::config::{Config, PlatformEndpointConfig};
-use snodo_connectors::platform::PlatformContext;
-use snodo_connectors::state::{self, StateSettings};
-use snodo_connectors::tenants::Tenants;
 use snodo_mappings::pagopa::NoticeNumber;
 use snodo_mappings::pagopa::contract::{
     Credit, EntityType, Payable, PaymentPosition, PositionRequest, Subject, Transfer,
 };
 use snodo_queue::envelope::{Envelope, MessageType, Outcome};
-use snodo_queue::rabbit::{RabbitConfig, RabbitTransport};
-use snodo_queue::request::{Requester, reply_to};
+use snodo_queue::request::reply_to;
 use snodo_queue::topology::SubscriberQueue;
-use snodo_queue::{ConsumeOptions, Names, SharedTransport, Topology};
-use snodo_security::devpki::{DevPki, DevTenant};
+use snodo_queue::{ConsumeOptions, SharedTransport, Topology};
 use snodo_security::tls::{ClientAuth, TlsServer, TlsServerConfig};
 use snodo_simulators::framework::{Instance, SimClock, Transport, serve};
 use snodo_simulators::pagopa::payment::{PayRequest, StandIn, Version, pay};
 use snodo_simulators::pagopa::settings::{EcTarget, EcTls};
 use snodo_simulators::pagopa::{NodeSettings, PagopaNode};
 use tokio_util::sync::CancellationToken;
+
+use super::platform::BenchBase;
 
 const TENANT: &str = "015146";
 const EC: &str = "01199250158";
@@ -74,19 +70,13 @@ pub async fn run(args: PagopaBenchArgs) -> anyhow::Result<ExitCode> {
         args.concurrency,
         args.amqp
     );
-    let stop = CancellationToken::new();
-    let transport: SharedTransport = RabbitTransport::connect(RabbitConfig {
-        connection_name: "bench pagopa".into(),
-        ..RabbitConfig::new(&args.amqp)
-    })
-    .await
-    .context("connecting to RabbitMQ")?;
-    let names = Names::new(format!(
-        "benchpagopa{}",
-        &uuid::Uuid::new_v4().simple().to_string()[..8]
-    ));
-    let pki = DevPki::ensure(&crate::simulate::default_pki_dir(), &DevTenant::default())
-        .context("the development PKI")?;
+    let base = BenchBase::connect("pagopa", &args.amqp).await?;
+    let (transport, names, pki, stop) = (
+        base.transport.clone(),
+        base.names.clone(),
+        base.pki.clone(),
+        base.stop.clone(),
+    );
 
     // The inbound listener first: the node must know the station's URL.
     let inbound = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
@@ -118,30 +108,10 @@ pub async fn run(args: PagopaBenchArgs) -> anyhow::Result<ExitCode> {
     .await?;
 
     // The connector as `snodo up` builds it, reporting off (nothing to report in a benchmark).
-    let mut config = Config::development();
-    config.platforms.insert(
-        "pagopa".into(),
-        PlatformEndpointConfig {
-            url: simulator.url(),
-            ca: Vec::new(),
-        },
-    );
+    let mut config = BenchBase::config_with_endpoint("pagopa", simulator.url());
     config.pagopa.reporting.enabled = false;
     let config = Arc::new(config);
-    let requester = Arc::new(Requester::start(transport.clone(), &names.prefix).await?);
-    let context = PlatformContext {
-        config: config.clone(),
-        tenants: Arc::new(Tenants::from_config(&config)),
-        transport: transport.clone(),
-        names: names.clone(),
-        store: state::connect(None, StateSettings::with_prefix(names.prefix.clone())).await?,
-        requester,
-        development_ca: Some(pki.trust_anchors()),
-        development_pki: Some(pki.clone()),
-        simulator_port_offset: 0,
-        shutdown: stop.clone(),
-        telemetry: Default::default(),
-    };
+    let context = base.context(config.clone()).await?;
     let parts = (snodo_connectors::pagopa::REGISTRATION.build)(&context)
         .map_err(|e| anyhow::anyhow!("building the pagoPA connector: {e}"))?;
     let events_queue = format!("{}.bench.events", names.prefix);
