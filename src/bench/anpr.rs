@@ -10,7 +10,6 @@
 //! here.
 
 use std::collections::HashMap;
-use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -24,6 +23,7 @@ use snodo_simulators::anpr::{AnprSettings, AnprSimulator, population};
 use snodo_simulators::framework::{Instance, SimClock, Transport, serve};
 
 use super::platform::BenchBase;
+use super::report::{Report, Row};
 
 const TENANT: &str = "015146";
 const COMMAND: &str = "anpr.resident.lookup";
@@ -45,7 +45,7 @@ pub struct AnprBenchArgs {
     amqp: String,
 }
 
-pub async fn run(args: AnprBenchArgs) -> anyhow::Result<ExitCode> {
+pub async fn measure(args: AnprBenchArgs) -> anyhow::Result<Report> {
     println!(
         "snodo bench anpr — {} cores, {} lookups, {} in flight, RabbitMQ {}",
         std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
@@ -140,11 +140,19 @@ pub async fn run(args: AnprBenchArgs) -> anyhow::Result<ExitCode> {
     }
     drop(events);
     base.finish(&topology).await;
-    Ok(if run.failed == 0 {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
-    })
+    let mut report = Report::new("anpr");
+    report.rows.push(Row::timed(
+        "signed 3002 lookups, command → event",
+        "lookups",
+        completed,
+        run.failed,
+        run.elapsed,
+        &run.latency,
+    ));
+    if let Some(first) = run.first_failure {
+        report.fail(first);
+    }
+    Ok(report)
 }
 
 /// What one series of lookups measured.

@@ -11,7 +11,6 @@
 //! away. The change feed's poller is not started (it would add its own calls).
 
 use std::collections::HashMap;
-use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -27,6 +26,7 @@ use snodo_simulators::cie_booking::{CieBookingSimulator, SlotRef, in_rome, popul
 use snodo_simulators::framework::{Instance, SimClock, Transport, serve};
 
 use super::platform::BenchBase;
+use super::report::{Report, Row};
 
 const TENANT: &str = "015146";
 const SEARCH: &str = "cie_booking.availability.search";
@@ -52,7 +52,7 @@ pub struct CieBookingBenchArgs {
     amqp: String,
 }
 
-pub async fn run(args: CieBookingBenchArgs) -> anyhow::Result<ExitCode> {
+pub async fn measure(args: CieBookingBenchArgs) -> anyhow::Result<Report> {
     println!(
         "snodo bench cie-booking — {} cores, {} searches, {} bookings, {} in flight, RabbitMQ {}",
         std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
@@ -175,10 +175,29 @@ pub async fn run(args: CieBookingBenchArgs) -> anyhow::Result<ExitCode> {
     )
     .await?;
 
-    for (what, run, n) in [
-        ("searches", &searched, args.searches),
-        ("bookings", &booked, args.bookings),
+    let mut report = Report::new("cie-booking");
+    for (what, run, n, subject) in [
+        (
+            "searches",
+            &searched,
+            args.searches,
+            "availability searches (one office, one week), command → event",
+        ),
+        (
+            "bookings",
+            &booked,
+            args.bookings,
+            "bookings (each a new citizen), command → event",
+        ),
     ] {
+        report.rows.push(Row::timed(
+            subject,
+            what,
+            n - run.failed,
+            run.failed,
+            run.elapsed,
+            &run.latency,
+        ));
         let q = |p: f64| Duration::from_micros(run.latency.value_at_quantile(p));
         println!(
             "{:<9} {:>6} in {:>8.2?}: {:>6.0}/s   p50 {:>9.2?}   p99 {:>9.2?}   p99.9 {:>9.2?}   max {:>9.2?}",
@@ -193,15 +212,12 @@ pub async fn run(args: CieBookingBenchArgs) -> anyhow::Result<ExitCode> {
         );
         if let Some(first) = &run.first_failure {
             println!("{} {what} failed; the first: {first}", run.failed);
+            report.fail(first.clone());
         }
     }
     drop(events);
     base.finish(&topology).await;
-    Ok(if searched.failed == 0 && booked.failed == 0 {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
-    })
+    Ok(report)
 }
 
 /// What one series of commands measured.

@@ -12,7 +12,6 @@
 //! 500 logins per second, p99 under 50 ms.
 
 use std::net::{Ipv4Addr, SocketAddr};
-use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -29,6 +28,7 @@ use snodo_simulators::identity::IdentityProvider;
 use tokio_util::sync::CancellationToken;
 
 use super::platform::BenchBase;
+use super::report::{Report, Row};
 
 const TENANT: &str = "015146";
 
@@ -55,7 +55,7 @@ struct Prepared {
     body: String,
 }
 
-pub async fn run(args: IdentityBenchArgs) -> anyhow::Result<ExitCode> {
+pub async fn measure(args: IdentityBenchArgs) -> anyhow::Result<Report> {
     println!(
         "snodo bench identity — {} cores, {} logins, {} at once, RabbitMQ {}",
         std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
@@ -249,11 +249,22 @@ pub async fn run(args: IdentityBenchArgs) -> anyhow::Result<ExitCode> {
         let _ = transport.delete_queue(queue).await;
     }
     transport.close().await;
-    Ok(if failed == 0 && received >= expected {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
-    })
+    let mut report = Report::new("identity");
+    report.rows.push(Row::timed(
+        "SPID logins, ACS POST → event confirmed → 303",
+        "logins",
+        logged_in,
+        failed,
+        elapsed,
+        &h,
+    ));
+    if let Some(first) = failures.lock().first() {
+        report.fail(first.clone());
+    }
+    if received < expected {
+        report.fail(format!("{received} of {expected} login events received"));
+    }
+    Ok(report)
 }
 
 /// A browser's way from the SP's login to the form the IdP posts back, through the simulator's JSON face.

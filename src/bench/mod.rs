@@ -11,6 +11,7 @@ mod load;
 mod pagopa;
 mod platform;
 mod raw_lapin;
+mod report;
 mod transport;
 mod xml;
 
@@ -44,11 +45,11 @@ pub fn default_log_filter() -> &'static str {
 
 pub async fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
     match args.bench {
-        Bench::Transport(a) => transport::run(a).await,
-        Bench::Xml(a) => xml::run(a),
-        Bench::Pagopa(a) => pagopa::run(a).await,
-        Bench::Identity(a) => identity::run(a).await,
-        Bench::CieBooking(a) => cie_booking::run(a).await,
-        Bench::Anpr(a) => anpr::run(a).await,
+        Bench::Transport(a) => report::finish(transport::measure(a).await?),
+        Bench::Xml(a) => report::finish(xml::measure(a)?),
+        Bench::Pagopa(a) => report::finish(pagopa::measure(a).await?),
+        Bench::Identity(a) => report::finish(identity::measure(a).await?),
+        Bench::CieBooking(a) => report::finish(cie_booking::measure(a).await?),
+        Bench::Anpr(a) => report::finish(anpr::measure(a).await?),
     }
 }

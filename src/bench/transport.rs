@@ -3,7 +3,6 @@
 //! lapin loop doing the same work by hand (consume → publish the event with confirm → ack), with the
 //! ratio between the runtime and that baseline.
 
-use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -18,6 +17,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::load::{Figures, drive};
 use super::raw_lapin;
+use super::report::{Report, Row};
 
 const TENANT: &str = "015146";
 
@@ -47,7 +47,7 @@ pub struct TransportBenchArgs {
     window: usize,
 }
 
-pub async fn run(args: TransportBenchArgs) -> anyhow::Result<ExitCode> {
+pub async fn measure(args: TransportBenchArgs) -> anyhow::Result<Report> {
     println!(
         "snodo bench transport — {} cores, prefetch {}, concurrency {}, window {}",
         std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
@@ -65,8 +65,13 @@ pub async fn run(args: TransportBenchArgs) -> anyhow::Result<ExitCode> {
     )
     .await?;
     println!("{}", embedded.line());
+    let mut report = Report::new("transport");
+    report.rows.push(row(
+        "snodo.ping through the runtime, embedded transport",
+        &embedded,
+    ));
     if args.amqp == "none" {
-        return Ok(ExitCode::SUCCESS);
+        return Ok(report);
     }
     // Default publisher settings, as `snodo up` uses them: confirms are pipelined per channel (see
     // `rabbit::publisher`), like the baseline's single channel.
@@ -107,6 +112,24 @@ pub async fn run(args: TransportBenchArgs) -> anyhow::Result<ExitCode> {
     }
     let best = |runs: &[Figures]| runs.iter().map(Figures::per_second).fold(0.0, f64::max);
     let ratio = best(&runtime_runs) / best(&raw_runs);
+    let fastest = |runs: &[Figures]| {
+        runs.iter()
+            .max_by(|a, b| a.per_second().total_cmp(&b.per_second()))
+            .map(|f| row(&f.label, f))
+    };
+    if let (Some(raw), Some(runtime)) = (fastest(&raw_runs), fastest(&runtime_runs)) {
+        report.rows.push(Row {
+            subject: "raw lapin baseline on RabbitMQ (best of 2)".into(),
+            ..raw
+        });
+        report.rows.push(
+            Row {
+                subject: "snodo.ping through the runtime on RabbitMQ (best of 2)".into(),
+                ..runtime
+            }
+            .with_ratio("raw lapin", ratio),
+        );
+    }
     println!(
         "runtime / raw lapin throughput (best of 2 each): {:.1}%   (aim: at least 85%)",
         ratio * 100.0
@@ -117,7 +140,18 @@ pub async fn run(args: TransportBenchArgs) -> anyhow::Result<ExitCode> {
     );
     runtime_side.close().await;
     load_side.close().await;
-    Ok(ExitCode::SUCCESS)
+    Ok(report)
+}
+
+fn row(subject: &str, figures: &Figures) -> Row {
+    Row::timed(
+        subject,
+        "commands",
+        figures.commands,
+        0,
+        figures.elapsed,
+        &figures.latency,
+    )
 }
 
 /// Declares a fresh topology, runs the `Ping` connector on `runtime_side` and drives it from `load_side`.

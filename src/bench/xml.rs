@@ -11,7 +11,7 @@
 
 use std::hint::black_box;
 use std::path::{Path, PathBuf};
-use std::process::{Command, ExitCode, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
@@ -51,6 +51,8 @@ fn shared_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared")
 }
 
+use super::report::{self, Report};
+
 struct Row {
     document: String,
     operation: &'static str,
@@ -58,7 +60,7 @@ struct Row {
     xmlsec1_seconds: Option<f64>,
 }
 
-pub fn run(args: XmlBenchArgs) -> anyhow::Result<ExitCode> {
+pub fn measure(args: XmlBenchArgs) -> anyhow::Result<Report> {
     if args.seconds.is_nan() || args.seconds <= 0.0 {
         bail!("--seconds must be positive");
     }
@@ -198,7 +200,45 @@ pub fn run(args: XmlBenchArgs) -> anyhow::Result<ExitCode> {
         );
     }
     println!("Issue 3's aim: at least 5,000 SPID Response verifications per second per core.");
-    Ok(ExitCode::SUCCESS)
+    Ok(to_report(&rows))
+}
+
+/// The verification rows, ours and xmlsec1's, for `snodo bench all` (parse, c14n and signing stay in
+/// this benchmark's own table).
+fn to_report(rows: &[Row]) -> Report {
+    let mut out = Report::new("xml");
+    let xmlsec1_peak = report::max_rss_kib(libc::RUSAGE_CHILDREN);
+    for row in rows.iter().filter(|r| r.operation.starts_with("parse + verify")) {
+        let mean = |seconds: f64| report::Row {
+            subject: String::new(),
+            unit: "verifications".into(),
+            count: 0,
+            failed: 0,
+            per_second: 1.0 / seconds,
+            p50_us: Some(seconds * 1e6),
+            p99_us: None,
+            mean_only: true,
+            ratio: None,
+            children_peak_kib: None,
+        };
+        let ours = report::Row {
+            subject: format!("{}: {}, per core", row.document, row.operation),
+            ..mean(row.seconds_per_op)
+        };
+        match row.xmlsec1_seconds {
+            Some(xmlsec1) => {
+                out.rows
+                    .push(ours.with_ratio("xmlsec1", xmlsec1 / row.seconds_per_op));
+                out.rows.push(report::Row {
+                    subject: format!("{}: the xmlsec1 CLI, per invocation", row.document),
+                    children_peak_kib: Some(xmlsec1_peak),
+                    ..mean(xmlsec1)
+                });
+            }
+            None => out.rows.push(ours),
+        }
+    }
+    out
 }
 
 fn child_named(doc: &Document, parent: NodeId, namespace: &str, local: &str) -> Option<NodeId> {
