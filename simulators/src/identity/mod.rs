@@ -22,15 +22,15 @@
 //! `{p}.sp-metadata`. A `platform_error` rule on `{p}.login` with `code` `nr19`…`nr30` answers that
 //! SPID error Response to the pending request the login names.
 
-mod catalogue;
+pub mod catalogue;
 mod handler;
-mod metadata;
+pub mod metadata;
 pub mod page;
-mod request;
-mod response;
+pub mod request;
+pub mod response;
 mod slo;
 mod sp;
-mod tree;
+pub mod tree;
 mod users;
 pub mod xsd;
 
