@@ -14,6 +14,8 @@ pub mod report;
 pub mod runner;
 
 // One line per suite (see certify/README.md, "Adding a suite").
+pub mod anpr_client;
+pub mod pagopa_ec;
 
 pub use case::{CaseId, CaseInfo};
 pub use cli::CommonArgs;
