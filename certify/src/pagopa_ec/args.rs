@@ -84,7 +84,9 @@ impl PagopaEcArgs {
             .clone()
             .ok_or_else(|| SuiteError::new("give the EC station's URL with --url"))?;
         if !(url.starts_with("https://") || url.starts_with("http://")) {
-            return Err(SuiteError::new(format!("--url {url}: an http:// or https:// URL")));
+            return Err(SuiteError::new(format!(
+                "--url {url}: an http:// or https:// URL"
+            )));
         }
         if self.notices.is_empty() {
             return Err(SuiteError::new("give at least one payable notice with --notice"));

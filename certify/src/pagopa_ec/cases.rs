@@ -181,7 +181,12 @@ async fn verified(node: &Node, found: &mut Found, notice: &NoticeNumber) -> Resu
 }
 
 /// `get-payment-v2` and `get-payment`: the activation of `notice`, judged.
-pub async fn get_payment(node: &Node, found: &mut Found, operation: Operation, notice: &NoticeNumber) -> Outcome {
+pub async fn get_payment(
+    node: &Node,
+    found: &mut Found,
+    operation: Operation,
+    notice: &NoticeNumber,
+) -> Outcome {
     let amount = match verified(node, found, notice).await {
         Ok(answer) => answer.amount,
         Err(outcome) => return outcome,
@@ -285,7 +290,12 @@ impl ReceiptKind {
 }
 
 /// `send-rt-v2`, `send-rt`, `send-rt-v2-stand-in`: the receipt of `notice`, paid as the EC answered.
-pub async fn send_receipt(node: &Node, found: &mut Found, kind: ReceiptKind, notice: &NoticeNumber) -> Outcome {
+pub async fn send_receipt(
+    node: &Node,
+    found: &mut Found,
+    kind: ReceiptKind,
+    notice: &NoticeNumber,
+) -> Outcome {
     let data = match payment(node, found, kind.activation(), notice).await {
         Ok(data) => data,
         Err(outcome) => return outcome,
@@ -316,7 +326,12 @@ pub async fn send_receipt(node: &Node, found: &mut Found, kind: ReceiptKind, not
 }
 
 /// `send-rt-v2-duplicate`, `send-rt-duplicate`: the accepted receipt once more.
-pub async fn send_duplicate(node: &Node, found: &mut Found, kind: ReceiptKind, notice: &NoticeNumber) -> Outcome {
+pub async fn send_duplicate(
+    node: &Node,
+    found: &mut Found,
+    kind: ReceiptKind,
+    notice: &NoticeNumber,
+) -> Outcome {
     if !found.receipts.contains_key(&kind.key()) {
         let first = send_receipt(node, found, kind, notice).await;
         if !first.is_pass() {
@@ -338,7 +353,9 @@ pub async fn send_duplicate(node: &Node, found: &mut Found, kind: ReceiptKind, n
             if fault.fault_code == ERRORE_EMESSO_DA_PAA
                 && fault.original_fault_code.as_deref() == Some("PAA_RECEIPT_DUPLICATA") =>
         {
-            Outcome::pass(format!("a valid KO PAA_RECEIPT_DUPLICATA ({took}): the node stops re-sending"))
+            Outcome::pass(format!(
+                "a valid KO PAA_RECEIPT_DUPLICATA ({took}): the node stops re-sending"
+            ))
         }
         Err(fault) => Outcome::fail(format!(
             "the node would record {} ({took}) and re-send the receipt every hour, 48 times; a duplicate is \

@@ -21,7 +21,8 @@ pub const SEND_RT_DUPLICATE: &str = "send-rt-duplicate";
 pub const SEND_RT_V2_STAND_IN: &str = "send-rt-v2-stand-in";
 
 const ANSWERS: &str = "SANP, paForNode.xsd; the node's checks: pagopa.md §3.2";
-const TIMEOUT: &str = "within the node's timeout (7 s; paSendRT 15 s: SANP, Livelli di Servizio Enti Creditori)";
+const TIMEOUT: &str =
+    "within the node's timeout (7 s; paSendRT 15 s: SANP, Livelli di Servizio Enti Creditori)";
 
 pub fn cases() -> Vec<CaseInfo> {
     vec![

@@ -104,31 +104,40 @@ impl Suite for PagopaEc {
             node.verify_envelope(&header, &notices[0])
         };
         let id_pa = node.header.id_pa.clone();
-        let outcome = match case.id.as_str() {
+        match case.id.as_str() {
             VERIFY => cases::verify_all(node, found, notices).await,
             VERIFY_UNKNOWN_NOTICE => match node.verify_envelope(&node.header, unknown) {
-                Ok(envelope) => cases::verify_expecting_ko(node, envelope, &["PAA_PAGAMENTO_SCONOSCIUTO"]).await,
+                Ok(envelope) => {
+                    cases::verify_expecting_ko(node, envelope, &["PAA_PAGAMENTO_SCONOSCIUTO"]).await
+                }
                 Err(e) => Outcome::error(e.to_string()),
             },
-            VERIFY_WRONG_DOMAIN => match wrong(&|h| h.id_pa = cases::other_id(&id_pa, "99999999999", "99999999998")) {
+            VERIFY_WRONG_DOMAIN => match wrong(&|h| {
+                h.id_pa = cases::other_id(&id_pa, "99999999999", "99999999998")
+            }) {
                 Ok(envelope) => cases::verify_expecting_ko(node, envelope, &["PAA_ID_DOMINIO_ERRATO"]).await,
                 Err(e) => Outcome::error(e.to_string()),
             },
             VERIFY_WRONG_BROKER => match wrong(&|h| {
                 h.id_broker_pa = cases::other_id(&h.id_broker_pa, "99999999999", "99999999998")
             }) {
-                Ok(envelope) => cases::verify_expecting_ko(node, envelope, &["PAA_ID_INTERMEDIARIO_ERRATO"]).await,
+                Ok(envelope) => {
+                    cases::verify_expecting_ko(node, envelope, &["PAA_ID_INTERMEDIARIO_ERRATO"]).await
+                }
                 Err(e) => Outcome::error(e.to_string()),
             },
             VERIFY_WRONG_STATION => match wrong(&|h| {
                 h.id_station = cases::other_id(&h.id_station, "99999999999_99", "99999999999_98")
             }) {
-                Ok(envelope) => cases::verify_expecting_ko(node, envelope, &["PAA_STAZIONE_INT_ERRATA"]).await,
+                Ok(envelope) => {
+                    cases::verify_expecting_ko(node, envelope, &["PAA_STAZIONE_INT_ERRATA"]).await
+                }
                 Err(e) => Outcome::error(e.to_string()),
             },
             VERIFY_SYNTAX_ERROR => match cases::syntax_error_envelope(node, &notices[0]) {
                 Ok(envelope) => {
-                    cases::verify_expecting_ko(node, envelope, &["PAA_SINTASSI_XSD", "PAA_SINTASSI_EXTRAXSD"]).await
+                    cases::verify_expecting_ko(node, envelope, &["PAA_SINTASSI_XSD", "PAA_SINTASSI_EXTRAXSD"])
+                        .await
                 }
                 Err(outcome) => outcome,
             },
@@ -169,7 +178,6 @@ impl Suite for PagopaEc {
                 Err(outcome) => outcome,
             },
             other => Outcome::error(format!("no such case in pagopa-ec: {other}")),
-        };
-        outcome
+        }
     }
 }

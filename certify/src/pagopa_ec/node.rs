@@ -46,8 +46,9 @@ impl Node {
     /// The client (the development PKI may be generated here, which takes seconds the first time)
     /// and the judge, whose schema compiles on its first use.
     pub fn connect(settings: &Settings) -> Result<Node, SuiteError> {
-        let client = EcClient::build(&settings.target, &settings.dev_pki_dir)
-            .map_err(|e| SuiteError::new(format!("the node's client towards {}: {e}", settings.target.url)))?;
+        let client = EcClient::build(&settings.target, &settings.dev_pki_dir).map_err(|e| {
+            SuiteError::new(format!("the node's client towards {}: {e}", settings.target.url))
+        })?;
         Ok(Node {
             client,
             judge: Judge::new(settings.specs_dir.clone()),
@@ -70,7 +71,11 @@ impl Node {
     }
 
     /// `paVerifyPaymentNoticeReq` for `notice` with `header`'s ids.
-    pub fn verify_envelope(&self, header: &RequestHeader, notice: &NoticeNumber) -> Result<String, SuiteError> {
+    pub fn verify_envelope(
+        &self,
+        header: &RequestHeader,
+        notice: &NoticeNumber,
+    ) -> Result<String, SuiteError> {
         VerifyRequest {
             header: header.clone(),
             qr_code: QrCode {
@@ -144,7 +149,10 @@ impl Node {
         read: impl FnOnce(&Envelope) -> Result<EcAnswer<T>, AnswerError>,
     ) -> Call<T> {
         let started = Instant::now();
-        let outcome = self.client.call(&self.clock, operation.name(), envelope, limit).await;
+        let outcome = self
+            .client
+            .call(&self.clock, operation.name(), envelope, limit)
+            .await;
         let elapsed = started.elapsed();
         Call {
             verdict: self.judge.judge(outcome, read),
@@ -157,7 +165,10 @@ impl Node {
 /// fault), which the cases turn into "not judged".
 fn own_failure<T>(reason: String) -> Call<T> {
     Call {
-        verdict: Err(PptFault::new(snodo_simulators::pagopa::judge::SYSTEM_ERROR, reason)),
+        verdict: Err(PptFault::new(
+            snodo_simulators::pagopa::judge::SYSTEM_ERROR,
+            reason,
+        )),
         elapsed: Duration::ZERO,
     }
 }

@@ -1,0 +1,294 @@
+//! `snodo certify anpr-client`: runs the ANPR simulator in judging mode and reports, for every
+//! request a client (a comune's software, Snodo's ANPR connector) sends during the run, whether its
+//! SOAP envelope, WS-Security header, TLS client certificate, XSD, header and operation id would pass
+//! ANPR.
+//!
+//! - [`args`]: listener, trust, environment, duration;
+//! - [`simulator`]: the simulator wrapped with the judging layer and the `/admin/certify/…` calls;
+//! - [`judge`]: one request on every check; [`wssec`] the WS-Security part on the security crate's
+//!   verifier; [`testata`] the header and the id sequence;
+//! - [`checks`]: the catalogue — one case per check, failed when any request fails it.
+//!
+//! The run is the suite's set-up: it listens until `--for` elapses, the client posts
+//! `/admin/certify/done`, or the process is interrupted; then the cases are judged over what was
+//! received, and with `--report DIR` every request's verdict is written to
+//! `DIR/anpr-client.requests.json` beside the suite's reports.
+
+mod args;
+mod checks;
+mod judge;
+mod simulator;
+mod testata;
+mod wssec;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use openssl::x509::X509;
+use snodo_security::devpki::{DevPki, DevTenant};
+use snodo_security::pki::TrustAnchors;
+use snodo_security::tls::{ClientAuth, TlsServer, TlsServerConfig};
+use snodo_simulators::anpr::{AnprSettings, AnprSimulator, default_schema_dir, population};
+use snodo_simulators::framework::{Instance, SimClock, Transport, serve};
+use snodo_simulators::pagopa::settings::default_pki_dir;
+use tokio_util::sync::CancellationToken;
+
+pub use args::AnprClientArgs;
+pub use checks::Status;
+use judge::RequestJudge;
+pub use judge::RequestVerdict;
+use simulator::{Judging, JudgingAnpr};
+
+use crate::case::CaseInfo;
+use crate::outcome::Outcome;
+use crate::runner::{Suite, SuiteError};
+
+/// How many failing requests a case names before referring to the per-request report.
+const NAMED: usize = 5;
+
+/// The suite: a listening run, then the cases over its verdicts.
+pub struct AnprClient {
+    args: AnprClientArgs,
+    report_dir: Option<PathBuf>,
+    interrupted: CancellationToken,
+    verdicts: Vec<RequestVerdict>,
+    others: Vec<String>,
+    listened_at: Option<String>,
+}
+
+impl AnprClient {
+    /// `report_dir` receives the per-request verdicts; `interrupted` (Ctrl-C) ends the run early,
+    /// as `POST /admin/certify/done` does.
+    pub fn new(
+        args: &AnprClientArgs,
+        report_dir: Option<PathBuf>,
+        interrupted: CancellationToken,
+    ) -> AnprClient {
+        AnprClient {
+            args: args.clone(),
+            report_dir,
+            interrupted,
+            verdicts: Vec::new(),
+            others: Vec::new(),
+            listened_at: None,
+        }
+    }
+
+    /// Every request's verdict, after the run.
+    pub fn verdicts(&self) -> &[RequestVerdict] {
+        &self.verdicts
+    }
+
+    fn trusted_comuni(&self, pki: &DevPki) -> Result<Vec<X509>, SuiteError> {
+        let mut trusted = vec![pki.anpr_client().identity.certificate().clone()];
+        for file in &self.args.comune_certificates {
+            let pem = std::fs::read(file)
+                .map_err(|e| SuiteError::new(format!("--comune-cert {}: {e}", file.display())))?;
+            let certificates = X509::stack_from_pem(&pem).map_err(|e| {
+                SuiteError::new(format!(
+                    "--comune-cert {}: not PEM certificates: {e}",
+                    file.display()
+                ))
+            })?;
+            if certificates.is_empty() {
+                return Err(SuiteError::new(format!(
+                    "--comune-cert {}: no certificate in it",
+                    file.display()
+                )));
+            }
+            trusted.extend(certificates);
+        }
+        Ok(trusted)
+    }
+
+    fn client_anchors(&self, pki: &DevPki) -> Result<TrustAnchors, SuiteError> {
+        let mut anchors = pki.trust_anchors().certificates().to_vec();
+        if !self.args.client_cas.is_empty() {
+            let extra = TrustAnchors::read(&self.args.client_cas)
+                .map_err(|e| SuiteError::new(format!("--client-ca: {e}")))?;
+            anchors.extend(extra.certificates().iter().cloned());
+        }
+        Ok(TrustAnchors::new(anchors))
+    }
+
+    /// Writes `anpr-client.requests.json` into the report directory.
+    fn write_requests(&self) -> Result<(), SuiteError> {
+        let Some(dir) = &self.report_dir else {
+            return Ok(());
+        };
+        let path = dir.join("anpr-client.requests.json");
+        let document = serde_json::json!({
+            "suite": "anpr-client",
+            "requests": self.verdicts,
+            "not_judged": self.others,
+        });
+        std::fs::create_dir_all(dir)
+            .and_then(|()| {
+                std::fs::write(
+                    &path,
+                    serde_json::to_string_pretty(&document).expect("verdicts serialize: strings only") + "\n",
+                )
+            })
+            .map_err(|e| SuiteError::new(format!("writing {}: {e}", path.display())))
+    }
+}
+
+#[async_trait(?Send)]
+impl Suite for AnprClient {
+    const NAME: &'static str = "anpr-client";
+
+    fn catalogue() -> Vec<CaseInfo> {
+        checks::cases()
+    }
+
+    fn target(&self) -> String {
+        format!(
+            "requests received by the judging ANPR simulator at {} during the run",
+            self.listened_at
+                .clone()
+                .unwrap_or_else(|| format!("https://{}:{}", self.args.host, self.args.port))
+        )
+    }
+
+    async fn prepare(&mut self) -> Result<(), SuiteError> {
+        let pki_dir = self.args.pki_dir.clone().unwrap_or_else(default_pki_dir);
+        let pki = DevPki::ensure(&pki_dir, &DevTenant::default())
+            .map_err(|e| SuiteError::new(format!("the development PKI in {}: {e}", pki_dir.display())))?;
+        let trusted = self.trusted_comuni(&pki)?;
+        let schema_dir = self.args.specs.clone().unwrap_or_else(default_schema_dir);
+        let judge = Arc::new(
+            RequestJudge::new(&schema_dir, trusted.clone(), &self.args.tipo_invio)
+                .map_err(|e| SuiteError::new(e.to_string()))?,
+        );
+        let mut settings = AnprSettings::development(&pki)
+            .map_err(|e| SuiteError::new(format!("the ANPR simulator's settings: {e}")))?;
+        settings.schema_dir = schema_dir;
+        settings.trusted_comuni = trusted;
+        settings.tipo_invio = self.args.tipo_invio.clone();
+        settings.push_base_url = self.args.push_url.clone();
+        let clock = SimClock::new();
+        let inner = AnprSimulator::new(clock.clone(), settings, population())
+            .map_err(|e| SuiteError::new(format!("the ANPR simulator: {e}")))?;
+        let done = CancellationToken::new();
+        let simulator = JudgingAnpr::new(
+            inner,
+            Judging {
+                judge: judge.clone(),
+                done: done.clone(),
+                progress: true,
+            },
+        );
+        let server = TlsServer::new(TlsServerConfig::new(
+            pki.tls_server().identity.clone(),
+            ClientAuth::Optional(self.client_anchors(&pki)?),
+        ))
+        .map_err(|e| SuiteError::new(format!("the HTTPS server: {e}")))?;
+        let stop = CancellationToken::new();
+        let running = serve(
+            Arc::new(Instance::new(Arc::new(simulator), clock)),
+            std::net::SocketAddr::new(self.args.host, self.args.port),
+            Transport::Https(server),
+            stop.clone(),
+        )
+        .await
+        .map_err(|e| SuiteError::new(e.to_string()))?;
+        let url = running.url();
+        self.listened_at = Some(url.clone());
+        eprintln!(
+            "anpr-client: the judging ANPR simulator listens at {url} (service paths as ANPR's, e.g. \
+             {url}/ANPR3000ServiziConsultazione/AnprService3000); trust {}; the comune certificate it \
+             accepts is {}; the run ends after {}, on POST {url}/admin/certify/done, or on Ctrl-C",
+            pki.ca_file().display(),
+            pki.anpr_client().certificate_file.display(),
+            humantime::format_duration(self.args.run_for),
+        );
+        tokio::select! {
+            _ = tokio::time::sleep(self.args.run_for) => {}
+            _ = done.cancelled() => {}
+            _ = self.interrupted.cancelled() => {}
+        }
+        stop.cancel();
+        // Idle keep-alive connections of the client must not hold the report back.
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(5), running.stopped()).await;
+        self.verdicts = judge.verdicts();
+        self.others = judge.others();
+        eprintln!(
+            "anpr-client: {} request(s) judged, {} passing",
+            self.verdicts.len(),
+            self.verdicts.iter().filter(|v| v.passes).count()
+        );
+        self.write_requests()
+    }
+
+    async fn run_case(&mut self, case: &CaseInfo) -> Outcome {
+        aggregate(case.id.as_str(), &self.verdicts, &self.others)
+    }
+}
+
+/// One check over every request: failed when a request fails it.
+fn aggregate(check: &str, verdicts: &[RequestVerdict], others: &[String]) -> Outcome {
+    if verdicts.is_empty() {
+        let others = if others.is_empty() {
+            String::new()
+        } else {
+            format!(
+                " ({} request(s) to other paths were not judged: {})",
+                others.len(),
+                others.join(", ")
+            )
+        };
+        return Outcome::error(format!(
+            "no request reached an ANPR service path during the run{others}"
+        ));
+    }
+    let status_of = |v: &RequestVerdict| v.result(check).map(|r| r.status);
+    let failed: Vec<&RequestVerdict> = verdicts
+        .iter()
+        .filter(|v| status_of(v) == Some(Status::Fail))
+        .collect();
+    let passed = verdicts
+        .iter()
+        .filter(|v| status_of(v) == Some(Status::Pass))
+        .count();
+    let not_judged = verdicts.len() - failed.len() - passed;
+    if !failed.is_empty() {
+        let mut named: Vec<String> = failed
+            .iter()
+            .take(NAMED)
+            .map(|v| {
+                format!(
+                    "#{} {}: {}",
+                    v.seq,
+                    v.payload.as_deref().unwrap_or("(no payload)"),
+                    v.result(check).map(|r| r.detail.as_str()).unwrap_or_default()
+                )
+            })
+            .collect();
+        if failed.len() > NAMED {
+            named.push(format!(
+                "and {} more (every verdict: anpr-client.requests.json)",
+                failed.len() - NAMED
+            ));
+        }
+        return Outcome::fail(format!(
+            "{} of {} request(s) fail: {}",
+            failed.len(),
+            verdicts.len(),
+            named.join("; ")
+        ));
+    }
+    if passed == 0 {
+        let why = verdicts
+            .iter()
+            .find_map(|v| v.result(check).map(|r| r.detail.clone()))
+            .unwrap_or_default();
+        return Outcome::error(format!("not judged on any request: {why}"));
+    }
+    let note = if not_judged > 0 {
+        format!("; {not_judged} not judged (an earlier check failed)")
+    } else {
+        String::new()
+    };
+    Outcome::pass(format!("{passed} of {} request(s) pass{note}", verdicts.len()))
+}
