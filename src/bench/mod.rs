@@ -4,6 +4,7 @@
 
 use std::process::ExitCode;
 
+mod all;
 mod anpr;
 mod cie_booking;
 mod identity;
@@ -23,6 +24,8 @@ pub struct BenchArgs {
 
 #[derive(clap::Subcommand)]
 enum Bench {
+    /// Every benchmark below with modest sizes, each in its own process, and one table of the figures (throughput, p50/p99, ratio to each baseline, peak memory).
+    All(all::AllBenchArgs),
     /// `snodo.ping` commands through the consumer runtime on each transport, beside a raw lapin baseline.
     Transport(transport::TransportBenchArgs),
     /// Parse, canonicalization, signing and verification of a SPID Response and an ANPR request, beside the xmlsec1 CLI.
@@ -45,6 +48,7 @@ pub fn default_log_filter() -> &'static str {
 
 pub async fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
     match args.bench {
+        Bench::All(a) => all::run(a).await,
         Bench::Transport(a) => report::finish(transport::measure(a).await?),
         Bench::Xml(a) => report::finish(xml::measure(a)?),
         Bench::Pagopa(a) => report::finish(pagopa::measure(a).await?),

@@ -107,22 +107,35 @@ impl Row {
     }
 }
 
-/// Peak resident set sizes (getrusage `ru_maxrss`), in KiB.
+/// Peak resident set size of the benchmark's process, in KiB.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize)]
 pub struct Memory {
     /// The benchmark's own process: connector, in-process simulator and load generator.
     pub self_peak_kib: u64,
-    /// The largest of its waited-for child processes, if it ran any.
-    pub children_peak_kib: u64,
 }
 
 impl Memory {
     pub fn now() -> Memory {
         Memory {
-            self_peak_kib: max_rss_kib(libc::RUSAGE_SELF),
-            children_peak_kib: max_rss_kib(libc::RUSAGE_CHILDREN),
+            self_peak_kib: own_peak_kib(),
         }
     }
+}
+
+/// This process's peak resident set size in KiB. Linux's `ru_maxrss` also counts the memory the
+/// process had before its `execve` — for a child spawned by `snodo bench all`, the parent's, as
+/// the child is spawned with the parent's address space — so `VmHWM`, which is this image's
+/// alone, is preferred where `/proc` has it.
+pub fn own_peak_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|status| {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix("VmHWM:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        })
+        .unwrap_or_else(|| max_rss_kib(libc::RUSAGE_SELF))
 }
 
 /// `ru_maxrss` for `who`; Linux reports it in KiB.
