@@ -24,7 +24,7 @@ use openssl::sign::Signer;
 use serde::{Deserialize, Serialize};
 use snodo_queue::privacy::mask_personal_data;
 use snodo_queue::runtime::journal::{
-    CommandRecord, CommandStep, CurrentCommand, JournalSink, PlatformAttempt,
+    CommandRecord, CommandStep, CurrentCommand, EventRecord, JournalSink, PlatformAttempt,
 };
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -96,12 +96,17 @@ pub type SharedTraceStore = Arc<dyn TraceStore>;
 /// One inbound call a platform made to Snodo.
 #[derive(Debug, Clone)]
 pub struct InboundRecord {
-    pub endpoint: &'static str,
+    /// What was called, as the metrics label it: `pagopa.paSendRT`, `identity.acs`.
+    pub endpoint: String,
+    /// The route (`/pagopa/{station}`), never the concrete path (it may carry ids).
+    pub route: Option<String>,
     pub outcome: String,
     pub status: Option<u16>,
     pub elapsed: Duration,
     /// The event it produced, if any.
     pub message_id: Option<String>,
+    /// Every event it produced (the trace follows each).
+    pub event_ids: Vec<String>,
     pub message_type: Option<String>,
     pub tenant: Option<String>,
     pub business_ids: Vec<String>,
@@ -270,16 +275,24 @@ impl Journal {
         keys
     }
 
-    /// Records one inbound call (a platform calling Snodo).
+    /// Records one inbound call (a platform calling Snodo). A call naming neither an event nor a
+    /// business id is not written: no trace could reach it (the metrics still count it).
     pub fn inbound(&self, call: InboundRecord) {
-        let keys = self.keys(&[call.message_id.as_deref()], call.business_ids);
+        let mut ids: Vec<Option<&str>> = vec![call.message_id.as_deref()];
+        ids.extend(call.event_ids.iter().map(|id| Some(id.as_str())));
+        let keys = self.keys(&ids, call.business_ids);
+        if keys.is_empty() {
+            return;
+        }
+        let platform = call.endpoint.split('.').next().unwrap_or_default().to_owned();
         self.push(TraceRecord {
             kind: RecordKind::InboundCall,
-            source: call.endpoint.to_owned(),
+            source: platform,
             message_id: call.message_id,
             message_type: call.message_type,
             tenant: call.tenant,
-            operation: Some(call.endpoint.to_owned()),
+            operation: Some(call.endpoint),
+            endpoint: call.route,
             status: call.status,
             duration_ms: Some(call.elapsed.as_millis() as u64),
             outcome: Some(call.outcome),
@@ -287,6 +300,33 @@ impl Journal {
             response_body: self.raw(call.response.as_ref()),
             keys,
             ..blank(RecordKind::InboundCall)
+        });
+    }
+
+    /// Records one event published outside a command's outcome, attached to the command being handled
+    /// when there is one (its `correlation_id` is then the command's message id).
+    pub fn event(&self, command: Option<&CurrentCommand>, e: EventRecord) {
+        let command_id = command.map(|c| c.message_id.as_str());
+        let mut business: Vec<String> = e.platform_id.iter().cloned().collect();
+        if let Some(body) = &e.body {
+            business.extend(business_ids(body));
+        }
+        let keys = self.keys(&[Some(e.message_id.as_str()), command_id], business);
+        self.push(TraceRecord {
+            source: e.publisher,
+            message_id: Some(e.message_id),
+            correlation_id: command_id.map(str::to_owned),
+            message_type: Some(e.kind),
+            tenant: e.tenant,
+            duration_ms: Some(e.elapsed.as_millis() as u64),
+            outcome: Some(match &e.outcome {
+                Ok(()) => "ok".to_owned(),
+                Err(_) => "not_stored".to_owned(),
+            }),
+            detail: e.outcome.err().as_deref().map(mask_personal_data),
+            request_body: self.raw(e.body.as_ref()),
+            keys,
+            ..blank(RecordKind::EventPublished)
         });
     }
 
@@ -441,5 +481,9 @@ impl JournalSink for Journal {
             keys,
             ..blank(RecordKind::PlatformAttempt)
         });
+    }
+
+    fn event(&self, command: Option<&CurrentCommand>, event: EventRecord) {
+        Journal::event(self, command, event);
     }
 }

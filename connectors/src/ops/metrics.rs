@@ -180,7 +180,7 @@ fn platform_calls(out: &mut String, telemetry: &Telemetry) {
                 out,
                 "snodo_platform_calls_total{{platform=\"{}\",operation=\"{}\",outcome=\"{outcome}\",platform_code=\"{}\"}} {n}",
                 r.platform,
-                r.operation,
+                escape(&r.operation),
                 escape(code)
             );
         }
@@ -192,7 +192,11 @@ fn platform_calls(out: &mut String, telemetry: &Telemetry) {
         "Latency of calls to a platform, by platform and operation.",
     );
     for r in &rows {
-        let labels = format!("platform=\"{}\",operation=\"{}\"", r.platform, r.operation);
+        let labels = format!(
+            "platform=\"{}\",operation=\"{}\"",
+            r.platform,
+            escape(&r.operation)
+        );
         histogram(out, "snodo_platform_call_seconds", &labels, &r.latency);
     }
 }
@@ -207,7 +211,9 @@ fn inbound_calls(out: &mut String, telemetry: &Telemetry) {
     for (endpoint, outcome, n) in telemetry.inbound.counts() {
         let _ = writeln!(
             out,
-            "snodo_inbound_calls_total{{endpoint=\"{endpoint}\",outcome=\"{outcome}\"}} {n}"
+            "snodo_inbound_calls_total{{endpoint=\"{}\",outcome=\"{}\"}} {n}",
+            escape(&endpoint),
+            escape(&outcome)
         );
     }
     family(
@@ -217,7 +223,7 @@ fn inbound_calls(out: &mut String, telemetry: &Telemetry) {
         "Time to answer a platform's call, by endpoint.",
     );
     for (endpoint, snapshot) in telemetry.inbound.latencies() {
-        let labels = format!("endpoint=\"{endpoint}\"");
+        let labels = format!("endpoint=\"{}\"", escape(&endpoint));
         histogram(out, "snodo_inbound_call_seconds", &labels, &snapshot);
     }
 }

@@ -18,6 +18,7 @@ use snodo_queue::{Names, QueueStats, SharedTransport};
 use tokio_util::sync::CancellationToken;
 
 pub mod auth;
+pub mod calls;
 pub mod dlq;
 pub mod health;
 pub mod metrics;
@@ -27,6 +28,7 @@ pub mod send;
 pub mod telemetry;
 pub mod trace;
 
+pub use calls::PlatformCall;
 pub use telemetry::{SharedTelemetry, Telemetry};
 
 use crate::state::SharedStore;

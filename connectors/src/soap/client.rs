@@ -1,5 +1,10 @@
 //! Calling a platform: one POST of one envelope, with a deadline, a cap on what is read back, the
 //! answer parsed by the screening parser, and every failure classified ([`SoapCallError`]).
+//!
+//! A client built [`with_recording`](SoapClient::with_recording) reports each exchange to the
+//! instance's telemetry and journal through [`SoapClient::call_recorded`]: the shared part (request,
+//! HTTP status, answer, timing, every failure classified) is done here, and the connector finishes the
+//! returned [`PlatformCall`] with the business verdict it alone can read (a `rispostaKO` and its code).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -8,6 +13,7 @@ use snodo_mappings::soap::{Envelope, EnvelopeBuilder, SOAP11_CONTENT_TYPE, read_
 use snodo_security::xml::Limits;
 
 use super::classify::SoapCallError;
+use crate::ops::{PlatformCall, SharedTelemetry};
 
 /// Applied to the finished envelope before it is sent: WS-Security signing for ANPR. Synchronous
 /// and CPU-bound (a signature is ~100 µs), so it runs inline.
@@ -46,6 +52,7 @@ pub struct SoapClient {
     endpoint: String,
     config: SoapClientConfig,
     security: Option<Arc<dyn OutboundSecurity>>,
+    recording: Option<(SharedTelemetry, &'static str)>,
 }
 
 impl std::fmt::Debug for SoapClient {
@@ -54,6 +61,7 @@ impl std::fmt::Debug for SoapClient {
             .field("endpoint", &self.endpoint)
             .field("config", &self.config)
             .field("secured", &self.security.is_some())
+            .field("recorded_as", &self.recording.as_ref().map(|(_, p)| *p))
             .finish()
     }
 }
@@ -65,7 +73,15 @@ impl SoapClient {
             endpoint: endpoint.into(),
             config,
             security: None,
+            recording: None,
         }
+    }
+
+    /// Reports every [`call_recorded`](Self::call_recorded) exchange to `telemetry` (metrics and
+    /// journal) as a call to `platform`.
+    pub fn with_recording(mut self, telemetry: SharedTelemetry, platform: &'static str) -> SoapClient {
+        self.recording = Some((telemetry, platform));
+        self
     }
 
     pub fn with_security(mut self, security: Arc<dyn OutboundSecurity>) -> SoapClient {
@@ -84,11 +100,57 @@ impl SoapClient {
         self.call_envelope(soap_action, envelope.into_bytes()).await
     }
 
+    /// [`call`](Self::call), reported as `operation`: the returned [`PlatformCall`] holds the request,
+    /// status and answer, and the caller finishes it once it has read the answer
+    /// ([`PlatformCall::succeeded`], [`PlatformCall::rejected`], …). A failed exchange — no answer, an
+    /// HTTP error, a SOAP Fault, a malformed answer — is finished here, classified as
+    /// [`SoapCallError::to_command_error`] classifies it, with the Fault code as the platform's code.
+    /// Without [`with_recording`](Self::with_recording) the call records nowhere.
+    pub async fn call_recorded(
+        &self,
+        operation: &str,
+        soap_action: &str,
+        payload: &str,
+    ) -> Result<(Envelope, PlatformCall), SoapCallError> {
+        let mut call = match &self.recording {
+            Some((telemetry, platform)) => telemetry.start_call(platform, operation, &self.endpoint),
+            None => PlatformCall::detached("soap", operation),
+        };
+        let envelope = EnvelopeBuilder::new().body(payload);
+        match self
+            .send(soap_action, envelope.into_bytes(), Some(&mut call))
+            .await
+        {
+            Ok(envelope) => Ok((envelope, call)),
+            Err(error) => {
+                if let SoapCallError::Status { status, .. } | SoapCallError::Fault { status, .. } = &error {
+                    call.status(*status);
+                }
+                let classified = error.to_command_error(true);
+                let platform_code = match &error {
+                    SoapCallError::Fault { fault, .. } => Some(fault.code.to_string()),
+                    _ => classified.platform_code.clone(),
+                };
+                call.finish(Err(classified.code), platform_code);
+                Err(error)
+            }
+        }
+    }
+
     /// Sends a complete envelope (secured here when the client has [`OutboundSecurity`]).
     pub async fn call_envelope(
         &self,
         soap_action: &str,
         envelope: Vec<u8>,
+    ) -> Result<Envelope, SoapCallError> {
+        self.send(soap_action, envelope, None).await
+    }
+
+    async fn send(
+        &self,
+        soap_action: &str,
+        envelope: Vec<u8>,
+        mut call: Option<&mut PlatformCall>,
     ) -> Result<Envelope, SoapCallError> {
         let envelope = match &self.security {
             Some(security) => security
@@ -97,6 +159,9 @@ impl SoapClient {
                 .into_bytes(),
             None => envelope,
         };
+        if let Some(call) = call.as_deref_mut() {
+            call.request(envelope.clone());
+        }
         let send = self
             .http
             .post(&self.endpoint)
@@ -116,6 +181,9 @@ impl SoapClient {
                 endpoint: self.endpoint.clone(),
                 timeout_ms: self.config.timeout.as_millis(),
             })??;
+        if let Some(call) = call {
+            call.status(status).response(body.clone());
+        }
         self.interpret(status, &body)
     }
 

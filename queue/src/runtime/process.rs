@@ -155,13 +155,13 @@ async fn plan(inner: &Inner, message: &Message) -> Plan {
         Some(sink) => {
             sink.command(journal_record(&connector, &command, CommandStep::Received));
             let scope = Scope {
-                command: CurrentCommand {
+                command: Some(CurrentCommand {
                     connector: connector.clone(),
                     message_id: command.envelope.message_id.to_string(),
                     correlation_id: command.envelope.correlation_id.map(|c| c.to_string()),
                     kind: kind.clone(),
                     tenant: command.envelope.tenant.clone(),
-                },
+                }),
                 sink: sink.clone(),
             };
             CURRENT.scope(scope, attempt(inner, &mut command)).await

@@ -44,7 +44,7 @@ pub fn render(html: &mut String, state: &OpsState) {
             "<tr><td>{}</td><td>{}</td><td class=\"n\">{calls}</td><td class=\"n\">{errors} ({rate:.1}%)</td>\
              <td class=\"n\">{mean_ms:.1} ms</td><td class=\"n\">{p95}</td></tr>",
             escape(row.platform),
-            escape(row.operation)
+            escape(&row.operation)
         );
     }
     html.push_str("</tbody></table></section>");
