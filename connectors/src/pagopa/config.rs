@@ -13,8 +13,11 @@
 //! fingerprint_header = "x-client-cert-sha256"   # only when TLS ends at a proxy that sets it
 //! trusted_fingerprints = ["ab:cd:…"]
 //! [pagopa.reporting]
-//! enabled = true                 # poll the REST FdR API for this instance's tenants
+//! enabled = true                 # poll the node for this instance's tenants' reporting flows
 //! interval = "10m"
+//! api = "rest"                   # "rest": FdR; "soap": the legacy nodoChiedi…FlussoRendicontazione
+//! password_file = "/etc/snodo/pagopa-station.pwd"   # "soap" only: the station's nodeForPa password
+//! flow_schema = "/etc/snodo/FlussoRiversamento_1_0_4.xsd"   # "soap" only; default below
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -25,6 +28,8 @@ use serde::{Deserialize, Serialize};
 /// The subscription key the development simulator accepts: development instances use it when no
 /// `subscription_key_file` is configured.
 pub const DEVELOPMENT_SUBSCRIPTION_KEY: &str = "snodo-development-subscription-key";
+/// The `nodeForPa` password the development simulator accepts (8 to 15 characters, as the XSD wants).
+pub const DEVELOPMENT_STATION_PASSWORD: &str = "snodo-dev-pwd";
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -83,6 +88,18 @@ pub struct ReportingConfig {
     pub enabled: bool,
     #[serde(default = "default_interval", with = "duration")]
     pub interval: Duration,
+    /// Which of the node's reporting APIs to poll.
+    #[serde(default)]
+    pub api: ReportingApi,
+    /// The legacy API only: the file holding the station's `nodeForPa` `password` (the XSD still
+    /// requires one); development instances default to the simulator's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password_file: Option<PathBuf>,
+    /// The legacy API only: `FlussoRiversamento_1_0_4.xsd`, every flow is validated against it before
+    /// a value is read. Default: `SNODO_PAGOPA_SPECS`'s `xsd-common/`, else the pagoPA specs beside
+    /// the source tree.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub flow_schema: Option<PathBuf>,
 }
 
 impl Default for ReportingConfig {
@@ -90,7 +107,37 @@ impl Default for ReportingConfig {
         ReportingConfig {
             enabled: true,
             interval: default_interval(),
+            api: ReportingApi::default(),
+            password_file: None,
+            flow_schema: None,
         }
+    }
+}
+
+/// The node's two ways of handing out reporting flows (pagopa.md §2.3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum ReportingApi {
+    /// The REST FdR API, the forward path.
+    #[default]
+    Rest,
+    /// `nodoChiediElencoFlussiRendicontazione` / `nodoChiediFlussoRendicontazione`, deprecated from
+    /// 30 June 2026, for stations not yet moved to FdR.
+    Soap,
+}
+
+impl ReportingConfig {
+    /// Where `FlussoRiversamento_1_0_4.xsd` is read from for the legacy API.
+    pub fn flow_schema_path(&self) -> PathBuf {
+        if let Some(path) = &self.flow_schema {
+            return path.clone();
+        }
+        let specs = std::env::var_os("SNODO_PAGOPA_SPECS")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| {
+                PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/specs/pagopa"))
+            });
+        specs.join("xsd-common/FlussoRiversamento_1_0_4.xsd")
     }
 }
 
@@ -182,6 +229,19 @@ mod tests {
         assert!(c.position_timeout < Duration::from_secs(7));
         assert!(c.receipt_timeout < Duration::from_secs(15));
         assert!(c.reporting.enabled);
+    }
+
+    #[test]
+    fn the_legacy_reporting_api_is_chosen_by_name() {
+        let c: PagopaConfig = toml::from_str("[reporting]\napi = \"soap\"").unwrap();
+        assert_eq!(c.reporting.api, ReportingApi::Soap);
+        assert_eq!(PagopaConfig::default().reporting.api, ReportingApi::Rest);
+        assert!(toml::from_str::<PagopaConfig>("[reporting]\napi = \"ftp\"").is_err());
+        assert!(
+            c.reporting
+                .flow_schema_path()
+                .ends_with("xsd-common/FlussoRiversamento_1_0_4.xsd")
+        );
     }
 
     #[test]

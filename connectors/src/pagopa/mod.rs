@@ -6,8 +6,9 @@
 //!   events, [`receipts`]);
 //! - [`aca`]: the `pagopa.position.publish` command, loading positions into ACA (`paCreatePosition`)
 //!   so that Stand-In can collect while the EC is unreachable;
-//! - [`reporting`]: reporting flows polled from the node (REST FdR, or the legacy SOAP primitives) by
-//!   the shared scheduler into `pagopa.reporting.flow` events.
+//! - [`reporting`]: reporting flows polled from the node by the shared scheduler into
+//!   `pagopa.reporting.flow` events: REST FdR, or the legacy SOAP primitives ([`reporting_soap`])
+//!   with `[pagopa.reporting] api = "soap"`.
 //!
 //! The XML and JSON shapes are all `snodo_mappings::pagopa`; this module is the I/O around them.
 
@@ -17,6 +18,7 @@ pub mod endpoint;
 pub mod positions;
 pub mod receipts;
 pub mod reporting;
+pub mod reporting_soap;
 
 use std::sync::Arc;
 

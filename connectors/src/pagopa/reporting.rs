@@ -7,14 +7,24 @@
 //! since the cursor, and each flow is read with all its payment pages. The cursor is the `published`
 //! instant of the last flow turned into an event; a poll never stops between two flows published at
 //! the same instant, since `publishedGt` would skip the second.
+//!
+//! `[pagopa.reporting] api = "soap"` polls the legacy primitives instead ([`super::reporting_soap`]);
+//! both feeds publish the same event, and every call either makes is recorded in the journal.
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use async_trait::async_trait;
+use snodo_mappings::pagopa::FlowCaller;
 use snodo_mappings::pagopa::contract::{FdrFlow, FdrFlowsPage, FdrPayment, FdrPaymentsPage, ReportingFlow};
+use snodo_queue::runtime::journal::{PlatformAttempt, record_platform_attempt};
+use snodo_security::schema::Schema;
 
 use super::NAME;
 use super::aca::{NodeApi, NodeCallError};
+use super::config::{DEVELOPMENT_STATION_PASSWORD, ReportingApi, read_secret};
+use super::reporting_soap::SoapFlowFeed;
+use crate::config::Environment;
 use crate::platform::{Background, PlatformContext, PlatformError};
 use crate::schedule::{Feed, FeedError, FeedItem, Poll, Scheduler, SchedulerSettings};
 
@@ -51,6 +61,38 @@ impl FdrFeed {
         format!("{FDR_BASE}/organizations/{}/fdrs", self.organization)
     }
 
+    /// One `GET` of the FdR API, recorded in the journal.
+    async fn get(
+        &self,
+        operation: &'static str,
+        path: &str,
+        query: &[(&str, String)],
+        business_ids: Vec<String>,
+    ) -> Result<serde_json::Value, NodeCallError> {
+        let started = Instant::now();
+        let answer = self.node.get_json(path, query).await;
+        record_platform_attempt(PlatformAttempt {
+            platform: NAME,
+            operation: operation.to_owned(),
+            endpoint: self.node.url(path),
+            status: match &answer {
+                Ok(_) => Some(200),
+                Err(NodeCallError::Status { status, .. }) => Some(*status),
+                Err(_) => None,
+            },
+            outcome: answer.as_ref().map(|_| ()).map_err(|e| e.to_command_error().code),
+            platform_code: match &answer {
+                Err(NodeCallError::Status { status, .. }) => Some(format!("HTTP {status}")),
+                _ => None,
+            },
+            elapsed: started.elapsed(),
+            request: None,
+            response: None,
+            business_ids,
+        });
+        answer
+    }
+
     async fn list(
         &self,
         cursor: Option<&str>,
@@ -62,7 +104,10 @@ impl FdrFeed {
             if let Some(c) = cursor {
                 query.push(("publishedGt", c.to_owned()));
             }
-            let answer: FdrFlowsPage = decode(self.node.get_json(&self.organization_path(), &query).await)?;
+            let answer: FdrFlowsPage = decode(
+                self.get("fdrs", &self.organization_path(), &query, Vec::new())
+                    .await,
+            )?;
             flows.extend(answer.data);
             if page >= answer.metadata.tot_page || flows.len() > FLOWS_PER_POLL {
                 break;
@@ -77,7 +122,7 @@ impl FdrFeed {
             "{}/{fdr}/revisions/{revision}/psps/{psp}",
             self.organization_path()
         );
-        let flow: FdrFlow = decode(self.node.get_json(&path, &[]).await)?;
+        let flow: FdrFlow = decode(self.get("fdr", &path, &[], vec![fdr.to_owned()]).await)?;
         let mut payments: Vec<FdrPayment> = Vec::new();
         let mut page = 1;
         loop {
@@ -85,8 +130,15 @@ impl FdrFeed {
                 ("page", page.to_string()),
                 ("size", PAYMENTS_PAGE_SIZE.to_string()),
             ];
-            let answer: FdrPaymentsPage =
-                decode(self.node.get_json(&format!("{path}/payments"), &query).await)?;
+            let answer: FdrPaymentsPage = decode(
+                self.get(
+                    "fdrPayments",
+                    &format!("{path}/payments"),
+                    &query,
+                    vec![fdr.to_owned()],
+                )
+                .await,
+            )?;
             payments.extend(answer.data);
             if page >= answer.metadata.tot_page {
                 break;
@@ -151,15 +203,81 @@ fn decode<T: serde::de::DeserializeOwned>(
     serde_json::from_value(value).map_err(|e| FeedError::Invalid(format!("FdR answer: {e}")))
 }
 
-/// One scheduler per tenant with a pagoPA section, when reporting is enabled.
+/// What the legacy feeds share: the station's password and the compiled flow schema.
+struct LegacySetup {
+    password: String,
+    schema: Arc<Schema>,
+}
+
+fn legacy_setup(context: &PlatformContext) -> Result<LegacySetup, PlatformError> {
+    let settings = &context.config.pagopa.reporting;
+    let configuration = |reason: String| PlatformError::Configuration {
+        platform: NAME.into(),
+        reason,
+    };
+    let development = context
+        .config
+        .tenants
+        .iter()
+        .all(|t| t.environment == Environment::Development);
+    let password = read_secret(
+        "reporting.password_file",
+        settings.password_file.as_deref(),
+        development.then_some(DEVELOPMENT_STATION_PASSWORD),
+    )
+    .map_err(|e| configuration(e.to_string()))?;
+    // nodeForPa.xsd: stPassword is 8 to 15 characters; the node would refuse anything else.
+    if !(8..=15).contains(&password.chars().count()) {
+        return Err(configuration(
+            "pagopa.reporting.password_file: the station password must be 8 to 15 characters".into(),
+        ));
+    }
+    let path = settings.flow_schema_path();
+    let schema = Schema::compile(&path).map_err(|e| {
+        configuration(format!(
+            "pagopa.reporting.flow_schema: {} does not compile ({e}); point it at FlussoRiversamento_1_0_4.xsd",
+            path.display()
+        ))
+    })?;
+    Ok(LegacySetup {
+        password,
+        schema: Arc::new(schema),
+    })
+}
+
+/// One scheduler per tenant with a pagoPA section, when reporting is enabled, on the configured API.
 pub fn schedulers(context: &PlatformContext, node: &NodeApi) -> Result<Vec<Background>, PlatformError> {
     let settings = &context.config.pagopa.reporting;
     if !settings.enabled {
         return Ok(Vec::new());
     }
+    let legacy = match settings.api {
+        ReportingApi::Rest => None,
+        ReportingApi::Soap => Some(legacy_setup(context)?),
+    };
     let mut tasks: Vec<Background> = Vec::new();
-    for tenant in context.tenants.all().iter().filter(|t| t.pagopa.is_some()) {
-        let feed = Arc::new(FdrFeed::new(node.clone(), &tenant.istat, &tenant.fiscal_code));
+    for tenant in context.tenants.all() {
+        let Some(pagopa) = &tenant.pagopa else { continue };
+        let feed: Arc<dyn Feed> = match &legacy {
+            None => Arc::new(FdrFeed::new(node.clone(), &tenant.istat, &tenant.fiscal_code)),
+            Some(legacy) => {
+                let caller = FlowCaller {
+                    broker_id: pagopa.broker_fiscal_code.clone(),
+                    // Validation guarantees at least one; the first is the one the node knows it by.
+                    station_id: pagopa.stations[0].clone(),
+                    password: legacy.password.clone(),
+                    domain_id: None,
+                    psp_id: None,
+                };
+                Arc::new(SoapFlowFeed::new(
+                    node.clone(),
+                    &tenant.istat,
+                    &tenant.fiscal_code,
+                    caller,
+                    legacy.schema.clone(),
+                ))
+            }
+        };
         let mut scheduler_settings = SchedulerSettings::new(context.names.clone());
         scheduler_settings.app_id = NAME.into();
         scheduler_settings.interval = settings.interval;
