@@ -20,6 +20,7 @@
 //! return_urls = ["https://servizi.comune.example.it/"]   # where a login may send the citizen back
 //! contact_email = "servizi.online@comune.example.it"    # metadata contact; required outside development
 //! ipa_code = "c_f205"                                   # default c_<codice catastale>
+//! minimum_level = 2                                     # SPID/CIE level every login must reach (1–3, default 1)
 //! [tenants.cie_booking]
 //! offices = ["MI-01"]                  # the offices this tenant books in; empty: all of the comune's
 //! ```
@@ -81,6 +82,10 @@ pub struct TenantIdentity {
     /// IdP metadata files trusted besides the federation's (e.g. spid-sp-test's IdP).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub trusted_idp_metadata: Vec<std::path::PathBuf>,
+    /// The lowest SPID/CIE ID level (1–3) any login of this tenant must reach, whatever a login link
+    /// asks; absent: 1 (each login's own level decides).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub minimum_level: Option<u8>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -195,6 +200,14 @@ pub(super) fn validate(t: &TenantConfig, key: &dyn Fn(&str) -> String) -> Result
             return err(
                 "identity.ipa_code",
                 format!("{code:?} is not a codice IPA (letters, digits and _)"),
+            );
+        }
+        if let Some(level) = i.minimum_level
+            && !(1..=3).contains(&level)
+        {
+            return err(
+                "identity.minimum_level",
+                format!("{level} is not a SPID/CIE level (1, 2 or 3)"),
             );
         }
         for (n, url) in i.return_urls.iter().enumerate() {
