@@ -176,11 +176,7 @@ async fn cie_response_has_no_response_issuer_format_and_only_the_minimum_dataset
         &InMemoryReplayCache::default(),
     )
     .expect("accepted");
-    assert_eq!(
-        user.level,
-        SpidLevel::L3,
-        "CIE ID authenticates at SpidL3 by default"
-    );
+    assert_eq!(user.level, SpidLevel::L2, "CIE ID answers the level asked");
     let names: Vec<&str> = user.attributes.iter().map(|(a, _)| a.name()).collect();
     assert_eq!(names, ["name", "familyName", "dateOfBirth", "fiscalNumber"]);
     let xml = decode(&answer["SAMLResponse"]);
@@ -189,6 +185,85 @@ async fn cie_response_has_no_response_issuer_format_and_only_the_minimum_dataset
         xml.contains(&issuer),
         "the Response Issuer carries no Format: {xml}"
     );
+}
+
+/// CIE ID has SpidL1–L3 (username and password, OTP or the app, the card): it answers the level asked,
+/// or the one the tester picks, and the verdict it announces follows the request.
+#[tokio::test]
+async fn cie_answers_each_level_asked_or_the_one_picked() {
+    let idp = Idp::start().await;
+    let cf = idp.first_person().await["fiscal_code"]
+        .as_str()
+        .expect("code")
+        .to_owned();
+    let keys = idp.idp_keys();
+    let entity = idp.entity_id(Profile::Cie);
+    for level in [SpidLevel::L1, SpidLevel::L2, SpidLevel::L3] {
+        let (pending, answer) = idp.log_in(Profile::Cie, level, &cf, "success").await;
+        assert_eq!(answer["level"], level.to_string(), "{answer}");
+        assert_eq!(answer["expected"], "accept");
+        let user = verify_response(
+            answer["SAMLResponse"].as_str().expect("a Response"),
+            &expectations(&idp, Profile::Cie, &pending, &entity, &keys),
+            &InMemoryReplayCache::default(),
+        )
+        .expect("accepted");
+        assert_eq!(user.level, level);
+    }
+    // The tester picks the level: L3 for an L1 request is accepted, L1 for an L2 request refused.
+    for (asked, picked, verdict) in [(SpidLevel::L1, "3", "accept"), (SpidLevel::L2, "1", "reject")] {
+        let request = authn_request(&idp, Profile::Cie, asked);
+        let (status, sso) = idp
+            .sso_post(
+                Profile::Cie,
+                &request.sign(&sp_key()).expect("signs"),
+                Some(RELAY_STATE),
+            )
+            .await;
+        assert_eq!(status, 200, "{sso}");
+        let (status, answer) = idp
+            .login(
+                Profile::Cie,
+                json!({ "ticket": sso["ticket"], "fiscal_code": cf, "level": picked }),
+            )
+            .await;
+        assert_eq!(status, 200, "{answer}");
+        assert_eq!(answer["level"], format!("SpidL{picked}"));
+        assert_eq!(answer["expected"], verdict, "{asked} asked, L{picked} given");
+        let judged = verify_response(
+            answer["SAMLResponse"].as_str().expect("a Response"),
+            &expectations(&idp, Profile::Cie, &request.pending(), &entity, &keys),
+            &InMemoryReplayCache::default(),
+        );
+        match verdict {
+            "accept" => assert_eq!(judged.expect("accepted").level, SpidLevel::L3),
+            _ => assert!(
+                matches!(judged, Err(ResponseError::LevelTooLow { .. })),
+                "{judged:?}"
+            ),
+        }
+    }
+    // CIE ID asks SpidL1 and SpidL2 only as a minimum (exact is for SpidL3).
+    for (level, refused) in [(SpidLevel::L2, true), (SpidLevel::L3, false)] {
+        let mut request = authn_request(&idp, Profile::Cie, level);
+        request.comparison = snodo_security::saml::Comparison::Exact;
+        let (status, answer) = idp
+            .sso_post(
+                Profile::Cie,
+                &request.sign(&sp_key()).expect("signs"),
+                Some(RELAY_STATE),
+            )
+            .await;
+        if refused {
+            assert_eq!(status, 400, "{answer}");
+            assert_eq!(
+                answer["problems"][0]["rule"], "AuthnRequest/RequestedAuthnContext/@Comparison",
+                "{answer}"
+            );
+        } else {
+            assert_eq!(status, 200, "{answer}");
+        }
+    }
 }
 
 #[tokio::test]
@@ -385,7 +460,8 @@ async fn the_login_page_is_html_with_people_of_the_population() {
         .nth(1)
         .and_then(|r| r.split('"').next())
         .expect("ticket");
-    // The form post answers the auto-submitting form to the ACS, values escaped.
+    // The credentials answer the consent page; consenting, the auto-submitting form to the ACS,
+    // values escaped.
     let reply = idp
         .http
         .post(idp.url(Profile::Spid, "login"))
@@ -397,8 +473,179 @@ async fn the_login_page_is_html_with_people_of_the_population() {
         .await
         .expect("login");
     assert_eq!(reply.status(), 200);
-    let form = reply.text().await.expect("text");
+    let consent = reply.text().await.expect("text");
+    assert!(consent.contains("action=\"/spid/consent\""), "{consent}");
+    let form = idp.decide(Profile::Spid, ticket, "consent").await;
     assert!(form.contains(&format!("action=\"{ACS_URL}\"")), "{form}");
     assert!(form.contains("name=\"SAMLResponse\""));
     assert!(form.contains(&format!("name=\"RelayState\" value=\"{RELAY_STATE}\"")));
+}
+
+/// After the credentials a person sees which data goes to which SP; consenting sends the signed
+/// Response with those data, refusing sends `ErrorCode nr22` (user denied consent) and no data.
+#[tokio::test]
+async fn the_consent_page_shows_what_goes_to_whom_and_a_refusal_answers_nr22() {
+    let idp = Idp::start().await;
+    let person = idp.first_person().await;
+    let cf = person["fiscal_code"].as_str().expect("code").to_owned();
+    let keys = idp.idp_keys();
+    for profile in Profile::ALL {
+        let entity = idp.entity_id(profile);
+        for decision in ["consent", "refuse"] {
+            let request = authn_request(&idp, profile, SpidLevel::L2);
+            let (status, sso) = idp
+                .sso_post(
+                    profile,
+                    &request.sign(&sp_key()).expect("signs"),
+                    Some(RELAY_STATE),
+                )
+                .await;
+            assert_eq!(status, 200, "{sso}");
+            let ticket = sso["ticket"].as_str().expect("ticket");
+            let reply = idp
+                .http
+                .post(idp.url(profile, "login"))
+                .header("Content-Type", "application/x-www-form-urlencoded")
+                .body(format!("ticket={ticket}&fiscal_code={cf}&outcome=success"))
+                .send()
+                .await
+                .expect("login");
+            assert_eq!(reply.status(), 200);
+            let page = reply.text().await.expect("text");
+            assert!(page.contains("Comune di Milano"), "the SP is named: {page}");
+            assert!(page.contains(SP_ENTITY_ID), "{page}");
+            assert!(page.contains("SpidL2"), "{page}");
+            assert!(
+                page.contains("<td title=\"fiscalNumber\">Codice fiscale</td>"),
+                "{page}"
+            );
+            assert!(
+                page.contains(&format!("TINIT-{cf}")),
+                "the values are shown: {page}"
+            );
+            assert!(
+                page.contains(person["family_name"].as_str().expect("surname")),
+                "{page}"
+            );
+            if profile == Profile::Cie {
+                assert!(
+                    !page.contains("title=\"email\""),
+                    "CIE ID: the minimum dataset only"
+                );
+            }
+            let form = idp.decide(profile, ticket, decision).await;
+            let saml_response = AutoPostField::read(&form, "SAMLResponse");
+            let judged = verify_response(
+                &saml_response,
+                &expectations(&idp, profile, &request.pending(), &entity, &keys),
+                &InMemoryReplayCache::default(),
+            );
+            match (decision, judged) {
+                ("consent", Ok(user)) => assert!(
+                    user.attributes
+                        .iter()
+                        .any(|(a, _)| a == SpidAttribute::FiscalNumber)
+                ),
+                ("refuse", Err(ResponseError::Status(failure))) => {
+                    assert_eq!(failure.spid_error, Some(SpidErrorCode::ConsentDenied));
+                    let xml =
+                        String::from_utf8(openssl::base64::decode_block(&saml_response).expect("base64"))
+                            .expect("UTF-8");
+                    assert!(!xml.contains(&cf), "a refusal releases nothing");
+                }
+                (decision, other) => panic!("{profile:?} {decision}: {other:?}"),
+            }
+            // The decision was taken: the ticket is spent.
+            let again = idp
+                .http
+                .post(idp.url(profile, "consent"))
+                .header("Content-Type", "application/x-www-form-urlencoded")
+                .body(format!("ticket={ticket}&decision=consent"))
+                .send()
+                .await
+                .expect("consent");
+            assert_eq!(again.status(), 404);
+        }
+    }
+    // A JSON login brings the person's answer along.
+    let (pending, answer) = idp
+        .log_in_json(Profile::Spid, &cf, json!({ "consent": "refused" }))
+        .await;
+    assert_eq!(answer["case"], "nr22", "{answer}");
+    let entity = idp.entity_id(Profile::Spid);
+    let error = verify_response(
+        answer["SAMLResponse"].as_str().expect("a Response"),
+        &expectations(&idp, Profile::Spid, &pending, &entity, &keys),
+        &InMemoryReplayCache::default(),
+    )
+    .expect_err("a refusal is no login");
+    assert!(matches!(error, ResponseError::Status(f) if f.spid_error == Some(SpidErrorCode::ConsentDenied)));
+    let (_, answer) = idp
+        .log_in_json(Profile::Spid, &cf, json!({ "consent": "maybe" }))
+        .await;
+    assert!(
+        answer["error"].as_str().is_some_and(|e| e.contains("consent")),
+        "{answer}"
+    );
+}
+
+/// A `platform_error` rule on `{p}.consent` answers its SPID error to the consent being posted.
+#[tokio::test]
+async fn a_platform_error_fault_on_consent_answers_the_spid_error_to_that_login() {
+    let idp = Idp::start().await;
+    let cf = idp.first_person().await["fiscal_code"]
+        .as_str()
+        .expect("code")
+        .to_owned();
+    let rule = json!({"operation": "cie.consent", "times": 1, "fault": {"kind": "platform_error", "code": "nr21", "message": "timeout"}});
+    let added = idp
+        .http
+        .post(format!("{}/faults", idp.running.admin_url()))
+        .json(&rule)
+        .send()
+        .await
+        .expect("admin");
+    assert_eq!(added.status(), 201);
+    let request = authn_request(&idp, Profile::Cie, SpidLevel::L2);
+    let (_, sso) = idp
+        .sso_post(
+            Profile::Cie,
+            &request.sign(&sp_key()).expect("signs"),
+            Some(RELAY_STATE),
+        )
+        .await;
+    let ticket = sso["ticket"].as_str().expect("ticket");
+    let reply = idp
+        .http
+        .post(idp.url(Profile::Cie, "login"))
+        .header("Content-Type", "application/x-www-form-urlencoded")
+        .body(format!("ticket={ticket}&fiscal_code={cf}&outcome=success"))
+        .send()
+        .await
+        .expect("login");
+    assert!(reply.text().await.expect("page").contains("/cie/consent"));
+    let form = idp.decide(Profile::Cie, ticket, "consent").await;
+    let entity = idp.entity_id(Profile::Cie);
+    let keys = idp.idp_keys();
+    let error = verify_response(
+        &AutoPostField::read(&form, "SAMLResponse"),
+        &expectations(&idp, Profile::Cie, &request.pending(), &entity, &keys),
+        &InMemoryReplayCache::default(),
+    )
+    .expect_err("the fault's error");
+    assert!(matches!(error, ResponseError::Status(f) if f.spid_error == Some(SpidErrorCode::Timeout)));
+    // CIE ID's operations are named and recorded like SPID's.
+    let exchanges: Value = idp
+        .http
+        .get(format!(
+            "{}/exchanges?operation=cie.consent",
+            idp.running.admin_url()
+        ))
+        .send()
+        .await
+        .expect("admin")
+        .json()
+        .await
+        .expect("JSON");
+    assert_eq!(exchanges["exchanges"][0]["fault"]["code"], "nr21", "{exchanges}");
 }

@@ -234,6 +234,9 @@ pub const CASES: &[Case] = &[
     case!("111", R, Shape::Status(25), "ErrorCode nr25: cancelled by the user"),
 ];
 
+/// The valid Response (spid-sp-test's case 1): what a successful login answers.
+pub const VALID: &str = "1";
+
 pub fn find(id: &str) -> Option<&'static Case> {
     CASES.iter().find(|c| c.id == id)
 }
@@ -248,11 +251,24 @@ pub struct Keys<'k> {
 }
 
 impl Case {
-    /// What a conforming SP does with this case for `request` (levels depend on what was asked).
-    pub fn expected(&self, profile: Profile, requested: SpidLevel, comparison: Comparison) -> Expected {
+    /// What a conforming SP does with this case for a request of `requested` level and `comparison`,
+    /// the person having authenticated at `authenticated` (a case of its own level overrides it):
+    /// a level the request does not allow makes any otherwise acceptable Response a rejection.
+    pub fn expected(
+        &self,
+        profile: Profile,
+        requested: SpidLevel,
+        comparison: Comparison,
+        authenticated: SpidLevel,
+    ) -> Expected {
         match self.shape {
             Shape::Level(returned) if requested.is_satisfied_by(returned, comparison) => Expected::Accept,
             Shape::Level(_) => Expected::Reject,
+            _ if self.expected != Expected::Reject
+                && !requested.is_satisfied_by(authenticated, comparison) =>
+            {
+                Expected::Reject
+            }
             // spid-sp-test skips 71 for cie-sp-public: CIE's samples differ on the Format.
             _ if profile == Profile::Cie && self.id == "71" => Expected::Either,
             _ => self.expected,

@@ -1,5 +1,5 @@
-//! The IdP's HTTP endpoints per federation: metadata, SSO (both bindings), the login page and its
-//! answer, SP registration and the JSON listings. Single Logout is in [`super::slo`].
+//! The IdP's HTTP endpoints per federation: metadata, SSO (both bindings), the login page, the consent
+//! page and their answers, SP registration and the JSON listings. Single Logout is in [`super::slo`].
 
 use axum::Router;
 use axum::body::Bytes;
@@ -15,7 +15,10 @@ use snodo_security::saml::{SpidLevel, new_message_id};
 use super::catalogue::{self, Expected, Keys};
 use super::request::{self, Binding, Context};
 use super::response::{self, Login, Signing};
-use super::{IdentityProvider, PendingLogin, Profile, ServiceProvider, Session, metadata, page, slo, users};
+use super::{
+    AwaitingConsent, IdentityProvider, PendingLogin, Profile, ServiceProvider, Session, metadata, page, slo,
+    users,
+};
 use crate::framework::PlatformError;
 
 type Idp = State<(IdentityProvider, Profile)>;
@@ -25,6 +28,7 @@ pub(super) fn routes(idp: IdentityProvider, profile: Profile) -> Router {
         .route("/metadata", get(metadata_document))
         .route("/sso", get(sso_redirect).post(sso_post))
         .route("/login", get(login_page).post(login))
+        .route("/consent", post(consent))
         .route("/slo", get(slo::redirect).post(slo::post))
         .route("/logout", post(slo::initiate))
         .route("/sp-metadata", post(register))
@@ -39,6 +43,39 @@ pub(super) fn wants_json(headers: &HeaderMap) -> bool {
         .get(header::ACCEPT)
         .and_then(|a| a.to_str().ok())
         .is_some_and(|a| a.contains("application/json"))
+}
+
+fn is_json_body(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|c| c.to_str().ok())
+        .is_some_and(|c| c.starts_with("application/json"))
+}
+
+/// The step of a login a post belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Step {
+    /// `POST /{p}/login`: the credentials.
+    Credentials,
+    /// `POST /{p}/consent`: the consent page's answer.
+    Consent,
+}
+
+/// A login post being answered, noted for a `platform_error` fault (see `LOGIN_IN_FLIGHT`).
+#[derive(Debug, Clone)]
+pub(super) struct InFlight {
+    pub step: Step,
+    pub ticket: String,
+    pub json: bool,
+}
+
+/// The `ticket` of a login or consent post, form or JSON.
+pub(super) fn ticket_field(headers: &HeaderMap, body: &[u8]) -> Option<String> {
+    if is_json_body(headers) {
+        let value: serde_json::Value = serde_json::from_slice(body).ok()?;
+        return value.get("ticket")?.as_str().map(str::to_owned);
+    }
+    field(&form_fields(body), "ticket")
 }
 
 /// `application/x-www-form-urlencoded` fields in order (a repeated name appears twice).
@@ -231,14 +268,12 @@ pub(super) struct LoginFields {
     pub other_fiscal_code: Option<String>,
     pub level: Option<String>,
     pub outcome: Option<String>,
+    /// JSON logins only (they skip the consent page): `given` (default) or `refused`.
+    pub consent: Option<String>,
 }
 
-pub(super) fn login_fields(headers: &HeaderMap, body: &[u8]) -> LoginFields {
-    let is_json = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|c| c.to_str().ok())
-        .is_some_and(|c| c.starts_with("application/json"));
-    if is_json {
+fn login_fields(headers: &HeaderMap, body: &[u8]) -> LoginFields {
+    if is_json_body(headers) {
         return serde_json::from_slice(body).unwrap_or_default();
     }
     let fields = form_fields(body);
@@ -248,6 +283,7 @@ pub(super) fn login_fields(headers: &HeaderMap, body: &[u8]) -> LoginFields {
         other_fiscal_code: field(&fields, "other_fiscal_code"),
         level: field(&fields, "level"),
         outcome: field(&fields, "outcome"),
+        consent: None,
     }
 }
 
@@ -259,7 +295,9 @@ enum Outcome {
 
 fn parse_outcome(text: Option<&str>) -> Result<Outcome, String> {
     match text.unwrap_or("success") {
-        "success" => Ok(Outcome::Case(catalogue::find("1").expect("case 1 exists"))),
+        "success" => Ok(Outcome::Case(
+            catalogue::find(catalogue::VALID).expect("the valid case exists"),
+        )),
         other => {
             if let Some(code) = other.strip_prefix("error:") {
                 return error_code(code).map(Outcome::Error);
@@ -308,8 +346,8 @@ async fn login(State((idp, profile)): Idp, headers: HeaderMap, body: Bytes) -> R
         .map(|c| c.trim().to_uppercase())
         .unwrap_or_default();
     let outcome = parse_outcome(fields.outcome.as_deref());
+    // The level asked, for CIE ID as for SPID (CIE ID has SpidL1–L3 too), unless the tester picks one.
     let level = match fields.level.as_deref().map(str::trim) {
-        None | Some("") if profile == Profile::Cie => Ok(SpidLevel::L3),
         None | Some("") => Ok(pending.request.level),
         Some("1") => Ok(SpidLevel::L1),
         Some("2") => Ok(SpidLevel::L2),
@@ -317,10 +355,17 @@ async fn login(State((idp, profile)): Idp, headers: HeaderMap, body: Bytes) -> R
         Some(other) => Err(format!("level {other:?} is not 1, 2 or 3")),
     };
     let person = idp.population().find(&code);
-    let (outcome, level, person) = match (outcome, level, person) {
-        (Ok(o), Ok(l), Some(p)) => (o, l, p),
-        (Err(e), _, _) | (_, Err(e), _) => return retry(&idp, ticket, pending, json, &e),
-        (_, _, None) => {
+    let consent = match fields.consent.as_deref().map(str::trim) {
+        None | Some("" | "given") => Ok(true),
+        Some("refused") => Ok(false),
+        Some(other) => Err(format!("consent {other:?} is not given or refused")),
+    };
+    let (outcome, level, person, consent) = match (outcome, level, person, consent) {
+        (Ok(o), Ok(l), Some(p), Ok(c)) => (o, l, p, c),
+        (Err(e), _, _, _) | (_, Err(e), _, _) | (_, _, _, Err(e)) => {
+            return retry(&idp, ticket, pending, json, &e);
+        }
+        (_, _, None, _) => {
             return retry(
                 &idp,
                 ticket,
@@ -347,7 +392,91 @@ async fn login(State((idp, profile)): Idp, headers: HeaderMap, body: Bytes) -> R
         session_index,
         now,
     };
+    // A successful login releases the person's data: the person first sees what goes to whom and
+    // consents or refuses (a JSON login brings its answer along).
+    if matches!(&outcome, Outcome::Case(case) if case.id == catalogue::VALID) {
+        if json {
+            let outcome = if consent {
+                outcome
+            } else {
+                Outcome::Error(CONSENT_REFUSED)
+            };
+            return answer(&idp, &pending, &login, outcome, json);
+        }
+        let page = page::consent(
+            profile,
+            &ticket,
+            &pending.sp_name,
+            &pending.request.sp_entity_id,
+            login.level,
+            &login.attributes,
+        );
+        idp.inner
+            .consents
+            .lock()
+            .insert(ticket, AwaitingConsent { pending, login });
+        return Html(page).into_response();
+    }
     answer(&idp, &pending, &login, outcome, json)
+}
+
+/// `ErrorCode nr22`: the user denied consent to send the data to the SP (messaggi-errore.rst; the
+/// same code in CIE ID's codici-errori-anomalie-utente.csv).
+const CONSENT_REFUSED: u8 = 22;
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ConsentFields {
+    ticket: Option<String>,
+    decision: Option<String>,
+}
+
+/// The consent page's answer: the signed Response, or the nr22 Response when the person refuses.
+async fn consent(State((idp, profile)): Idp, headers: HeaderMap, body: Bytes) -> Response {
+    let json = wants_json(&headers);
+    let fields: ConsentFields = if is_json_body(&headers) {
+        serde_json::from_slice(&body).unwrap_or_default()
+    } else {
+        let form = form_fields(&body);
+        ConsentFields {
+            ticket: field(&form, "ticket"),
+            decision: field(&form, "decision"),
+        }
+    };
+    let Some(ticket) = fields.ticket else {
+        return error_reply(
+            json,
+            StatusCode::BAD_REQUEST,
+            "Consenso",
+            "the ticket field is missing",
+        );
+    };
+    let outcome = match fields.decision.as_deref() {
+        Some("consent") => Outcome::Case(catalogue::find(catalogue::VALID).expect("the valid case exists")),
+        Some("refuse") => Outcome::Error(CONSENT_REFUSED),
+        _ => {
+            return error_reply(
+                json,
+                StatusCode::BAD_REQUEST,
+                "Consenso",
+                "decision must be consent or refuse",
+            );
+        }
+    };
+    let Some(AwaitingConsent { pending, mut login }) = take_consent(&idp, profile, &ticket) else {
+        return error_reply(json, StatusCode::NOT_FOUND, "Accesso scaduto", UNKNOWN_TICKET);
+    };
+    // The Response is issued now, however long the person read the page.
+    login.now = idp.inner.clock.now();
+    answer(&idp, &pending, &login, outcome, json)
+}
+
+fn take_consent(idp: &IdentityProvider, profile: Profile, ticket: &str) -> Option<AwaitingConsent> {
+    let mut consents = idp.inner.consents.lock();
+    match consents.get(ticket) {
+        Some(a) if a.pending.profile == profile => consents.remove(ticket),
+        _ => None,
+    }
 }
 
 fn take_login(idp: &IdentityProvider, profile: Profile, ticket: &str) -> Option<PendingLogin> {
@@ -394,7 +523,7 @@ fn answer(
             .map(|xml| {
                 (
                     xml,
-                    case.expected(login.profile, request.level, request.comparison),
+                    case.expected(login.profile, request.level, request.comparison, login.level),
                     case.id.to_owned(),
                 )
             }),
@@ -411,7 +540,7 @@ fn answer(
         Ok(built) => built,
         Err(e) => return error_reply(json, StatusCode::INTERNAL_SERVER_ERROR, "Errore", &e.to_string()),
     };
-    if case == "1"
+    if case == catalogue::VALID
         && let Some(session) = &login.session_index
     {
         idp.inner.sessions.lock().insert(
@@ -429,6 +558,7 @@ fn answer(
             "SAMLResponse": openssl::base64::encode_block(xml.as_bytes()),
             "RelayState": request.relay_state,
             "case": case,
+            "level": login.level.to_string(),
             "expected": expected,
             "session_index": login.session_index,
         }))
@@ -449,21 +579,21 @@ pub(super) fn platform_error(
     idp: &IdentityProvider,
     operation: Option<&str>,
     error: &PlatformError,
-    in_flight: Option<(String, bool)>,
+    in_flight: Option<InFlight>,
 ) -> Response {
     let profile = match operation {
-        Some("spid.login") => Profile::Spid,
-        Some("cie.login") => Profile::Cie,
+        Some("spid.login" | "spid.consent") => Profile::Spid,
+        Some("cie.login" | "cie.consent") => Profile::Cie,
         _ => {
             return error_reply(
                 true,
                 StatusCode::CONFLICT,
                 "Errore",
-                "platform_error applies to the spid.login and cie.login operations: it answers the SPID error Response of the login being posted",
+                "platform_error applies to the {spid,cie}.login and {spid,cie}.consent operations: it answers the SPID error Response of the login being posted",
             );
         }
     };
-    let Some((ticket, json)) = in_flight else {
+    let Some(InFlight { step, ticket, json }) = in_flight else {
         return error_reply(
             true,
             StatusCode::BAD_REQUEST,
@@ -475,7 +605,11 @@ pub(super) fn platform_error(
         Ok(code) => code,
         Err(e) => return error_reply(json, StatusCode::BAD_REQUEST, "Errore", &e),
     };
-    let Some(pending) = take_login(idp, profile, &ticket) else {
+    let pending = match step {
+        Step::Credentials => take_login(idp, profile, &ticket),
+        Step::Consent => take_consent(idp, profile, &ticket).map(|a| a.pending),
+    };
+    let Some(pending) = pending else {
         return error_reply(json, StatusCode::NOT_FOUND, "Accesso scaduto", UNKNOWN_TICKET);
     };
     let login = Login {
@@ -512,7 +646,7 @@ async fn cases(State((_, profile)): Idp) -> Response {
             json!({
                 "id": c.id,
                 "description": c.description,
-                "expected_for_spid_l2_minimum": c.expected(profile, SpidLevel::L2, snodo_security::saml::Comparison::Minimum),
+                "expected_for_spid_l2_minimum": c.expected(profile, SpidLevel::L2, snodo_security::saml::Comparison::Minimum, SpidLevel::L2),
             })
         })
         .collect();

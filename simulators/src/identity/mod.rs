@@ -8,7 +8,8 @@
 //! |---|---|
 //! | `GET /{p}/metadata` | the IdP metadata, signed |
 //! | `GET /{p}/sso` (HTTP-Redirect), `POST /{p}/sso` (HTTP-POST) | judges the AuthnRequest ([`request`]): signature with the SP metadata's certificate, every SPID rule (CIE's variant); answers the login page, or a diagnostic page (400) listing each broken rule |
-//! | `GET /{p}/login?ticket=` / `POST /{p}/login` | the login page; posting it (fields `ticket`, `fiscal_code`, `level` 1–3, `outcome` = `success`, `error:NN` or `case:<id>`) answers the auto-submitting form that posts the signed Response to the SP's ACS |
+//! | `GET /{p}/login?ticket=` / `POST /{p}/login` | the login page; posting it (fields `ticket`, `fiscal_code`, `level` 1–3, default the level asked, `outcome` = `success`, `error:NN` or `case:<id>`) answers, for `success`, the consent page, otherwise the auto-submitting form that posts the chosen Response to the SP's ACS |
+//! | `POST /{p}/consent` | the consent page's answer (`ticket`, `decision` = `consent` or `refuse`): the signed Response, or on refusal the `ErrorCode nr22` Response (user denied consent, messaggi-errore.rst; CIE ID's codici-errori-anomalie-utente.csv), posted to the ACS |
 //! | `GET`/`POST /{p}/slo` | Single Logout ([`slo`]) |
 //! | `POST /{p}/logout` | IdP-initiated logout of a session (`session_index`) |
 //! | `POST /{p}/sp-metadata` | registers an SP from its signed metadata |
@@ -16,11 +17,16 @@
 //!
 //! Browsers get HTML; a client sending `Accept: application/json` gets the same answers as JSON
 //! (the ticket, the Response and where it goes, the expected SP verdict), which is how tests and
-//! integrators log a user in without a browser.
+//! integrators log a user in without a browser. A JSON login skips the consent page: its `consent`
+//! field (`given`, the default, or `refused`) is the person's answer.
 //!
-//! Faults: operations are `{p}.metadata`, `{p}.sso`, `{p}.login`, `{p}.slo`, `{p}.logout`,
-//! `{p}.sp-metadata`. A `platform_error` rule on `{p}.login` with `code` `nr19`…`nr30` answers that
-//! SPID error Response to the pending request the login names.
+//! Levels: both profiles authenticate at the level the request asked unless the tester picks
+//! another; CIE ID too (its profile has SpidL1–L3: username and password, OTP or the CieID app, the
+//! card), so an SP that asked CIE ID for SpidL1 gets SpidL1 back, not an L3 it must also accept.
+//!
+//! Faults: operations are `{p}.metadata`, `{p}.sso`, `{p}.login`, `{p}.consent`, `{p}.slo`,
+//! `{p}.logout`, `{p}.sp-metadata`. A `platform_error` rule on `{p}.login` or `{p}.consent` with
+//! `code` `nr19`…`nr30` answers that SPID error Response to the pending request the post names.
 
 pub mod catalogue;
 mod handler;
@@ -165,6 +171,13 @@ struct PendingLogin {
     sp_name: String,
 }
 
+/// A person who gave valid credentials and now sees what would be released (the consent page).
+#[derive(Debug, Clone)]
+struct AwaitingConsent {
+    pending: PendingLogin,
+    login: response::Login,
+}
+
 /// An IdP session (SpidL1 logins, and CIE ID's), for Single Logout.
 #[derive(Debug, Clone)]
 struct Session {
@@ -179,6 +192,8 @@ struct Inner {
     base_url: RwLock<Option<String>>,
     providers: RwLock<HashMap<(Profile, String), ServiceProvider>>,
     logins: Mutex<HashMap<String, PendingLogin>>,
+    /// Under the login's ticket, once its credentials were accepted.
+    consents: Mutex<HashMap<String, AwaitingConsent>>,
     sessions: Mutex<HashMap<String, Session>>,
     population: OnceLock<Arc<Population>>,
     /// The SAML protocol schema AuthnRequests are validated against.
@@ -195,7 +210,7 @@ thread_local! {
     /// The login a request names, noted by [`Simulator::operation`] for
     /// [`Simulator::render_platform_error`]: the framework calls both for one request on one thread
     /// with no await between them, and the error Response must answer *that* pending request.
-    static LOGIN_IN_FLIGHT: RefCell<Option<(String, bool)>> = const { RefCell::new(None) };
+    static LOGIN_IN_FLIGHT: RefCell<Option<handler::InFlight>> = const { RefCell::new(None) };
 }
 
 /// The entry of [`crate::framework::registry::REGISTERED`] (DESIGN §6: `identity`, port 9443).
@@ -221,6 +236,7 @@ impl IdentityProvider {
                 base_url: RwLock::new(std::env::var(BASE_URL_VARIABLE).ok().filter(|u| !u.is_empty())),
                 providers: RwLock::new(HashMap::new()),
                 logins: Mutex::new(HashMap::new()),
+                consents: Mutex::new(HashMap::new()),
                 sessions: Mutex::new(HashMap::new()),
                 population: OnceLock::new(),
                 schema: RwLock::new(Arc::new(xsd::ProtocolSchema::new(&xsd::default_specs_dir()))),
@@ -333,21 +349,32 @@ impl Simulator for IdentityProvider {
     /// metadata AgID distributes to IdPs).
     fn reset(&self) {
         self.inner.logins.lock().clear();
+        self.inner.consents.lock().clear();
         self.inner.sessions.lock().clear();
     }
 
     fn operation(&self, request: &RequestView<'_>) -> Option<String> {
         LOGIN_IN_FLIGHT.with(|slot| slot.borrow_mut().take());
         let mut segments = request.uri.path().trim_start_matches('/').splitn(2, '/');
-        let profile = Profile::ALL
-            .into_iter()
-            .find(|p| Some(p.path()) == segments.next())?;
+        let first = segments.next()?;
+        let profile = Profile::ALL.into_iter().find(|p| p.path() == first)?;
         let action = segments.next()?.trim_end_matches('/');
-        let ticket = (action == "login" && request.method == axum::http::Method::POST)
-            .then(|| handler::login_fields(request.headers, request.body).ticket)
-            .flatten();
-        let json = handler::wants_json(request.headers);
-        LOGIN_IN_FLIGHT.with(|slot| *slot.borrow_mut() = ticket.map(|t| (t, json)));
+        let step = match action {
+            "login" => Some(handler::Step::Credentials),
+            "consent" => Some(handler::Step::Consent),
+            _ => None,
+        };
+        let in_flight = step
+            .filter(|_| request.method == axum::http::Method::POST)
+            .and_then(|step| {
+                let ticket = handler::ticket_field(request.headers, request.body)?;
+                Some(handler::InFlight {
+                    step,
+                    ticket,
+                    json: handler::wants_json(request.headers),
+                })
+            });
+        LOGIN_IN_FLIGHT.with(|slot| *slot.borrow_mut() = in_flight);
         Some(format!("{}.{action}", profile.path()))
     }
 

@@ -1,11 +1,14 @@
 //! The IdP's pages for people: the login page (pick a person of the population, the level, and what
-//! the IdP should answer: success, a SPID error code or a catalogue case), the diagnostic page of a
-//! refused AuthnRequest, and plain messages. Plain HTML with inline CSS, no build step.
+//! the IdP should answer: success, a SPID error code or a catalogue case), the consent page (which
+//! data goes to which SP; consent or refuse), the diagnostic page of a refused AuthnRequest, and
+//! plain messages. Plain HTML with inline CSS, no build step.
 
 use super::Profile;
 use super::catalogue::CASES;
 use super::request::{AcceptedRequest, Problem};
+use super::response::Released;
 use crate::population::person::Person;
+use snodo_security::saml::SpidLevel;
 
 /// The SPID error codes a tester can pick (messaggi-errore.rst, spid-and-cie-id.md §1.4).
 pub const ERROR_CODES: [(u8, &str); 7] = [
@@ -88,11 +91,8 @@ pub fn login(
         "<label>Oppure un altro codice fiscale della popolazione: <input name=\"other_fiscal_code\" size=\"16\" maxlength=\"16\"/></label>\n</fieldset>\n",
     );
     body.push_str("<fieldset><legend>Livello</legend>\n");
-    // CIE ID authenticates at SpidL3 (cie-eid-saml-docs protocolli.rst); SPID at the level asked.
-    let default = match profile {
-        Profile::Cie => "3".to_owned(),
-        Profile::Spid => request.level.to_string().trim_start_matches("SpidL").to_owned(),
-    };
+    // The level asked, for CIE ID as for SPID: both have SpidL1–L3.
+    let default = request.level.to_string().trim_start_matches("SpidL").to_owned();
     for level in ["1", "2", "3"] {
         body.push_str(&format!(
             "<label><input type=\"radio\" name=\"level\" value=\"{level}\"{}/> SpidL{level}</label>\n",
@@ -117,6 +117,73 @@ pub fn login(
          <button class=\"secondary\" type=\"submit\" name=\"outcome\" value=\"error:25\">Annulla</button>\n</form>\n",
     );
     document(&format!("{} — accesso", profile.label()), &body)
+}
+
+/// How the consent page names a SPID attribute (attributi.rst).
+fn attribute_label(name: &str) -> &str {
+    match name {
+        "spidCode" => "Codice identificativo SPID",
+        "name" => "Nome",
+        "familyName" => "Cognome",
+        "placeOfBirth" => "Luogo di nascita",
+        "countyOfBirth" => "Provincia di nascita",
+        "dateOfBirth" => "Data di nascita",
+        "gender" => "Sesso",
+        "fiscalNumber" => "Codice fiscale",
+        "idCard" => "Documento d'identità",
+        "mobilePhone" => "Numero di telefono mobile",
+        "email" => "Indirizzo di posta elettronica",
+        "address" => "Domicilio fisico",
+        "domicileStreetAddress" => "Domicilio: via",
+        "domicilePostalCode" => "Domicilio: CAP",
+        "domicileMunicipality" => "Domicilio: comune",
+        "domicileProvince" => "Domicilio: provincia",
+        "domicileNation" => "Domicilio: nazione",
+        "expirationDate" => "Scadenza dell'identità",
+        other => other,
+    }
+}
+
+/// The consent page: after the credentials, the person sees which data the IdP would send to which
+/// SP, and consents (the Response goes to the SP) or refuses (the SP gets `ErrorCode nr22`).
+pub fn consent(
+    profile: Profile,
+    ticket: &str,
+    sp_name: &str,
+    sp_entity_id: &str,
+    level: SpidLevel,
+    released: &[Released],
+) -> String {
+    let sp = if sp_name.is_empty() { sp_entity_id } else { sp_name };
+    let mut body = format!(
+        "<h1>{} — consenso all'invio dei dati</h1>\n<p>Autenticazione riuscita al livello {level}. Il servizio <strong id=\"sp-name\">{}</strong> (<code>{}</code>) riceverà questi dati:</p>\n",
+        profile.label(),
+        escape(sp),
+        escape(sp_entity_id),
+    );
+    if released.is_empty() {
+        body.push_str("<p id=\"released\">Nessun dato oltre all'esito dell'autenticazione.</p>\n");
+    } else {
+        body.push_str("<table id=\"released\"><tr><th>Dato</th><th>Valore</th></tr>\n");
+        for r in released {
+            body.push_str(&format!(
+                "<tr><td title=\"{name}\">{label}</td><td>{value}</td></tr>\n",
+                name = escape(r.name),
+                label = escape(attribute_label(r.name)),
+                value = escape(&r.value),
+            ));
+        }
+        body.push_str("</table>\n");
+    }
+    body.push_str(&format!(
+        "<form method=\"post\" action=\"/{}/consent\">\n<input type=\"hidden\" name=\"ticket\" value=\"{}\"/>\n\
+         <p><button id=\"consent\" type=\"submit\" name=\"decision\" value=\"consent\">Acconsento</button>\
+         <button id=\"refuse\" class=\"secondary\" type=\"submit\" name=\"decision\" value=\"refuse\">Non acconsento</button></p>\n\
+         <p><small>Se non acconsenti, il servizio riceve l'esito «consenso negato» (ErrorCode nr22) e nessun dato.</small></p>\n</form>\n",
+        profile.path(),
+        escape(ticket)
+    ));
+    document(&format!("{} — consenso", profile.label()), &body)
 }
 
 /// The page of a refused AuthnRequest: every rule broken, as the national validators list them.

@@ -444,6 +444,16 @@ fn check_rules(
             "exactly one is required",
         )),
     }
+    // CIE ID's levels (protocolli.rst): SpidL3 exact or minimum, SpidL1 and SpidL2 only as a minimum.
+    if let Some((level, Comparison::Exact)) = level_and_comparison
+        && cie
+        && level != SpidLevel::L3
+    {
+        problems.push(problem(
+            "AuthnRequest/RequestedAuthnContext/@Comparison",
+            format!("CIE ID asks {level} only with Comparison=\"minimum\" (exact is for SpidL3)"),
+        ));
+    }
     let force_authn = matches!(attr(root, "ForceAuthn"), Some("true" | "1"));
     match level_and_comparison {
         Some(_) if cie && !force_authn => {

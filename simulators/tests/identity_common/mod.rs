@@ -153,6 +153,44 @@ impl Idp {
         (request.pending(), answer)
     }
 
+    /// A fresh SpidL2 request logged in as JSON with these extra login fields (`consent`…).
+    pub async fn log_in_json(
+        &self,
+        profile: Profile,
+        fiscal_code: &str,
+        extra: Value,
+    ) -> (PendingRequest, Value) {
+        let request = authn_request(self, profile, SpidLevel::L2);
+        let (status, answer) = self
+            .sso_post(
+                profile,
+                &request.sign(&sp_key()).expect("signs"),
+                Some(RELAY_STATE),
+            )
+            .await;
+        assert_eq!(status, 200, "{answer}");
+        let mut body = json!({ "ticket": answer["ticket"], "fiscal_code": fiscal_code });
+        for (k, v) in extra.as_object().expect("an object") {
+            body[k] = v.clone();
+        }
+        let (_, answer) = self.login(profile, body).await;
+        (request.pending(), answer)
+    }
+
+    /// Posts the consent page's form with `decision` and returns the page answered (the form to the ACS).
+    pub async fn decide(&self, profile: Profile, ticket: &str, decision: &str) -> String {
+        let reply = self
+            .http
+            .post(self.url(profile, "consent"))
+            .header("Content-Type", "application/x-www-form-urlencoded")
+            .body(format!("ticket={ticket}&decision={decision}"))
+            .send()
+            .await
+            .expect("consent answered");
+        assert_eq!(reply.status(), 200);
+        reply.text().await.expect("text")
+    }
+
     pub async fn first_person(&self) -> Value {
         let reply: Value = self
             .http
@@ -296,3 +334,23 @@ pub fn xmlsec1_verifies(xml: &str, cert_pem: &[u8], xpath: &str) -> (bool, Strin
 pub const RESPONSE_SIGNATURE: &str = "/*[local-name()='Response']/*[local-name()='Signature']";
 pub const ASSERTION_SIGNATURE: &str =
     "/*[local-name()='Response']/*[local-name()='Assertion']/*[local-name()='Signature']";
+
+/// A hidden field of an auto-submitting form page (values are HTML-escaped base64 or plain text).
+pub struct AutoPostField;
+
+impl AutoPostField {
+    pub fn read(page: &str, name: &str) -> String {
+        let marker = format!("name=\"{name}\" value=\"");
+        let start = page
+            .find(&marker)
+            .unwrap_or_else(|| panic!("no {name} in {page}"))
+            + marker.len();
+        let end = page[start..].find('"').expect("the value ends") + start;
+        page[start..end]
+            .replace("&quot;", "\"")
+            .replace("&#39;", "'")
+            .replace("&lt;", "<")
+            .replace("&gt;", ">")
+            .replace("&amp;", "&")
+    }
+}
