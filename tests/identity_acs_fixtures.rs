@@ -88,6 +88,7 @@ async fn harness() -> Harness {
             }),
             cie: None,
             registry,
+            minimum_level: snodo_security::saml::SpidLevel::L1,
         }],
         store: store.clone(),
         publisher: InboundPublisher::new(transport.clone(), &names, "identity"),

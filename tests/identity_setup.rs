@@ -309,12 +309,56 @@ fn contact_and_ipa_code_are_configuration_keys_checked_on_load() {
             "c f205",
             "identity.ipa_code",
         ),
+        (
+            "SNODO_TENANTS__0__IDENTITY__MINIMUM_LEVEL",
+            "4",
+            "identity.minimum_level",
+        ),
+        (
+            "SNODO_TENANTS__0__IDENTITY__MINIMUM_LEVEL",
+            "0",
+            "identity.minimum_level",
+        ),
     ] {
         let text = load_from_str("test", None, env(name, value))
             .expect_err("refused")
             .to_string();
         assert!(text.contains(key), "{value}: {text}");
     }
+}
+
+/// `minimum_level` reaches the SP `snodo up` builds: a login link asking less is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_minimum_level_of_the_configuration_is_the_built_sps_floor() {
+    let config = load_from_str(
+        "test",
+        None,
+        vec![(
+            "SNODO_TENANTS__0__IDENTITY__MINIMUM_LEVEL".to_owned(),
+            "3".to_owned(),
+        )],
+    )
+    .expect("loads");
+    assert_eq!(
+        config.tenants[0].identity.as_ref().unwrap().minimum_level,
+        Some(3)
+    );
+    let mut parts = setup::build(&context(config).await).expect("builds");
+    let base = serve(&mut parts).await;
+    let http = reqwest::Client::new();
+    let link = |level: &str| {
+        format!(
+            "{base}/identity/015146/login?federation=cie&idp=x&level={level}&return={}",
+            url_encode("http://127.0.0.1:9400/demo")
+        )
+    };
+    let refused = http.get(link("2")).send().await.unwrap();
+    assert_eq!(refused.status(), 400);
+    let page = refused.text().await.unwrap();
+    assert!(page.contains("minimum_level 3"), "{page}");
+    // At the floor, the link gets past the level check (to the unknown IdP).
+    let page = http.get(link("3")).send().await.unwrap().text().await.unwrap();
+    assert!(!page.contains("minimum_level"), "{page}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

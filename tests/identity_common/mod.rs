@@ -22,9 +22,9 @@ use snodo_queue::testing::harness::unique_names;
 use snodo_queue::topology::{BindingSpec, QueueSpec, Topology};
 use snodo_queue::{Names, SharedTransport};
 use snodo_security::dsig::SigningKey;
-use snodo_security::saml::Federation;
 use snodo_security::saml::redirect::{url_decode, url_encode};
 use snodo_security::saml::sp_metadata::{CIE_ATTRIBUTES, SpMetadata};
+use snodo_security::saml::{Federation, SpidLevel};
 use snodo_simulators::framework::{Instance, RunningSimulator, SimClock, Transport, serve};
 use snodo_simulators::identity::{IdentityProvider, Profile};
 use tokio_util::sync::CancellationToken;
@@ -132,6 +132,8 @@ pub struct SpOptions {
     pub names: Option<Names>,
     /// Return URL prefixes allowed besides [`ALLOWED`] (a page a real browser can load).
     pub return_urls: Vec<String>,
+    /// The tenant's `minimum_level`; SpidL1 (no floor) when absent.
+    pub minimum_level: Option<SpidLevel>,
 }
 
 pub fn entity_id(base: &str, federation: Federation) -> String {
@@ -218,6 +220,7 @@ impl Sp {
             spid: Some(federation_sp(Federation::Spid)),
             cie: Some(federation_sp(Federation::CieId)),
             registry,
+            minimum_level: options.minimum_level.unwrap_or(SpidLevel::L1),
         };
         for federation in [Federation::Spid, Federation::CieId] {
             let reply = http

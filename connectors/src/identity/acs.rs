@@ -5,7 +5,8 @@
 //!    is *taken* from the store: a request is answered once, so a replayed or concurrent second post
 //!    of the same Response finds nothing (unsolicited), and an IdP-initiated Response is refused.
 //! 2. `saml::verify_response_xml` applies every check of the checklist against that request, from
-//!    the one parsed document, reading only the signed Assertion.
+//!    the one parsed document, reading only the signed Assertion; then the level must reach the
+//!    tenant's `minimum_level`.
 //! 3. The Assertion ID goes into the store's replay cache (`remember_once`, shared by every instance)
 //!    until it expires.
 //! 4. A ticket is stored, then `identity.login.succeeded` (carrying it) is published and confirmed;
@@ -345,6 +346,18 @@ async fn consume(service: &IdentityService, tenant: &str, body: &[u8]) -> Result
         };
         with_pending(StatusCode::FORBIDDEN, reason, Problem::Response(e))
     })?;
+    // The tenant's floor, whatever the request asked (a pending request from before a configuration
+    // change, or a Comparison that allows less, must not let a weaker login through).
+    if assertion.level < sp.minimum_level {
+        return Err(with_pending(
+            StatusCode::FORBIDDEN,
+            "insufficient_level",
+            Problem::BelowMinimumLevel {
+                returned: level_number(assertion.level),
+                minimum: level_number(sp.minimum_level),
+            },
+        ));
+    }
     let until = assertion.not_on_or_after + service.settings.clock_skew;
     // A retry of this very request with the Assertion its failed attempt remembered is not a replay.
     let retried = pending.retry_of.as_deref() == Some(assertion.assertion_id.as_str());

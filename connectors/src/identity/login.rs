@@ -1,6 +1,8 @@
 //! The start of a login and what the federations and the backend read before one: the signed SP
 //! metadata per federation, the JSON list of trusted IdPs, and
-//! `GET /identity/{tenant}/login?federation=spid|cie&idp=…&level=1|2|3&return=…[&binding=post]`.
+//! `GET /identity/{tenant}/login?federation=spid|cie&idp=…&level=1|2|3&return=…[&binding=post]`
+//! (`level` defaults to 2, or the tenant's `minimum_level` when higher; a level below that minimum is
+//! refused, since the ACS would refuse its Assertion anyway).
 //!
 //! The login builds the AuthnRequest with the security crate (ID as NCName, Issuer with
 //! NameQualifier, ACS and attribute set by index, transient NameIDPolicy, ForceAuthn for L2/L3 and
@@ -99,12 +101,20 @@ pub(super) async fn login(
             federation_name(federation)
         ));
     };
-    let level = match field(&fields, "level").unwrap_or("2") {
-        "1" => SpidLevel::L1,
-        "2" => SpidLevel::L2,
-        "3" => SpidLevel::L3,
-        _ => return bad("level must be 1, 2 or 3".into()),
+    let level = match field(&fields, "level") {
+        None => SpidLevel::L2.max(sp.minimum_level),
+        Some("1") => SpidLevel::L1,
+        Some("2") => SpidLevel::L2,
+        Some("3") => SpidLevel::L3,
+        Some(_) => return bad("level must be 1, 2 or 3".into()),
     };
+    if level < sp.minimum_level {
+        return bad(format!(
+            "level {} is below this tenant's identity.minimum_level {}",
+            level_number(level),
+            level_number(sp.minimum_level)
+        ));
+    }
     let Some(return_url) = field(&fields, "return") else {
         return bad("return (where to send the citizen back) is missing".into());
     };

@@ -20,7 +20,7 @@ use axum::Router;
 use axum::routing::{get, post};
 use chrono::{DateTime, TimeDelta, Utc};
 use snodo_security::dsig::SigningKey;
-use snodo_security::saml::Federation;
+use snodo_security::saml::{Federation, SpidLevel};
 
 use crate::inbound::InboundPublisher;
 use crate::state::SharedStore;
@@ -76,6 +76,9 @@ pub struct TenantSp {
     pub spid: Option<FederationSp>,
     pub cie: Option<FederationSp>,
     pub registry: Arc<IdpRegistry>,
+    /// The lowest level any login must reach (`[tenants.identity] minimum_level`): a login link may
+    /// not ask less, and the ACS refuses an Assertion below it whatever the request said.
+    pub minimum_level: SpidLevel,
 }
 
 impl TenantSp {

@@ -18,6 +18,11 @@ pub(crate) enum Problem {
     RelayState,
     Replayed,
     BadAttribute(&'static str),
+    /// The IdP authenticated at a level below the tenant's `minimum_level`.
+    BelowMinimumLevel {
+        returned: u8,
+        minimum: u8,
+    },
     Response(ResponseError),
     Unavailable(String),
     Internal,
@@ -37,6 +42,9 @@ impl Problem {
             Problem::RelayState => "RelayState differs from the one sent with the AuthnRequest".into(),
             Problem::Replayed => "the Assertion was already used".into(),
             Problem::BadAttribute(name) => format!("attribute {name} is not an ISO date"),
+            Problem::BelowMinimumLevel { returned, minimum } => format!(
+                "authenticated at SpidL{returned}, below this service's minimum SpidL{minimum}"
+            ),
             Problem::Response(e) => e.to_string(),
             Problem::Unavailable(why) => format!("temporarily unavailable: {why}"),
             Problem::Internal => "internal error".into(),
@@ -79,6 +87,9 @@ impl Problem {
                 }
                 _ => "Accesso non riuscito: il gestore dell'identità digitale ha segnalato un errore.",
             },
+            Problem::BelowMinimumLevel { .. } => {
+                "Accesso non riuscito: il servizio richiede un livello di sicurezza dell'identità digitale più alto di quello usato. Riprova con credenziali di livello adeguato."
+            }
             Problem::Unavailable(_) => {
                 "Il servizio è momentaneamente non disponibile: riprova tra qualche istante."
             }

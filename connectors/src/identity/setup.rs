@@ -22,7 +22,7 @@ use std::time::Duration;
 use snodo_security::dsig::SigningKey;
 use snodo_security::pki::read_identity;
 use snodo_security::saml::sp_metadata::SpMetadata;
-use snodo_security::saml::{Federation, SpidAttribute};
+use snodo_security::saml::{Federation, SpidAttribute, SpidLevel};
 use snodo_security::tls::{TlsClientConfig, build_client};
 
 use super::registry::{IdpRegistry, read_metadata};
@@ -95,6 +95,17 @@ pub fn build(context: &PlatformContext) -> Result<PlatformParts, PlatformError> 
             registry.extend(Federation::CieId, idps);
         }
         let urls = Tenants::public_urls(tenant);
+        let minimum_level = match identity.minimum_level {
+            None | Some(1) => SpidLevel::L1,
+            Some(2) => SpidLevel::L2,
+            Some(3) => SpidLevel::L3,
+            Some(other) => {
+                return Err(configuration(format!(
+                    "tenant {}: identity.minimum_level {other} is not 1, 2 or 3",
+                    tenant.istat
+                )));
+            }
+        };
         let mut sp = TenantSp {
             tenant: tenant.istat.clone(),
             acs_url: urls.acs.clone(),
@@ -103,6 +114,7 @@ pub fn build(context: &PlatformContext) -> Result<PlatformParts, PlatformError> 
             spid: None,
             cie: None,
             registry: registry.clone(),
+            minimum_level,
         };
         for (federation, entity_id, files) in [
             (
