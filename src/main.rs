@@ -8,6 +8,7 @@ use clap::{Parser, Subcommand};
 
 mod assembly;
 mod bench;
+mod certify;
 mod check;
 mod inbound;
 mod ops;
@@ -54,6 +55,8 @@ enum Command {
     Simulate(simulate::SimulateArgs),
     /// Canonicalize, sign and verify XML as the security layer does, for debugging signatures.
     Xml(xml::XmlArgs),
+    /// Certification suites: judge an implementation against a platform's rules (JSON/JUnit reports).
+    Certify(certify::CertifyArgs),
 }
 
 fn main() -> ExitCode {
@@ -88,6 +91,7 @@ fn main() -> ExitCode {
             Command::Bench(args) => bench::run(args).await,
             Command::Simulate(args) => simulate::run(args).await,
             Command::Xml(args) => xml::run(args),
+            Command::Certify(args) => certify::run(args).await,
         }
     });
     match result {

@@ -14,6 +14,7 @@ pub mod report;
 pub mod runner;
 
 // One line per suite (see certify/README.md, "Adding a suite").
+pub mod spid_sp;
 pub mod anpr_client;
 pub mod pagopa_ec;
 
