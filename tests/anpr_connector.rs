@@ -292,7 +292,7 @@ async fn only_the_lower_than_last_refusal_takes_a_new_id_operazione_comune() {
         .map(|c| c.id_operazione_comune)
         .collect();
     assert_eq!(ids, ["1", "2", "3"]);
-    assert!(!ID_NOT_INCREASING.is_empty());
+    assert_eq!(ID_NOT_INCREASING.0, "EN148");
     // A plain transient failure keeps the number.
     r.fake.fail_next(2);
     r.send("anpr.resident.lookup", lookup_body(&cf(6))).await;

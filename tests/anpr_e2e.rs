@@ -58,6 +58,12 @@ impl World {
 
     /// With the simulator pushing notifications to `https://127.0.0.1:{port}`.
     async fn start_pushing_to(push_port: Option<u16>) -> World {
+        World::start_with(push_port, 8, 1).await
+    }
+
+    /// `instances` connectors (each its own tenant, as separate Snodo processes would have, sharing
+    /// the coordination store), each handling `concurrency` commands at once.
+    async fn start_with(push_port: Option<u16>, concurrency: usize, instances: usize) -> World {
         let broker = RabbitTestBroker::shared().await;
         let transport = broker.connect().await;
         let names = unique_names();
@@ -84,42 +90,56 @@ impl World {
         .unwrap();
 
         let config = Config::development();
-        let tenant = AnprTenant::from_config(
-            &config.tenants[0],
-            &simulator.url(),
-            pki.trust_anchors(),
-            Some(pki),
-            Duration::from_secs(5),
-        )
-        .unwrap()
-        .unwrap();
+        let build_tenant = || {
+            AnprTenant::from_config(
+                &config.tenants[0],
+                &simulator.url(),
+                pki.trust_anchors(),
+                Some(pki),
+                Duration::from_secs(5),
+            )
+            .unwrap()
+            .unwrap()
+        };
+        let tenant = build_tenant();
         let store = connect(None, StateSettings::with_prefix(names.prefix.clone()))
             .await
             .unwrap();
-        let connector = AnprConnector::new(
-            vec![tenant.clone()],
-            store.clone(),
-            InboundPublisher::new(transport.clone(), &names, "anpr"),
-        );
-        let runtime = ConnectorRuntime::new(
-            transport.clone(),
-            Arc::new(connector),
-            Arc::new(vec![TENANT.to_owned()]),
-            test_settings(&names, &[Duration::from_millis(50), Duration::from_millis(100)]),
-        );
         let events_queue = format!("{}.backend.events", names.prefix);
-        let topology = Topology::snodo(
-            &names,
-            &[runtime.queues()],
-            &[SubscriberQueue {
-                queue: events_queue.clone(),
-                patterns: vec!["anpr.#".into()],
-            }],
-            &[],
-        );
-        transport.declare(&topology).await.unwrap();
-        let shutdown = stop.clone();
-        tokio::spawn(async move { runtime.run(shutdown).await });
+        for instance in 0..instances {
+            let tenant = if instance == 0 {
+                tenant.clone()
+            } else {
+                build_tenant()
+            };
+            let connector = AnprConnector::new(
+                vec![tenant],
+                store.clone(),
+                InboundPublisher::new(transport.clone(), &names, "anpr"),
+            );
+            let mut settings =
+                test_settings(&names, &[Duration::from_millis(50), Duration::from_millis(100)]);
+            settings.concurrency = concurrency;
+            settings.prefetch = (2 * concurrency) as u16;
+            let runtime = ConnectorRuntime::new(
+                transport.clone(),
+                Arc::new(connector),
+                Arc::new(vec![TENANT.to_owned()]),
+                settings,
+            );
+            let topology = Topology::snodo(
+                &names,
+                &[runtime.queues()],
+                &[SubscriberQueue {
+                    queue: events_queue.clone(),
+                    patterns: vec!["anpr.#".into()],
+                }],
+                &[],
+            );
+            transport.declare(&topology).await.unwrap();
+            let shutdown = stop.clone();
+            tokio::spawn(async move { runtime.run(shutdown).await });
+        }
         let admin = build_client(&TlsClientConfig::new(pki.trust_anchors())).unwrap();
         World {
             _broker: broker,
@@ -452,13 +472,23 @@ async fn a_bulk_job_of_10000_codici_fiscali_completes_through_4005_polling() {
     tokio::spawn(scheduler.run(w.stop.clone()));
 
     let mut results = 0;
+    let mut answered = 0;
     let mut notifications = std::collections::HashSet::new();
     let until = tokio::time::Instant::now() + Duration::from_secs(60);
     let completed = loop {
         assert!(tokio::time::Instant::now() < until, "the job did not complete");
         let (env, body) = w.events(1).await.remove(0);
         match env.kind.as_str() {
-            "anpr.bulk_lookup.result" => results += 1,
+            "anpr.bulk_lookup.result" => {
+                results += 1;
+                // Each page answers for its share of the chunk's codes: a person, or EN122.
+                let xml = openssl::base64::decode_block(body["content_base64"].as_str().unwrap()).unwrap();
+                let doc = parse(&xml, &Limits::default()).unwrap();
+                let listed = snodo_mappings::anpr::lookup::read_response(&doc, doc.document_element())
+                    .unwrap()
+                    .unwrap();
+                answered += listed.persons.len() + listed.warnings.len();
+            }
             "anpr.notification.received" => {
                 notifications.insert(env.message_id);
             }
@@ -469,7 +499,9 @@ async fn a_bulk_job_of_10000_codici_fiscali_completes_through_4005_polling() {
     assert_eq!(completed["chunks"], 5);
     assert_eq!(completed["codici_fiscali"], 10_000);
     assert_eq!(completed["result_files"], results);
-    assert!(results >= 5, "at least one file per chunk");
+    // The simulator pages 500 people at a time: every page of every chunk was followed.
+    assert_eq!(results, 20, "four pages per chunk of 2,000");
+    assert_eq!(answered, 10_000);
     assert!(
         notifications.len() <= 5,
         "one N030 per chunk at most: {notifications:?}"
@@ -581,4 +613,90 @@ async fn a_push_retried_by_anpr_is_one_message_id() {
     .await;
     let (second, _) = w.events(1).await.remove(0);
     assert_eq!(second.message_id, first.message_id);
+}
+
+/// Publishes a lookup for each of `people` at once and returns the kinds of their outcome events, each
+/// command's exactly once.
+async fn concurrent_lookups(w: &World, people: &[String]) -> Vec<String> {
+    let mut ids = std::collections::HashSet::new();
+    for cf in people {
+        ids.insert(
+            w.send(
+                "anpr.resident.lookup",
+                json!({"schema": 1, "by": {"codice_fiscale": cf}, "sections": ["personal_data"]}),
+            )
+            .await,
+        );
+    }
+    let events = w.events(people.len()).await;
+    let mut kinds = Vec::new();
+    for (env, body) in events {
+        let id = env.correlation_id.expect("an outcome names its command");
+        assert!(ids.remove(&id), "one outcome per command: {id} again");
+        if env.kind.as_str() != "anpr.resident.lookup.completed" {
+            kinds.push(format!("{}: {body}", env.kind));
+        } else {
+            kinds.push(env.kind.to_string());
+        }
+    }
+    kinds
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forty_eight_lookups_in_flight_reach_anpr_in_number_order_and_all_complete() {
+    // 32 handled at once, 96 delivered ahead: without the comune's line, requests that took their
+    // idOperazioneComune earlier overtake each other and ANPR refuses them as lower than its last.
+    let w = World::start_with(None, 32, 1).await;
+    let people = residents(48);
+    let kinds = concurrent_lookups(&w, &people).await;
+    let failed: Vec<&String> = kinds
+        .iter()
+        .filter(|k| *k != "anpr.resident.lookup.completed")
+        .collect();
+    assert!(failed.is_empty(), "{failed:?}");
+    // One request per lookup, numbers strictly increasing in the order ANPR received them: no
+    // refusal and no renumbering was needed.
+    let ids: Vec<u64> = w
+        .recorded("Richiesta3002")
+        .await
+        .iter()
+        .map(|r| id_operazione_comune(r).parse().unwrap())
+        .collect();
+    assert_eq!(ids.len(), people.len(), "{ids:?}");
+    assert!(ids.windows(2).all(|p| p[0] < p[1]), "{ids:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_instances_sending_for_one_comune_complete_every_lookup() {
+    // Two Snodo instances share the counter but not a line: what one sends can overtake the other's,
+    // ANPR refuses the overtaken number, and that command takes a new one.
+    let w = World::start_with(None, 16, 2).await;
+    let people = residents(40);
+    let kinds = concurrent_lookups(&w, &people).await;
+    let failed: Vec<&String> = kinds
+        .iter()
+        .filter(|k| *k != "anpr.resident.lookup.completed")
+        .collect();
+    assert!(failed.is_empty(), "{failed:?}");
+    // What ANPR accepted went up strictly; every refused number was lower than one accepted before.
+    let exchanges: Value = w.admin_get("/exchanges?operation=Richiesta3002&limit=1000").await;
+    let mut last = 0u64;
+    let mut accepted = 0;
+    for e in exchanges["exchanges"].as_array().unwrap() {
+        let id: u64 = id_operazione_comune(e["request"]["text"].as_str().unwrap())
+            .parse()
+            .unwrap();
+        let refused = e["response"]["text"]
+            .as_str()
+            .unwrap()
+            .contains("<codiceErroreAnomalia>EN148</codiceErroreAnomalia>");
+        if refused {
+            assert!(id < last, "{id} refused after {last}");
+        } else {
+            assert!(id > last, "{id} accepted after {last}");
+            last = id;
+            accepted += 1;
+        }
+    }
+    assert_eq!(accepted, people.len());
 }

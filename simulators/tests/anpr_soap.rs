@@ -284,8 +284,57 @@ async fn a_bulk_lookup_is_answered_through_4005_when_ready() {
     assert_eq!(notices[0].kind, "N030");
 }
 
+#[tokio::test]
+async fn a_big_bulk_result_comes_in_pages() {
+    let mut settings = anpr_common::settings(None);
+    settings.bulk_page_size = 4;
+    let h = anpr_common::start_with(settings).await;
+    let mut codes: Vec<String> = (40..49).map(|i| resident(i).codice_fiscale.to_string()).collect();
+    codes.push("RSSMRA80A01F205X".into());
+    let chunk = Chunk {
+        codici_fiscali: codes,
+        sections: vec![Section::PersonalData],
+        reference_date: chrono::Utc::now().date_naive(),
+    };
+    let payload = bulk::write_request(&chunk, &h.context(&h.next_id())).unwrap();
+    let answer = h.call(BULK_PATH, &payload).await;
+    let accepted = bulk::read_response(answer.envelope.document(), answer.envelope.payload())
+        .unwrap()
+        .expect("accepted");
+    h.clock.advance(chrono::TimeDelta::seconds(61)).unwrap();
+    // Ten codes, four a page: pages 1, 2 and 3 of 3; the N030 is listed once, on the first.
+    let mut listed = Vec::new();
+    for page in 1..=3 {
+        let ready = poll_page(&h, &accepted.id_operazione_anpr, page)
+            .await
+            .expect("ready");
+        assert_eq!(ready.page, Some((page, 3)));
+        assert_eq!(notification::from_poll(&ready).len(), usize::from(page == 1));
+        let files = bulk::results(0, &ready);
+        assert_eq!(files.len(), 1);
+        assert_eq!((files[0].page, files[0].pages), (page, 3));
+        let xml = openssl::base64::decode_block(&files[0].content_base64).unwrap();
+        let doc = snodo_security::xml::parse(&xml, &Default::default()).unwrap();
+        let answer = lookup::read_response(&doc, doc.document_element())
+            .unwrap()
+            .unwrap();
+        listed.push((answer.persons.len(), answer.warnings.len()));
+    }
+    assert_eq!(listed, [(4, 0), (4, 0), (1, 1)]);
+    let past = poll_page(&h, &accepted.id_operazione_anpr, 4).await.unwrap_err();
+    assert_eq!(past.platform_code(), Some("EN122"));
+}
+
 async fn poll(h: &Harness, job: &str) -> Result<bulk::PollResult, snodo_mappings::anpr::Rejection> {
-    let payload = bulk::write_poll_request(job, 1, &h.context(&h.next_id())).unwrap();
+    poll_page(h, job, 1).await
+}
+
+async fn poll_page(
+    h: &Harness,
+    job: &str,
+    page: u32,
+) -> Result<bulk::PollResult, snodo_mappings::anpr::Rejection> {
+    let payload = bulk::write_poll_request(job, page, &h.context(&h.next_id())).unwrap();
     let a = h.call(BULK_PATH, &payload).await;
     bulk::read_poll_response(a.envelope.document(), a.envelope.payload()).unwrap()
 }

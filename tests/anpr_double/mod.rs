@@ -291,7 +291,7 @@ impl FakeAnpr {
             let r = ko(
                 &h,
                 &anpr_id,
-                ID_NOT_INCREASING[0],
+                ID_NOT_INCREASING.0,
                 "idOperazioneComune inferiore all'ultimo",
             );
             return Ok((service.into(), write_ko(service, &r)));

@@ -161,7 +161,7 @@ impl BulkResultsFeed {
     async fn fetch(&self, id_operazione_anpr: &str, page: u32) -> Result<Option<PollResult>, FeedError> {
         // A read: a fresh number for every poll, never reused (a repeat would replay an old answer).
         let key = Uuid::new_v4();
-        let id = allocate(&self.store, &self.tenant.istat, key)
+        let id = allocate(&self.tenant, &self.store, key)
             .await
             .map_err(|e| FeedError::Unavailable(e.message))?;
         let answer = exchange(

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use snodo_mappings::anpr::SendMode;
+use snodo_mappings::soap::EnvelopeBuilder;
 use snodo_security::devpki::DevPki;
 use snodo_security::dsig::{SignaturePolicy, SigningKey};
 use snodo_security::pki::{Identity, TrustAnchors, read_identity};
@@ -16,8 +17,9 @@ use snodo_security::tls::{TlsClientConfig, build_client};
 use snodo_security::wssec::{AnprIdentity, RequestSigner};
 
 use super::pdnd::PdndClient;
+use super::send_order::SendLine;
 use crate::config::{AnprSendType, CertificateFiles, TenantConfig};
-use crate::soap::{OutboundSecurity, SoapClient, SoapClientConfig};
+use crate::soap::{OutboundSecurity, SoapCallError, SoapClient, SoapClientConfig};
 
 /// The SOAP services the connector calls, by service code: (path under the ANPR host).
 /// Paths from anpr-and-cie-booking.md §1.2 (`WSTypeHandler.java` of the official example client).
@@ -75,15 +77,33 @@ impl OutboundSecurity for WsSecurity {
     }
 }
 
-/// Everything needed to call ANPR for one tenant.
-#[derive(Debug, Clone)]
+/// Everything needed to call ANPR for one tenant. Clones share the comune's [`SendLine`].
+#[derive(Clone)]
 pub struct AnprTenant {
     /// ISTAT code: `codMittente`, `IdSede` and the tenant id.
     pub istat: String,
     pub mode: SendMode,
+    /// Unsecured clients: requests are signed by [`AnprTenant::secure`] before they queue for the
+    /// line, so that signing — the costly part — runs in parallel and the line holds only the send.
     clients: HashMap<&'static str, SoapClient>,
+    security: Option<Arc<dyn OutboundSecurity>>,
+    /// The comune's requests leave through it, one at a time, lowest number first.
+    pub line: SendLine,
     /// The PDND e-services client, when the tenant has one (or is in development).
     pub pdnd: Option<PdndClient>,
+}
+
+impl std::fmt::Debug for AnprTenant {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AnprTenant")
+            .field("istat", &self.istat)
+            .field("mode", &self.mode)
+            .field("clients", &self.clients)
+            .field("secured", &self.security.is_some())
+            .field("line", &self.line)
+            .field("pdnd", &self.pdnd)
+            .finish()
+    }
 }
 
 impl AnprTenant {
@@ -104,10 +124,6 @@ impl AnprTenant {
             .map(|(service, path)| {
                 let client =
                     SoapClient::new(http.clone(), format!("{base}{path}"), sized_for(service, &soap));
-                let client = match &security {
-                    Some(s) => client.with_security(s.clone()),
-                    None => client,
-                };
                 (*service, client)
             })
             .collect();
@@ -115,7 +131,21 @@ impl AnprTenant {
             istat: istat.into(),
             mode,
             clients,
+            security,
+            line: SendLine::default(),
             pdnd: None,
+        }
+    }
+
+    /// The envelope around `payload`, signed (WS-Security) when the tenant signs.
+    pub fn secure(&self, payload: &str) -> Result<Vec<u8>, SoapCallError> {
+        let envelope = EnvelopeBuilder::new().body(payload).into_bytes();
+        match &self.security {
+            Some(security) => security
+                .secure(&envelope)
+                .map(String::into_bytes)
+                .map_err(|reason| SoapCallError::Security { reason }),
+            None => Ok(envelope),
         }
     }
 

@@ -187,7 +187,7 @@ impl CommandHandler for AnprConnector {
             let key = pdnd::id_operazione_client(&command.envelope.message_id.to_string());
             return Ok(Some(key));
         }
-        let id = allocate(&self.store, &tenant.istat, command.envelope.message_id).await?;
+        let id = allocate(tenant, &self.store, command.envelope.message_id).await?;
         Ok(Some(id))
     }
 
@@ -289,7 +289,7 @@ impl AnprConnector {
     async fn number(&self, tenant: &AnprTenant, command: &Command) -> Result<String, CommandError> {
         match &command.envelope.external_key {
             Some(id) => Ok(id.clone()),
-            None => allocate(&self.store, &tenant.istat, command.envelope.message_id).await,
+            None => allocate(tenant, &self.store, command.envelope.message_id).await,
         }
     }
 
@@ -316,7 +316,7 @@ impl AnprConnector {
                 first_id.clone()
             } else {
                 let key = Uuid::new_v5(&job_id, format!("anpr-bulk-chunk:{index}").as_bytes());
-                allocate(&self.store, &tenant.istat, key).await?
+                allocate(tenant, &self.store, key).await?
             };
             let answer = exchange(
                 tenant,

@@ -6,6 +6,7 @@
 //! |---|---|
 //! | `config.rs` | per tenant: certificate, WS-Security signer, SOAP clients per service, `tipoInvio` |
 //! | `soap.rs` | one operation: `idOperazioneComune`, call, answer, classification |
+//! | `send_order.rs` | the comune's line: one request in flight, lowest `idOperazioneComune` first |
 //! | `handler.rs` | the command handler: 3002, 6001, 4002, 5005, 1001, 2001, PDND |
 //! | `bulk.rs` | bulk jobs in the coordination store and the 4005 poller on the scheduler |
 //! | `notifications.rs` | the scheduled 3003 notification pull, the primary path |
@@ -25,6 +26,7 @@ mod inbound;
 pub mod modi;
 mod notifications;
 mod pdnd;
+pub mod send_order;
 pub mod soap;
 
 pub use bulk::{BulkJobs, BulkResultsFeed, COMPLETED_EVENT, Job, JobChunk, RESULT_EVENT, notification_items};

@@ -62,7 +62,7 @@ impl NotificationFeed {
     async fn pull(&self, query: &PullQuery) -> Result<Vec<NotificationReceived>, FeedError> {
         // A read: a fresh number for every pull, never reused (a repeat would replay an old answer).
         let key = Uuid::new_v4();
-        let id = allocate(&self.store, &self.tenant.istat, key)
+        let id = allocate(&self.tenant, &self.store, key)
             .await
             .map_err(|e| FeedError::Unavailable(e.message))?;
         let answer = exchange(

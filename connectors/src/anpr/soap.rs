@@ -6,9 +6,14 @@
 //! The number: ANPR answers a repeated `idOperazioneComune` with its first answer and refuses a new
 //! one lower than the last it saw from the comune (anpr-and-cie-booking.md §0.2). So the number is
 //! allocated from the per-tenant counter and recorded against the command's `message_id` before the
-//! first send, and every retry and replay sends the same one. Two commands allocated 7 and 8 may still
-//! reach ANPR as 8 then 7; that refusal is the only case where a new number is taken — derived from the
-//! refused one, so a replay that meets the same refusal takes the same new number again.
+//! first send, and every retry and replay sends the same one. Within a process the comune's requests
+//! leave in number order, one at a time ([`super::send_order`]), so they reach ANPR in order. Only
+//! what the line cannot order — another Snodo instance sending for the same comune, or a number
+//! bound before a crash and sent after later ones — meets the "lower than the last" refusal; that is
+//! the only case where a new number is taken, derived from the refused one, so a replay that meets
+//! the same refusal takes the same new number again. ANPR performed nothing under a refused number
+//! (a number it had performed would get its first answer back instead), so renumbering cannot
+//! perform an operation twice.
 
 use chrono::{FixedOffset, Utc};
 use snodo_mappings::anpr::{AnprError, Answer, Rejection, RequestContext};
@@ -23,22 +28,35 @@ use crate::state::{SharedStore, StateError};
 /// The per-tenant counter of `idOperazioneComune` in the coordination store.
 pub const COUNTER: &str = "anpr-id-operazione-comune";
 
-/// ANPR's refusal of a new `idOperazioneComune` lower than the comune's last. ANPR's public error
-/// table (last changed 2018) has no entry for this rule; the code is the one Snodo's ANPR simulator
-/// answers, kept in one place so that a code learned from the real service is a one-line change.
-pub const ID_NOT_INCREASING: &[&str] = &["EN080"];
+/// ANPR's refusal of a new `idOperazioneComune` lower than the comune's last: code and a fragment
+/// of its text. The rule is in the `testataRichiesta` documentation of `tipoDato.xsd` (v9.0.3), which
+/// names no code, and ANPR's public error table (`tables/tab_elenco_errori_anpr.csv`, last changed
+/// 2018) has no entry for it: EN080 there is "Dati del comune richiedente insufficienti", another
+/// rule. ANPR's support says it answers operations it does not allow with the generic EN148 and a
+/// specific text (italia/anpr#1906), as it does for a number still being processed ("Una operazione
+/// con lo stesso id operazione comune risulta ancora in elaborazione", italia/anpr#2905). So the
+/// refusal recognised is EN148 whose text says the number is lower ("inferiore"); any other EN148
+/// stays a `rejected` with ANPR's text. Snodo's ANPR simulator answers exactly this.
+pub const ID_NOT_INCREASING: (&str, &str) = ("EN148", "inferiore");
 
-/// How many fresh numbers one attempt may take after [`ID_NOT_INCREASING`] refusals: concurrent
-/// commands can overtake each other more than once, but not without end.
+/// ANPR's answer while an operation with the same number is still being processed (italia/anpr#2905):
+/// the same number, sent again later, gets its answer.
+const STILL_PROCESSING: (&str, &str) = ("EN148", "ancora in elaborazione");
+
+/// How many fresh numbers one attempt may take after [`ID_NOT_INCREASING`] refusals: instances can
+/// overtake each other more than once, but not without end. Past it the attempt is `unavailable`
+/// and the runtime retries it later.
 const MAX_RENUMBERING: usize = 8;
 
-/// The number recorded for `message_id` (or a fresh one, recorded now).
-pub async fn allocate(store: &SharedStore, tenant: &str, message_id: Uuid) -> Result<String, CommandError> {
-    store
-        .allocate(COUNTER, tenant, message_id)
+/// The number recorded for `key` (a command's `message_id`, or an id derived from it), or a fresh
+/// one, recorded now; announced on the tenant's line, so that higher numbers wait for it.
+pub async fn allocate(tenant: &AnprTenant, store: &SharedStore, key: Uuid) -> Result<String, CommandError> {
+    let number = store
+        .allocate(COUNTER, &tenant.istat, key)
         .await
-        .map(|n| n.to_string())
-        .map_err(state_error)
+        .map_err(state_error)?;
+    tenant.line.announce(number);
+    Ok(number.to_string())
 }
 
 /// The coordination store's failure as the command's: unavailable when it may pass.
@@ -86,11 +104,19 @@ pub async fn exchange<T>(
             requested_at: Utc::now().with_timezone(&FixedOffset::east_opt(0).expect("UTC is an offset")),
         };
         let payload = write(&ctx).map_err(field_error)?;
+        // Signed before queueing, so that only the send itself holds the comune's line.
+        let envelope = tenant.secure(&payload).map_err(|e| e.to_command_error(true))?;
         let started = std::time::Instant::now();
-        // Every ANPR service is document/literal with soapAction "" (§0.1).
-        let answer = client
-            .call("", &payload)
-            .await
+        let answer = {
+            // A number that is not ours to order (not numeric) goes without waiting.
+            let _turn = match id.parse::<u64>() {
+                Ok(number) => Some(tenant.line.turn(number).await),
+                Err(_) => None,
+            };
+            // Every ANPR service is document/literal with soapAction "" (§0.1).
+            client.call_envelope("", envelope).await
+        };
+        let answer = answer
             .map_err(|e| {
                 // ANPR answers a repeated idOperazioneComune with its first answer: repeating is safe.
                 e.to_command_error(true)
@@ -123,24 +149,38 @@ pub async fn exchange<T>(
             response: None,
             business_ids: vec![id.clone()],
         });
-        let answer = answer?;
-        match answer {
-            Err(rejection) if is_id_refusal(&rejection) && renumbered < MAX_RENUMBERING => {
+        match answer? {
+            Err(rejection) if is_refusal(&rejection, ID_NOT_INCREASING) => {
+                if renumbered == MAX_RENUMBERING {
+                    return Err(CommandError::unavailable(format!(
+                        "ANPR refused {MAX_RENUMBERING} fresh idOperazioneComune in a row as lower than \
+                         the comune's last (another sender is racing this one); retrying later"
+                    )));
+                }
                 renumbered += 1;
                 tracing::info!(
                     service,
                     refused = %id,
                     "ANPR refused the idOperazioneComune as lower than its last; taking a new one."
                 );
-                id = allocate(store, &tenant.istat, renumbering_key(message_id, &id)).await?;
+                id = allocate(tenant, store, renumbering_key(message_id, &id)).await?;
+            }
+            Err(rejection) if is_refusal(&rejection, STILL_PROCESSING) => {
+                return Err(CommandError::unavailable(format!(
+                    "ANPR is still processing idOperazioneComune {id} for service {service}; its \
+                     answer comes to the same number later"
+                )));
             }
             answer => return Ok(answer),
         }
     }
 }
 
-fn is_id_refusal(r: &Rejection) -> bool {
-    r.platform_code().is_some_and(|c| ID_NOT_INCREASING.contains(&c))
+/// Whether `r` is the refusal `(code, fragment of its text)`.
+fn is_refusal(r: &Rejection, (code, text): (&str, &str)) -> bool {
+    r.platform_code() == Some(code)
+        && r.platform_message()
+            .is_some_and(|m| m.to_lowercase().contains(text))
 }
 
 /// `rispostaKO` as the command's failure: `rejected`, with ANPR's code and Italian text.

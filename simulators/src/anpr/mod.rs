@@ -76,6 +76,9 @@ pub const SERVICE_PATHS: [&str; 7] = [
     "/ANPRTestConn/TestConn",
 ];
 
+/// People per 4005 page: a full 4002 chunk (2,000 codes) comes back in four pages.
+pub const DEFAULT_BULK_PAGE_SIZE: usize = 500;
+
 /// The PDND voucher endpoint.
 pub const PDND_TOKEN_PATH: &str = "/pdnd/token.oauth2";
 
@@ -121,6 +124,9 @@ pub struct AnprSettings {
     pub tipo_invio: String,
     /// How long a 4002 chunk takes on the simulator clock.
     pub bulk_processing: TimeDelta,
+    /// How many people one 4005 page carries: a chunk's results beyond it come in further pages
+    /// (`progressivoCorrente` of `progressivoTotale`), each asked for by its own 4005.
+    pub bulk_page_size: usize,
     /// Base URL of the comuni's inbound listener for pushes (`None`: no pushes).
     pub push_base_url: Option<String>,
     /// The TLS client that pushes (trusting the comune's server certificate).
@@ -143,6 +149,7 @@ impl AnprSettings {
             require_client_certificate: true,
             tipo_invio: "TEST".into(),
             bulk_processing: TimeDelta::seconds(2),
+            bulk_page_size: DEFAULT_BULK_PAGE_SIZE,
             push_base_url: Some("https://127.0.0.1:7443".into()),
             push_client: client,
             push_policy: RetryPolicy::default(),

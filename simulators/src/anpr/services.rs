@@ -143,6 +143,8 @@ pub struct Context<'a> {
     pub now: DateTime<Utc>,
     /// How long a 4002 chunk takes on the simulator clock before 4005 has its results.
     pub bulk_processing: TimeDelta,
+    /// People per 4005 page.
+    pub bulk_page_size: usize,
 }
 
 /// An operation's answer: the payload, and a bulk job that was accepted (for its N030 push).
@@ -436,31 +438,38 @@ pub fn run(
                 JobState::Working => return ko("EN109", "Richiesta in corso di elaborazione"),
                 JobState::Ready(job) => job,
             };
-            if page != 1 {
+            // Big results come in pages, each asked for by its own 4005 (`progressivo`).
+            let per_page = ctx.bulk_page_size.max(1);
+            let pages = job.chunk.codici_fiscali.len().div_ceil(per_page).max(1);
+            let Some(index) = (page as usize).checked_sub(1).filter(|&i| i < pages) else {
                 return ko("EN122", "La richiesta effettuata non produce alcun risultato");
+            };
+            let first = index * per_page;
+            let last = (first + per_page).min(job.chunk.codici_fiscali.len());
+            let content = bulk_result(ctx, &job, &ok, &job_id, first..last)?;
+            let mut items = vec![PollItem {
+                id_operazione_anpr: job_id.clone(),
+                state: Some(1),
+                kind: Some(bulk::SUBMIT_SERVICE.into()),
+                content_base64: Some(encode_block(content.as_bytes())),
+                format: Some("XML".into()),
+            }];
+            // The N030 that announced the results is listed once, with the first page.
+            if index == 0 {
+                items.push(PollItem {
+                    id_operazione_anpr: job.notification_id.clone(),
+                    state: Some(1),
+                    kind: Some("N030".into()),
+                    content_base64: Some(encode_block(notification_content(&job_id).as_bytes())),
+                    format: Some("XML".into()),
+                });
             }
-            let content = bulk_result(ctx, &job, &ok, &job_id)?;
             let result = PollResult {
                 status: "1".into(),
                 id_operazione_anpr: job_id.clone(),
                 available_at: job.ready_at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-                page: Some((1, 1)),
-                items: vec![
-                    PollItem {
-                        id_operazione_anpr: job_id.clone(),
-                        state: Some(1),
-                        kind: Some(bulk::SUBMIT_SERVICE.into()),
-                        content_base64: Some(encode_block(content.as_bytes())),
-                        format: Some("XML".into()),
-                    },
-                    PollItem {
-                        id_operazione_anpr: job.notification_id.clone(),
-                        state: Some(1),
-                        kind: Some("N030".into()),
-                        content_base64: Some(encode_block(notification_content(&job_id).as_bytes())),
-                        format: Some("XML".into()),
-                    },
-                ],
+                page: Some((page, pages as u32)),
+                items,
             };
             answered(bulk::write_poll_response(&ok, &result)?)
         }
@@ -474,20 +483,28 @@ pub fn notification_content(job_id: &str) -> String {
     )
 }
 
-/// A 4002 result file: a `Risposta3002` listing everyone found, with an EN122 anomaly per code that
-/// found no one (the data ANPR would give a 3002 for each code).
+/// One page of a 4002 result file, for the chunk's codes in `range`: a `Risposta3002` listing everyone
+/// found, with an EN122 anomaly per code that found no one (its position in the chunk as the value).
 fn bulk_result(
     ctx: &Context<'_>,
     job: &BulkJob,
     ok: &ResponseHeader,
     job_id: &str,
+    range: std::ops::Range<usize>,
 ) -> Result<String, AnprError> {
     let mut persons = Vec::new();
     let mut warnings = Vec::new();
     let all = job.chunk.sections.contains(&Section::FullRecord);
     let residence = all || job.chunk.sections.contains(&Section::Residence);
     let family = all || job.chunk.sections.contains(&Section::Family);
-    for (i, code) in job.chunk.codici_fiscali.iter().enumerate() {
+    for (i, code) in job
+        .chunk
+        .codici_fiscali
+        .iter()
+        .enumerate()
+        .skip(range.start)
+        .take(range.len())
+    {
         match ctx
             .registry
             .by_code(code, job.chunk.reference_date)

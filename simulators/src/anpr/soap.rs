@@ -31,9 +31,15 @@ const SOAP11_CONTENT_TYPE: &str = "text/xml; charset=utf-8";
 pub const CONNECTION_NAMESPACE: &str = "http://sogei.it/ANPR/connessione";
 
 /// The code the simulator answers a new `idOperazioneComune` lower than the comune's last with.
-/// ANPR's public error table (last changed 2018) lists no code for this rule; EN080 ("dati del
-/// comune richiedente insufficienti") is the one the connector expects (`connectors/src/anpr/soap.rs`).
-pub const ID_NOT_INCREASING: &str = "EN080";
+/// The rule is documented in `tipoDato.xsd` (`testataRichiesta`) without a code, and ANPR's public
+/// error table (last changed 2018) has none for it — its EN080 is "Dati del comune richiedente
+/// insufficienti". ANPR answers operations it does not allow with the generic EN148 and a specific
+/// text (italia/anpr#1906, #2905), so the simulator does the same; the connector recognises EN148
+/// with "inferiore" in the text (`connectors/src/anpr/soap.rs`).
+pub const ID_NOT_INCREASING: &str = "EN148";
+
+/// The text of that refusal.
+const ID_NOT_INCREASING_TEXT: &str = "idOperazioneComune inferiore all'ultimo inviato dal comune";
 
 pub async fn serve(
     State(shared): State<Arc<Shared>>,
@@ -185,12 +191,7 @@ fn answer(
         }
         IdCheck::NotIncreasing => {
             let id = registry.next_operation_id();
-            return reject(refuse(
-                header,
-                &id,
-                ID_NOT_INCREASING,
-                "idOperazioneComune inferiore all'ultimo utilizzato dal comune",
-            ));
+            return reject(refuse(header, &id, ID_NOT_INCREASING, ID_NOT_INCREASING_TEXT));
         }
         IdCheck::Fresh => {}
     }
@@ -199,6 +200,7 @@ fn answer(
         jobs: &shared.jobs,
         now: shared.clock.now(),
         bulk_processing: shared.settings.bulk_processing,
+        bulk_page_size: shared.settings.bulk_page_size,
     };
     let payload = match services::run(&ctx, header, request) {
         Ok(Ok(answered)) => {
@@ -262,7 +264,7 @@ fn pull(shared: &Shared, doc: &Document, payload: NodeId, id_sede: &str) -> Resp
                 &echo,
                 &registry.next_operation_id(),
                 ID_NOT_INCREASING,
-                "idOperazioneComune inferiore all'ultimo utilizzato dal comune",
+                ID_NOT_INCREASING_TEXT,
             ));
         }
         IdCheck::Fresh => {
