@@ -1,16 +1,20 @@
 //! Builds every enabled platform connector of [`PLATFORMS`] for `snodo up`, and gathers what they
-//! contribute: command handlers, inbound routes, background tasks.
+//! contribute: command handlers, inbound routes, background tasks. The inbound routes are wrapped so
+//! that every call a platform makes is recorded, and the background tasks run with the instance's
+//! telemetry as journal sink, so that what a feed poller calls and publishes is journaled too.
 
 use std::sync::Arc;
 
 use anyhow::{Context, ensure};
 use axum::Router;
 use snodo_connectors::config::Config;
+use snodo_connectors::inbound::record::record_calls;
 use snodo_connectors::platform::{Background, PLATFORMS, PlatformContext};
 use snodo_connectors::state::SharedStore;
 use snodo_connectors::tenants::Tenants;
 use snodo_queue::request::Requester;
 use snodo_queue::runtime::SharedHandler;
+use snodo_queue::runtime::journal::{SharedJournalSink, with_sink};
 use snodo_queue::{Names, SharedTransport};
 use snodo_security::devpki::DevPki;
 use tokio_util::sync::CancellationToken;
@@ -72,5 +76,14 @@ pub fn build(inputs: &Inputs<'_>) -> anyhow::Result<Built> {
         }
         built.background.extend(parts.background);
     }
+    let sink: SharedJournalSink = inputs.telemetry.clone();
+    built.background = built
+        .background
+        .into_iter()
+        .map(|task| -> Background { Box::pin(with_sink(sink.clone(), task)) })
+        .collect();
+    built.inbound = built
+        .inbound
+        .map(|routes| record_calls(routes, inputs.telemetry.clone()));
     Ok(built)
 }

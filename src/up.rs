@@ -84,7 +84,19 @@ pub async fn run(file: Option<&Path>, args: UpArgs) -> anyhow::Result<ExitCode> 
         None
     };
     let config = Arc::new(config);
-    let telemetry = snodo_connectors::ops::SharedTelemetry::default();
+    // The message journal (connectors/src/journal/writer.rs): where the dead-letter index is. The
+    // telemetry connectors report into writes it too, and is every runtime's journal sink, so that
+    // one report of a platform call, an inbound call or an event reaches both the metrics and the
+    // journal (connectors/src/ops/calls.rs).
+    let (journal, journal_writer) = snodo_connectors::journal::Journal::connect(
+        config.redis.url.as_deref(),
+        &config.transport.prefix,
+        &config.journal,
+    )
+    .await
+    .context("connecting the message journal ([journal], redis.url)")?;
+    let telemetry: snodo_connectors::ops::SharedTelemetry =
+        Arc::new(snodo_connectors::ops::Telemetry::with_journal(journal.clone()));
     telemetry.set_certificates(crate::check::certificate_expiries(&config));
     let platforms = crate::platforms::build(&crate::platforms::Inputs {
         config: config.clone(),
@@ -98,17 +110,9 @@ pub async fn run(file: Option<&Path>, args: UpArgs) -> anyhow::Result<ExitCode> 
         telemetry: telemetry.clone(),
     })?;
 
-    // The message journal (connectors/src/journal/writer.rs): where the dead-letter index is.
-    let (journal, journal_writer) = snodo_connectors::journal::Journal::connect(
-        config.redis.url.as_deref(),
-        &config.transport.prefix,
-        &config.journal,
-    )
-    .await
-    .context("connecting the message journal ([journal], redis.url)")?;
     let runtimes: Vec<_> = assembly::build_runtimes(&config, &transport, &names, tenants, platforms.handlers)
         .into_iter()
-        .map(|r| r.with_journal(journal.clone()))
+        .map(|r| r.with_journal(telemetry.clone()))
         .collect();
     let topology = assembly::topology(&config, &names, &runtimes);
     transport

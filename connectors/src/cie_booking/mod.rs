@@ -23,6 +23,7 @@ use std::sync::Arc;
 
 use snodo_security::tls::{TlsClientConfig, build_client};
 
+use crate::ops::SharedTelemetry;
 use crate::platform::{PlatformContext, PlatformError, PlatformParts, PlatformRegistration};
 use crate::soap::{SoapClient, SoapClientConfig};
 
@@ -47,12 +48,24 @@ pub const REGISTRATION: PlatformRegistration = PlatformRegistration {
 
 /// The SOAP adapter towards the service at `base_url` with `http` (TLS already set up).
 pub fn soap_adapter(http: reqwest::Client, base_url: &str) -> Arc<dyn BookingAdapter> {
+    Arc::new(SoapBookingAdapter::new(soap_client(http, base_url)))
+}
+
+/// [`soap_adapter`] reporting every call to `telemetry` (`/metrics`, the journal), as `snodo up`
+/// builds it.
+pub fn recorded_soap_adapter(
+    http: reqwest::Client,
+    base_url: &str,
+    telemetry: SharedTelemetry,
+) -> Arc<dyn BookingAdapter> {
+    Arc::new(SoapBookingAdapter::new(
+        soap_client(http, base_url).with_recording(telemetry, NAME),
+    ))
+}
+
+fn soap_client(http: reqwest::Client, base_url: &str) -> SoapClient {
     let url = format!("{}{SERVICE_PATH}", base_url.trim_end_matches('/'));
-    Arc::new(SoapBookingAdapter::new(SoapClient::new(
-        http,
-        url,
-        SoapClientConfig::default(),
-    )))
+    SoapClient::new(http, url, SoapClientConfig::default())
 }
 
 fn build(context: &PlatformContext) -> Result<PlatformParts, PlatformError> {
@@ -62,7 +75,7 @@ fn build(context: &PlatformContext) -> Result<PlatformParts, PlatformError> {
             platform: NAME.into(),
             reason: e.to_string(),
         })?;
-    let adapter = soap_adapter(http, &endpoint.url);
+    let adapter = recorded_soap_adapter(http, &endpoint.url, context.telemetry.clone());
     Ok(PlatformParts {
         handler: Some(Arc::new(BookingHandler::new(
             adapter.clone(),

@@ -1,5 +1,6 @@
 //! The first [`BookingAdapter`]: Snodo's SOAP contract (`mappings/contracts/cie-booking/`) over the
-//! shared SOAP client, which classifies every transport failure. Payloads are written and read by
+//! shared SOAP client, which classifies every transport failure and records every exchange (when
+//! built with the instance's telemetry). Payloads are written and read by
 //! `snodo_mappings::cie_booking`; nothing here knows an element name.
 
 use async_trait::async_trait;
@@ -36,9 +37,11 @@ impl SoapBookingAdapter {
     ) -> Result<Response, AdapterError> {
         // Every operation is idempotent by its idOperazione, so a timeout or a broken connection
         // after the request left is retried with the same id.
-        let envelope = self
+        // Recorded (metrics and journal) by the shared client; the verdict is finished below, and an
+        // answer left unfinished (unreadable, not ours) is recorded as `unavailable`.
+        let (envelope, call) = self
             .client
-            .call("", &payload)
+            .call_recorded(operation.wsdl_name(), "", &payload)
             .await
             .map_err(|e| AdapterError::Call(e.to_command_error(true)))?;
         let reply = read_reply(envelope.document(), envelope.payload(), operation).map_err(|e| {
@@ -59,6 +62,10 @@ impl SoapBookingAdapter {
                 reply.header.operation_id,
                 sent
             ))));
+        }
+        match &reply.answer {
+            Ok(_) => call.succeeded(),
+            Err(rejection) => call.rejected(rejection.platform_code()),
         }
         reply.answer.map_err(AdapterError::Rejected)
     }

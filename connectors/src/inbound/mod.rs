@@ -9,17 +9,24 @@
 //! than nothing — the platform then calls again. And the platform may call twice for one fact, so the
 //! event's `message_id` is a UUIDv5 of the platform's own identifier ([`item_message_id`], shared with
 //! the polling scheduler, so a pushed and a polled copy of one item carry one id).
+//!
+//! Every event stored here, or given up on, is journaled (issue 9) against the command or the inbound
+//! call it belongs to; the inbound call itself is recorded by [`record::record_calls`].
 
 use std::time::Duration;
 
+use bytes::Bytes;
 use chrono::Utc;
 use snodo_queue::envelope::{Envelope, MessageType};
+use snodo_queue::runtime::journal::{EventRecord, record_event};
 use snodo_queue::topology::Names;
 use snodo_queue::transport::{Publish, PublishError, SharedTransport};
 use tokio::time::Instant;
 use uuid::Uuid;
 
 pub use crate::schedule::item_message_id;
+
+pub mod record;
 
 /// One fact a platform told us.
 #[derive(Debug, Clone, PartialEq)]
@@ -95,6 +102,36 @@ impl InboundPublisher {
         message_id: Uuid,
         within: Duration,
     ) -> Result<Uuid, NotStored> {
+        let started = Instant::now();
+        let body = Bytes::from(serde_json::to_vec(&event.body).expect("a JSON value always serializes"));
+        let outcome = self.publish(event, message_id, body.clone(), within).await;
+        let stored = outcome.as_ref().map(|_| ()).map_err(|e| e.reason.clone());
+        record::note_event(
+            message_id.to_string(),
+            event.kind.as_str().to_owned(),
+            event.tenant.clone(),
+            stored.is_ok(),
+        );
+        record_event(EventRecord {
+            publisher: self.app_id.clone(),
+            message_id: message_id.to_string(),
+            kind: event.kind.as_str().to_owned(),
+            tenant: event.tenant.clone(),
+            platform_id: Some(event.platform_id.clone()),
+            outcome: stored,
+            elapsed: started.elapsed(),
+            body: Some(body),
+        });
+        outcome
+    }
+
+    async fn publish(
+        &self,
+        event: &InboundEvent,
+        message_id: Uuid,
+        body: Bytes,
+        within: Duration,
+    ) -> Result<Uuid, NotStored> {
         let deadline = Instant::now() + within;
         let message = Envelope {
             message_id,
@@ -109,7 +146,7 @@ impl InboundPublisher {
             app_id: Some(self.app_id.clone()),
             timestamp: Some(Utc::now().timestamp().max(0) as u64),
         }
-        .to_message(serde_json::to_vec(&event.body).expect("a JSON value always serializes"));
+        .to_message(body);
         let not_stored = |reason: String| NotStored {
             message_id,
             within,

@@ -3,9 +3,15 @@
 //! `/metrics` series (`snodo_platform_calls_total`, `snodo_platform_call_seconds`, the `/ops` page's
 //! platform table) and the message journal (`snodo ops trace`, attached to the command being handled).
 //!
+//! Start a call with [`Telemetry::start_call`](super::Telemetry::start_call) when the code holds the
+//! instance's telemetry (`PlatformContext::telemetry`), or with [`start`] when it does not (it then
+//! reports through the journal sink in scope, which in `snodo up` is that same telemetry for every
+//! command handler, inbound call and background task).
+//!
 //! ```ignore
 //! // REST (pagoPA ACA, FdR, …): start, say what was sent, finish once with the outcome.
 //! let mut call = context.telemetry.start_call("pagopa", "getAllPublishedFlows", &url);
+//! // or, without the handle: let mut call = snodo_connectors::ops::calls::start("pagopa", …);
 //! call.request(body.clone()).business_id(&iuv);
 //! match http.post(&url).body(body).send().await {
 //!     Err(e) => call.transport_error(&e),                  // timeout, connect, TLS, …
@@ -17,6 +23,9 @@
 //!     }
 //! }
 //! ```
+//!
+//! Calls through the pagoPA node's REST client finish with
+//! [`finish_node_call`](crate::pagopa::aca::finish_node_call), which classifies its errors.
 //!
 //! SOAP connectors let the shared client do the exchange's part
 //! ([`SoapClient::call_recorded`](crate::soap::SoapClient::call_recorded): request, status, answer,
@@ -36,17 +45,39 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use snodo_queue::runtime::ErrorCode;
-use snodo_queue::runtime::journal::{PlatformAttempt, current_command};
+use snodo_queue::runtime::journal::{PlatformAttempt, current_command, record_platform_attempt};
 
 use super::telemetry::SharedTelemetry;
 
 /// One call in progress; see the module documentation.
 #[must_use = "a call is recorded when it is finished (or dropped, as a timeout)"]
 pub struct PlatformCall {
-    /// `None` for a detached call (a client nobody asked to record): finishing it does nothing.
-    telemetry: Option<SharedTelemetry>,
+    target: Target,
     started: Instant,
     attempt: Option<PlatformAttempt>,
+}
+
+/// Where a finished call is reported.
+enum Target {
+    /// The instance's telemetry, held by the connector ([`Telemetry::start_call`](super::Telemetry::start_call)).
+    Telemetry(SharedTelemetry),
+    /// The journal sink in scope on this task (a command handler's, or what `snodo up` gives inbound
+    /// calls and background tasks) — its telemetry in `snodo up` ([`start`]).
+    Scope,
+    /// Nowhere (a client nobody asked to record).
+    Detached,
+}
+
+/// Starts timing one call to `platform`, reported through the journal sink in scope when it finishes:
+/// for code that holds no telemetry handle (a command handler, a feed). In `snodo up` every handler,
+/// inbound call and background task has the instance's telemetry in scope, so this reaches the
+/// metrics and the journal like [`Telemetry::start_call`](super::Telemetry::start_call).
+pub fn start(
+    platform: &'static str,
+    operation: impl Into<String>,
+    endpoint: impl Into<String>,
+) -> PlatformCall {
+    PlatformCall::new(Target::Scope, platform, operation, endpoint)
 }
 
 impl std::fmt::Debug for PlatformCall {
@@ -58,14 +89,23 @@ impl std::fmt::Debug for PlatformCall {
 }
 
 impl PlatformCall {
-    pub(super) fn start(
-        telemetry: Option<SharedTelemetry>,
+    pub(super) fn with_telemetry(
+        telemetry: SharedTelemetry,
+        platform: &'static str,
+        operation: impl Into<String>,
+        endpoint: impl Into<String>,
+    ) -> PlatformCall {
+        PlatformCall::new(Target::Telemetry(telemetry), platform, operation, endpoint)
+    }
+
+    fn new(
+        target: Target,
         platform: &'static str,
         operation: impl Into<String>,
         endpoint: impl Into<String>,
     ) -> PlatformCall {
         PlatformCall {
-            telemetry,
+            target,
             started: Instant::now(),
             attempt: Some(PlatformAttempt {
                 platform,
@@ -84,7 +124,15 @@ impl PlatformCall {
 
     /// A call that records nowhere, for code paths whose owner did not ask for recording.
     pub fn detached(platform: &'static str, operation: impl Into<String>) -> PlatformCall {
-        PlatformCall::start(None, platform, operation, String::new())
+        PlatformCall::new(Target::Detached, platform, operation, String::new())
+    }
+
+    fn report(&self, attempt: PlatformAttempt) {
+        match &self.target {
+            Target::Telemetry(t) => t.record_platform_attempt(current_command().as_ref(), attempt),
+            Target::Scope => record_platform_attempt(attempt),
+            Target::Detached => {}
+        }
     }
 
     fn attempt(&mut self) -> &mut PlatformAttempt {
@@ -123,9 +171,7 @@ impl PlatformCall {
         attempt.outcome = outcome;
         attempt.platform_code = platform_code;
         attempt.elapsed = self.started.elapsed();
-        if let Some(telemetry) = &self.telemetry {
-            telemetry.record_platform_attempt(current_command().as_ref(), attempt);
-        }
+        self.report(attempt);
     }
 
     /// The platform answered and the answer was what was asked for.
@@ -167,9 +213,7 @@ impl Drop for PlatformCall {
                 None => ErrorCode::Timeout,
             });
             attempt.elapsed = self.started.elapsed();
-            if let Some(telemetry) = &self.telemetry {
-                telemetry.record_platform_attempt(current_command().as_ref(), attempt);
-            }
+            self.report(attempt);
         }
     }
 }

@@ -65,6 +65,8 @@ pub struct Scrape<'a> {
     pub connectors: &'a [(String, Arc<ConnectorMetrics>)],
     pub queues: &'a [(String, Option<QueueStats>)],
     pub telemetry: &'a Telemetry,
+    /// The message journal, whose dropped reports are counted.
+    pub journal: Option<&'a crate::journal::Journal>,
     pub now: SystemTime,
 }
 
@@ -80,6 +82,15 @@ pub fn render(scrape: &Scrape<'_>) -> String {
     queues(&mut out, scrape.queues);
     crate::schedule::metrics::render(&mut out, &scrape.telemetry.feeds());
     certificates(&mut out, scrape.telemetry, scrape.now);
+    if let Some(journal) = scrape.journal {
+        family(
+            &mut out,
+            "snodo_journal_dropped_total",
+            "counter",
+            "Journal reports dropped because the writer fell behind (the commands were not affected).",
+        );
+        let _ = writeln!(out, "snodo_journal_dropped_total {}", journal.dropped());
+    }
     out
 }
 

@@ -113,6 +113,7 @@ async fn metrics_text(State(state): State<Arc<OpsState>>) -> Response {
         connectors: &state.connectors,
         queues: &queues,
         telemetry: &state.telemetry,
+        journal: Some(&state.journal),
         now: std::time::SystemTime::now(),
     });
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()

@@ -88,7 +88,7 @@ impl Telemetry {
         operation: impl Into<String>,
         endpoint: impl Into<String>,
     ) -> PlatformCall {
-        PlatformCall::start(Some(self.clone()), platform, operation, endpoint)
+        PlatformCall::with_telemetry(self.clone(), platform, operation, endpoint)
     }
 
     /// Records one finished platform call in the metrics and (attached to `command`, when there is

@@ -7,7 +7,8 @@
 //! [`NodeApi`] holds what every REST call needs (base URL, TLS trust, the `Ocp-Apim-Subscription-Key`
 //! read from its file) and is shared with the reporting feed. Paths are relative to
 //! `[platforms.pagopa] url` and follow the node's API gateway: `/aca/paCreatePosition`,
-//! `/fdr-org/service/v1/…`, `/nodo-auth/node-for-pa/v1`.
+//! `/fdr-org/service/v1/…`, `/nodo-auth/node-for-pa/v1`. Every call is recorded (metrics and journal)
+//! with [`finish_node_call`].
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -20,6 +21,8 @@ use snodo_security::tls::{TlsClientConfig, build_client};
 use super::config::{DEVELOPMENT_SUBSCRIPTION_KEY, read_secret};
 use super::{NAME, SIMULATOR_PORT};
 use crate::config::Environment;
+use crate::ops::PlatformCall;
+use crate::ops::calls;
 use crate::platform::{PlatformContext, PlatformError};
 use crate::tenants::Tenants;
 
@@ -73,6 +76,29 @@ impl NodeCallError {
                 _ => CommandError::new(ErrorCode::Rejected, message)
                     .with_platform(format!("HTTP {status}"), body.clone()),
             },
+        }
+    }
+}
+
+/// Finishes a recorded call (`crate::ops::calls`) made through [`NodeApi`] by its result: a 2xx JSON
+/// answer succeeded; otherwise the failure is classified as [`NodeCallError::to_command_error`]
+/// classifies it, with `HTTP <status>` as the platform's code for an HTTP error. Every REST call to the
+/// node (ACA here, the FdR feed) records this way:
+///
+/// ```ignore
+/// let call = crate::ops::calls::start(NAME, "getAllPublishedFlows", node.url(path));
+/// let result = node.get_json(path, &query).await;
+/// finish_node_call(call, &result);
+/// ```
+pub fn finish_node_call(mut call: PlatformCall, result: &Result<serde_json::Value, NodeCallError>) {
+    match result {
+        Ok(_) => call.succeeded(),
+        Err(error) => {
+            if let NodeCallError::Status { status, .. } = error {
+                call.status(*status);
+            }
+            let classified = error.to_command_error();
+            call.finish(Err(classified.code), classified.platform_code);
         }
     }
 }
@@ -276,10 +302,11 @@ impl CommandHandler for PublishHandler {
                 tenant.istat, tenant.fiscal_code
             )));
         }
-        self.node
-            .post_json(ACA_PATH, &position.to_aca())
-            .await
-            .map_err(|e| e.to_command_error())?;
+        let mut call = calls::start(NAME, "paCreatePosition", self.node.url(ACA_PATH));
+        call.business_id(position.iuv.clone());
+        let result = self.node.post_json(ACA_PATH, &position.to_aca()).await;
+        finish_node_call(call, &result);
+        result.map_err(|e| e.to_command_error())?;
         Ok(serde_json::json!({
             "fiscal_code": position.fiscal_code,
             "iuv": position.iuv,

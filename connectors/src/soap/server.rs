@@ -3,6 +3,9 @@
 //! envelope — with the TLS peer certificate and the path's parameters (`{tenant}`, `{station}`) — to
 //! the platform's handler. Faults go out with HTTP 500 (SOAP 1.1 §6.2); pagoPA's business KOs are
 //! normal responses the handler writes itself.
+//!
+//! Each call's operation, business ids and raw bodies are noted for the inbound call record
+//! ([`crate::inbound::record`]), so every SOAP endpoint is journaled without code of its own.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -18,6 +21,8 @@ use snodo_mappings::soap::{
     soap_action,
 };
 use snodo_security::tls::PeerCertificate;
+
+use crate::inbound::record;
 use snodo_security::xml::Limits;
 
 #[derive(Debug, Clone)]
@@ -121,6 +126,7 @@ async fn serve(
     if let Err(error) = envelope.check_must_understand(&config.understood_headers) {
         return refused(&error);
     }
+    note_call(&envelope);
     let soap_action = parts
         .headers
         .get("SOAPAction")
@@ -128,18 +134,56 @@ async fn serve(
         .map(|v| soap_action(v).to_owned());
     let peer = parts.extensions.get::<PeerCertificate>().cloned();
     let path = params.iter().map(|(k, v)| (k.to_owned(), v.to_owned())).collect();
-    match handler
+    let reply = handler
         .handle(SoapRequest {
             envelope,
             soap_action,
             peer,
             path,
         })
-        .await
-    {
-        SoapReply::Payload(payload) => xml_response(StatusCode::OK, EnvelopeBuilder::new().body(&payload)),
-        SoapReply::Fault(fault) => fault_response(StatusCode::INTERNAL_SERVER_ERROR, &fault),
+        .await;
+    let answer = match &reply {
+        SoapReply::Payload(payload) => EnvelopeBuilder::new().body(payload),
+        SoapReply::Fault(fault) => EnvelopeBuilder::new().fault(fault),
+    };
+    match &reply {
+        SoapReply::Fault(_) => record::note_outcome("fault"),
+        // pagoPA answers a refusal as a normal response with `<outcome>KO</outcome>`.
+        SoapReply::Payload(payload) if payload.contains("outcome>KO</") => record::note_outcome("ko"),
+        SoapReply::Payload(_) => {}
     }
+    record::note_bodies(Some(bytes), Some(Bytes::from(answer.clone())));
+    match reply {
+        SoapReply::Payload(_) => xml_response(StatusCode::OK, answer),
+        SoapReply::Fault(_) => xml_response(StatusCode::INTERNAL_SERVER_ERROR, answer),
+    }
+}
+
+/// Notes the called operation (the payload's name) and the business ids the request names.
+fn note_call(envelope: &Envelope) {
+    let doc = envelope.document();
+    if let Some(payload) = doc.element(envelope.payload()) {
+        record::note_operation(payload.name().local_name());
+    }
+    let mut ids = Vec::new();
+    let mut stack = vec![envelope.body()];
+    while let Some(node) = stack.pop() {
+        for child in doc.child_elements(node) {
+            let named = doc
+                .element(child)
+                .is_some_and(|e| record::INBOUND_BUSINESS_ELEMENTS.contains(&e.name().local_name()));
+            if named {
+                let text = doc.text_content(child);
+                let text = text.trim();
+                if !text.is_empty() && text.len() <= 64 {
+                    ids.push(text.to_owned());
+                }
+            } else {
+                stack.push(child);
+            }
+        }
+    }
+    record::note_business_ids(ids);
 }
 
 /// SOAP 1.1 travels as `text/xml`; `application/soap+xml` is SOAP 1.2 (VersionMismatch). A missing
