@@ -1,9 +1,11 @@
 //! A citizen's login in a real browser: headless Debian `chromium`, driven over WebDriver by
 //! `chromedriver` (package `chromium-driver`; `scripts/test` installs both), goes from the SP's login
-//! link through the IdP simulator's login page — where it clicks "Entra" — and the auto-submitting
-//! forms, and lands back on the backend's page with a ticket that redeems to the login. This is what
-//! no HTTP client test shows: the pages work in a browser (forms, scripts, redirects, no cookies
-//! needed across the IdP's cross-site POST).
+//! link through the IdP simulator's login page — where it clicks "Entra" — and its consent page —
+//! where it reads what the SP will receive and clicks "Acconsento" or "Non acconsento" — and the
+//! auto-submitting forms. Consenting, it lands back on the backend's page with a ticket that redeems
+//! to the login; refusing, on the SP's courtesy page explaining ErrorCode nr22, while the backend gets
+//! `identity.login.failed`. This is what no HTTP client test shows: the pages work in a browser
+//! (forms, buttons, scripts, redirects, no cookies needed across the IdP's cross-site POST).
 
 mod identity_common;
 
@@ -154,6 +156,28 @@ impl Driver {
         }
     }
 
+    /// Waits until the page's source contains `text`; returns the source.
+    async fn wait_for_text(&self, session: &str, text: &str) -> String {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            let source = self
+                .call(reqwest::Method::GET, &format!("/session/{session}/source"), None)
+                .await
+                .as_str()
+                .unwrap_or_default()
+                .to_owned();
+            if source.contains(text) {
+                return source;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "no {text:?} on {}: {source}",
+                self.current_url(session).await
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
     async fn wait_for_url(&self, session: &str, prefix: &str) -> String {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
         loop {
@@ -185,7 +209,7 @@ async fn backend_page() -> String {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_citizen_logs_in_with_spid_and_cie_in_chromium_and_lands_back_with_a_ticket() {
+async fn a_citizen_logs_in_with_spid_and_cie_in_chromium_consents_or_refuses() {
     let page = backend_page().await;
     let sp = Sp::start(
         EmbeddedTestBroker::new().connect().await,
@@ -201,7 +225,14 @@ async fn a_citizen_logs_in_with_spid_and_cie_in_chromium_and_lands_back_with_a_t
     let redeemer = TicketRedeemer {
         store: sp.store.clone(),
     };
-    for (federation, binding) in [(Federation::Spid, "redirect"), (Federation::CieId, "post")] {
+    let person = sp.first_person().await;
+    let fiscal_code = person["fiscal_code"].as_str().unwrap().to_owned();
+    for (federation, binding, consents) in [
+        (Federation::Spid, "redirect", true),
+        (Federation::CieId, "post", true),
+        (Federation::Spid, "post", false),
+        (Federation::CieId, "redirect", false),
+    ] {
         let mut fields = sp.login_fields(federation, binding);
         fields[3].1 = page.clone();
         let query = fields
@@ -216,8 +247,32 @@ async fn a_citizen_logs_in_with_spid_and_cie_in_chromium_and_lands_back_with_a_t
                 Some(json!({ "url": format!("{}?{query}", sp.url("login")) })),
             )
             .await;
-        // The simulator's login page, reached by the Redirect or the auto-submitted POST.
+        // The simulator's login page, reached by the Redirect or the auto-submitted POST: the first
+        // person is preselected, "Entra" is the first button.
         driver.click(&session, "button[type='submit']").await;
+        // The consent page: what goes to which SP.
+        let consent = driver.wait_for_text(&session, "Acconsento").await;
+        assert!(consent.contains("Comune di Milano"), "{consent}");
+        assert!(
+            consent.contains(&format!("TINIT-{fiscal_code}")),
+            "the codice fiscale released is shown: {consent}"
+        );
+        if !consents {
+            driver.click(&session, "#refuse").await;
+            // The SP's courtesy page at the ACS (a non-200 the browser shows), explaining nr22.
+            let courtesy = driver.wait_for_text(&session, "Accesso non riuscito").await;
+            assert!(
+                courtesy.contains("consenso") && courtesy.contains("codice 22"),
+                "{courtesy}"
+            );
+            assert!(driver.current_url(&session).await.starts_with(&sp.url("acs")));
+            let events = sp.events().await;
+            assert_eq!(events.len(), 1, "{federation:?}");
+            assert_eq!(events[0].0, "identity.login.failed");
+            assert_eq!(events[0].2["spid_error_code"], 22, "{}", events[0].2);
+            continue;
+        }
+        driver.click(&session, "#consent").await;
         let landed = driver.wait_for_url(&session, &page).await;
         let ticket = landed
             .split_once("ticket=")
@@ -238,10 +293,7 @@ async fn a_citizen_logs_in_with_spid_and_cie_in_chromium_and_lands_back_with_a_t
             .await
             .expect("the ticket redeems");
         assert_eq!(login["federation"], federation_path(federation));
-        assert_eq!(
-            login["attributes"]["fiscalNumber"].as_str().map(str::len),
-            Some(16)
-        );
+        assert_eq!(login["attributes"]["fiscalNumber"], fiscal_code.as_str());
     }
     driver
         .call(reqwest::Method::DELETE, &format!("/session/{session}"), None)
