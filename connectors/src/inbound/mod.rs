@@ -48,6 +48,21 @@ impl InboundEvent {
     }
 }
 
+/// Journals one feed item's event once the broker confirmed it (the polling scheduler's publishes do
+/// not go through [`InboundPublisher`], whose deadline they do not need).
+pub fn record_feed_event(app_id: &str, item: &crate::schedule::FeedItem, body: Bytes, elapsed: Duration) {
+    record_event(EventRecord {
+        publisher: app_id.to_owned(),
+        message_id: item_message_id(&item.kind, item.tenant.as_deref(), &item.platform_id).to_string(),
+        kind: item.kind.as_str().to_owned(),
+        tenant: item.tenant.clone(),
+        platform_id: Some(item.platform_id.clone()),
+        outcome: Ok(()),
+        elapsed,
+        body: Some(body),
+    });
+}
+
 /// Why an event could not be stored before the platform's deadline: the endpoint answers the
 /// platform's retryable error.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -205,10 +205,12 @@ async fn cycle(s: &Scheduler, lease: &Lease) -> Result<bool, CycleError> {
     // is sent. Feeds are low-rate; ordering is worth more than throughput here.
     for item in &poll.items {
         let message = item_event(item, &s.settings.app_id);
+        let (body, started) = (message.body.clone(), std::time::Instant::now());
         s.transport
             .publish(Publish::new(exchange.clone(), item.kind.as_str(), message))
             .await
             .map_err(CycleError::Publish)?;
+        crate::inbound::record_feed_event(&s.settings.app_id, item, body, started.elapsed());
         s.metrics.items.fetch_add(1, Ordering::Relaxed);
     }
     if cursor.as_deref() != Some(poll.next_cursor.as_str()) {
