@@ -23,6 +23,29 @@ enum SuiteCommand {
     /// faulty Response of the catalogue, signed foreign elements, comment injection, algorithm
     /// downgrade and replay.
     SpidSp(SpidSpArgs),
+    /// Play the pagoPA node against a creditor institution's station: verify, activation, receipts,
+    /// duplicates, unknown notices, caller ids, syntax errors and timeouts, each answer judged as the
+    /// node does. The run pays the notices it is given.
+    PagopaEc(PagopaEcCommand),
+    /// Run the ANPR simulator in judging mode: every request a client sends during the run is judged
+    /// on its envelope, WS-Security, client certificate, XSD, header and idOperazioneComune.
+    AnprClient(AnprClientCommand),
+}
+
+#[derive(Args)]
+struct PagopaEcCommand {
+    #[command(flatten)]
+    common: CommonArgs,
+    #[command(flatten)]
+    target: snodo_certify::pagopa_ec::PagopaEcArgs,
+}
+
+#[derive(Args)]
+struct AnprClientCommand {
+    #[command(flatten)]
+    common: CommonArgs,
+    #[command(flatten)]
+    run: snodo_certify::anpr_client::AnprClientArgs,
 }
 
 #[derive(Args)]
@@ -107,6 +130,22 @@ pub async fn run(args: CertifyArgs) -> anyhow::Result<ExitCode> {
                 idp_key_dir: key_dir,
             };
             execute::<SpidSp>(&args.common, || SpidSp::new(options), &mut stdout).await?
+        }
+        SuiteCommand::PagopaEc(args) => {
+            use snodo_certify::pagopa_ec::PagopaEc;
+            execute::<PagopaEc>(&args.common, || PagopaEc::new(&args.target), &mut stdout).await?
+        }
+        SuiteCommand::AnprClient(args) => {
+            use snodo_certify::anpr_client::AnprClient;
+            // Ctrl-C or SIGTERM ends the listening run early; the reports are still written.
+            let interrupted = crate::signals::shutdown_on_signal();
+            let report_dir = args.common.report.clone();
+            execute::<AnprClient>(
+                &args.common,
+                || Ok(AnprClient::new(&args.run, report_dir, interrupted)),
+                &mut stdout,
+            )
+            .await?
         }
     };
     Ok(match verdict {
