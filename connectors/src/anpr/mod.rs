@@ -89,6 +89,9 @@ fn build(ctx: &PlatformContext) -> Result<PlatformParts, PlatformError> {
             settings.app_id = NAME.into();
             let scheduler = Scheduler::new(feed, ctx.store.clone(), ctx.transport.clone(), settings)
                 .map_err(|e| configuration(e.to_string()))?;
+            // On /metrics, so that operators (and tests/scale_out.rs) see which instance polls.
+            ctx.telemetry
+                .register_feed(scheduler.feed_name(), scheduler.metrics());
             let shutdown = ctx.shutdown.clone();
             background.push(Box::pin(async move {
                 scheduler.run(shutdown).await;
