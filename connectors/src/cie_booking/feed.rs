@@ -104,6 +104,10 @@ pub fn schedulers(
             platform: NAME.into(),
             reason: e.to_string(),
         })?;
+        // On /metrics, so that operators (and tests/scale_out.rs) see which instance polls.
+        context
+            .telemetry
+            .register_feed(scheduler.feed_name(), scheduler.metrics());
         let shutdown = context.shutdown.clone();
         tasks.push(Box::pin(async move {
             scheduler.run(shutdown).await;
