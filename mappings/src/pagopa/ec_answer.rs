@@ -10,7 +10,7 @@
 
 use super::PA_NAMESPACE;
 use super::contract::{MapEntry, Subject};
-use super::request::{Operation, read_metadata, read_subject};
+use super::request::{Operation, QrCode, read_metadata, read_subject};
 use super::simple::{Amount, XsdDate};
 use super::xml::{Node, SyntaxError};
 use crate::soap::{Envelope, QName};
@@ -167,10 +167,44 @@ fn read_fault(node: &Node<'_>) -> Result<EcFault, SyntaxError> {
 
 /// Reads the answer to a `paVerifyPaymentNoticeReq`.
 pub fn read_verify_answer(envelope: &Envelope) -> Result<EcAnswer<VerifyAnswer>, AnswerError> {
-    let mut c = match open(envelope, Operation::VerifyPaymentNotice)? {
+    let c = match open(envelope, Operation::VerifyPaymentNotice)? {
         Ok(c) => c,
         Err(fault) => return Ok(EcAnswer::Ko(fault)),
     };
+    read_payment_option(c).map(EcAnswer::Ok)
+}
+
+/// `paDemandPaymentNoticeResponse` on OK: the new notice and its one payment option.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DemandAnswer {
+    pub qr_code: QrCode,
+    pub option: VerifyAnswer,
+}
+
+/// Reads the answer to a `paDemandPaymentNoticeRequest`: on OK, the notice the EC created (which must
+/// be its own) and what verify would have said of it.
+pub fn read_demand_answer(envelope: &Envelope) -> Result<EcAnswer<DemandAnswer>, AnswerError> {
+    let mut c = match open(envelope, Operation::DemandPaymentNotice)? {
+        Ok(c) => c,
+        Err(fault) => return Ok(EcAnswer::Ko(fault)),
+    };
+    let qr_code = c
+        .optional("qrCode")?
+        .map(|n| QrCode::read(&n))
+        .transpose()?
+        .ok_or(AnswerError::OkWithout("qrCode"))?;
+    let option = read_payment_option(c)?;
+    if option.fiscal_code_pa != qr_code.fiscal_code {
+        return Err(AnswerError::OkWithout(
+            "a qrCode.fiscalCode equal to fiscalCodePA",
+        ));
+    }
+    Ok(EcAnswer::Ok(DemandAnswer { qr_code, option }))
+}
+
+/// What verify and demand answers share after `outcome`: `paymentList` with exactly one option and
+/// the notice's descriptions.
+fn read_payment_option(mut c: super::xml::Children<'_>) -> Result<VerifyAnswer, AnswerError> {
     let list = c.optional("paymentList")?;
     let payment_description = c
         .optional("paymentDescription")?
@@ -201,7 +235,7 @@ pub fn read_verify_answer(envelope: &Envelope) -> Result<EcAnswer<VerifyAnswer>,
     let all_ccp = o.required("allCCP")?.boolean()?;
     o.end()?;
     // SANP: "officeName optional, all other tags mandatory" on an OK verify.
-    Ok(EcAnswer::Ok(VerifyAnswer {
+    Ok(VerifyAnswer {
         amount,
         options,
         due_date,
@@ -211,7 +245,7 @@ pub fn read_verify_answer(envelope: &Envelope) -> Result<EcAnswer<VerifyAnswer>,
         fiscal_code_pa: fiscal_code_pa.ok_or(AnswerError::OkWithout("fiscalCodePA"))?,
         company_name: company_name.ok_or(AnswerError::OkWithout("companyName"))?,
         office_name,
-    }))
+    })
 }
 
 /// Reads the answer to a `paGetPaymentReq` or `paGetPaymentV2Request` for the notice whose IUV is

@@ -33,8 +33,8 @@ mod xml;
 
 pub use demand::DemandPaymentRequest;
 pub use ec_answer::{
-    AnswerError, AnsweredCredit, AnsweredTransfer, EcAnswer, EcFault, PaymentData, VerifyAnswer,
-    read_get_payment_answer, read_send_rt_answer, read_verify_answer,
+    AnswerError, AnsweredCredit, AnsweredTransfer, DemandAnswer, EcAnswer, EcFault, PaymentData,
+    VerifyAnswer, read_demand_answer, read_get_payment_answer, read_send_rt_answer, read_verify_answer,
 };
 pub use fault::{FaultBean, PaFaultCode};
 pub use get_payment::{GetPaymentRequest, IBAN_APPOGGIO};

@@ -97,6 +97,34 @@ impl GetPaymentRequest {
     }
 }
 
+impl super::DemandPaymentRequest {
+    /// The `paDemandPaymentNoticeRequest` envelope the node sends: the service's data go base64, as
+    /// the PSP gave them.
+    pub fn to_envelope(&self) -> Result<String, ContractError> {
+        use base64::Engine as _;
+        check_header(&self.header)?;
+        for (field, value) in [
+            ("service_id", &self.service_id),
+            ("service_subject_id", &self.service_subject_id),
+        ] {
+            if xsd_length(value) != 5 {
+                return Err(ContractError::new(field, "must be exactly 5 characters"));
+            }
+        }
+        if self.service_data_xml.is_empty() {
+            return Err(ContractError::new("service_data_xml", "must not be empty"));
+        }
+        let mut out = open(Operation::DemandPaymentNotice, &self.header);
+        out.leaf("idServizio", &self.service_id)
+            .leaf("idSoggettoServizio", &self.service_subject_id)
+            .leaf(
+                "datiSpecificiServizioRequest",
+                base64::engine::general_purpose::STANDARD.encode(self.service_data_xml.as_bytes()),
+            );
+        Ok(close(out, Operation::DemandPaymentNotice))
+    }
+}
+
 /// Why a receipt cannot be sent: a field the schema would refuse, or a receipt that is not a
 /// successful payment's.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -1,7 +1,8 @@
 //! What the simulated node remembers: the central notice archive (ACA) an EC loads with
 //! `paCreatePosition` and Stand-In pays from, the activations (payment tokens and idempotency keys),
 //! the payments it made with the delivery state of each receipt (sent, or pending re-submission with
-//! its attempts), and the reporting flows it generated from those payments. In memory: a reset
+//! its attempts) and of each broadcast copy sent to another beneficiary's station, and the reporting
+//! flows it generated from those payments. In memory: a reset
 //! (`POST /admin/reset`) empties it.
 
 use std::collections::HashMap;
@@ -14,7 +15,7 @@ use snodo_mappings::pagopa::contract::{
 };
 
 use super::judge::PptFault;
-use super::settings::PspIdentity;
+use super::settings::{EcTarget, PspIdentity};
 
 /// One ACA position, keyed by (EC fiscal code, notice number).
 #[derive(Debug, Clone)]
@@ -69,6 +70,69 @@ pub struct Payment {
     pub reported: bool,
 }
 
+/// A receipt's copy for a secondary beneficiary, sent to the station it configured as broadcast
+/// (SANP "Integrazione tramite API asincrone"): the same receipt, addressed to that EC.
+#[derive(Debug, Clone)]
+pub struct BroadcastCopy {
+    pub receipt: Receipt,
+    pub target: EcTarget,
+    pub delivery: Delivery,
+}
+
+/// Which delivery a re-submission is for: the primary EC's, or a broadcast copy's (by station).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeliveryKey {
+    pub receipt_id: String,
+    pub broadcast_station: Option<String>,
+}
+
+impl Delivery {
+    pub fn new() -> Delivery {
+        Delivery {
+            state: DeliveryState::Pending,
+            attempts: 0,
+            next_at: None,
+            last_fault: None,
+            delivered_at: None,
+        }
+    }
+
+    /// Records one send: delivered, or due again `every` from `now` while attempts remain (the first
+    /// send plus `retries` re-submissions). Returns whether it is pending.
+    pub fn record(
+        &mut self,
+        delivered: bool,
+        fault: Option<PptFault>,
+        now: DateTime<Utc>,
+        retries: u32,
+        every: TimeDelta,
+    ) -> bool {
+        self.attempts += 1;
+        if delivered {
+            self.state = DeliveryState::Sent;
+            self.next_at = None;
+            self.last_fault = None;
+            self.delivered_at = Some(now);
+        } else {
+            self.last_fault = fault;
+            if self.attempts > retries {
+                self.state = DeliveryState::Exhausted;
+                self.next_at = None;
+            } else {
+                self.state = DeliveryState::Pending;
+                self.next_at = Some(now + every);
+            }
+        }
+        self.state == DeliveryState::Pending
+    }
+}
+
+impl Default for Delivery {
+    fn default() -> Self {
+        Delivery::new()
+    }
+}
+
 /// A reporting flow the node published for one EC.
 #[derive(Debug, Clone)]
 pub struct PublishedFlow {
@@ -82,6 +146,7 @@ pub struct Archive {
     pub aca: HashMap<(String, String), AcaEntry>,
     pub activations: HashMap<String, Activation>,
     pub payments: Vec<Payment>,
+    pub broadcasts: Vec<BroadcastCopy>,
     pub flows: Vec<PublishedFlow>,
     flow_sequence: u64,
 }
@@ -134,13 +199,43 @@ impl Archive {
         })
     }
 
-    /// The first pending receipt due at or before `now`, and the earliest next attempt overall.
-    pub fn next_due(&self) -> Option<(String, DateTime<Utc>)> {
-        self.payments
+    /// The delivery of `key`, primary or broadcast copy.
+    pub fn delivery_mut(&mut self, key: &DeliveryKey) -> Option<&mut Delivery> {
+        match &key.broadcast_station {
+            None => self.payment_mut(&key.receipt_id).map(|p| &mut p.delivery),
+            Some(station) => self
+                .broadcasts
+                .iter_mut()
+                .find(|b| b.receipt.receipt_id == key.receipt_id && b.target.id_station == *station)
+                .map(|b| &mut b.delivery),
+        }
+    }
+
+    /// The pending receipt (or copy) due first, with when.
+    pub fn next_due(&self) -> Option<(DeliveryKey, DateTime<Utc>)> {
+        let primary = self
+            .payments
             .iter()
             .filter(|p| p.delivery.state == DeliveryState::Pending)
-            .filter_map(|p| p.delivery.next_at.map(|at| (p.receipt.receipt_id.clone(), at)))
-            .min_by_key(|(_, at)| *at)
+            .filter_map(|p| {
+                let key = DeliveryKey {
+                    receipt_id: p.receipt.receipt_id.clone(),
+                    broadcast_station: None,
+                };
+                p.delivery.next_at.map(|at| (key, at))
+            });
+        let copies = self
+            .broadcasts
+            .iter()
+            .filter(|b| b.delivery.state == DeliveryState::Pending)
+            .filter_map(|b| {
+                let key = DeliveryKey {
+                    receipt_id: b.receipt.receipt_id.clone(),
+                    broadcast_station: Some(b.target.id_station.clone()),
+                };
+                b.delivery.next_at.map(|at| (key, at))
+            });
+        primary.chain(copies).min_by_key(|(_, at)| *at)
     }
 
     /// Publishes a flow per (PSP, beneficiary EC) for every payment not yet reported: one line per

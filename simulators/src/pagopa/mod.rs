@@ -18,12 +18,15 @@
 
 pub mod api;
 pub mod archive;
+pub mod broadcast;
 pub mod client;
+pub mod demand;
 pub mod judge;
 pub mod node;
 pub mod payment;
 pub mod scenario;
 pub mod settings;
+pub mod stamp;
 pub mod standin;
 
 use std::sync::Arc;

@@ -3,8 +3,10 @@
 //! EC: a paSendRT that fails (timeout, error answer, unreachable) puts the receipt in the
 //! re-submission queue, retried every hour for 48 attempts on the simulator clock (SANP "Best
 //! practice — Coda delle receipt da risottomettere"), by one background task that runs while
-//! something is pending.
+//! something is pending. Broadcast copies of a receipt, sent to the stations other beneficiaries
+//! configured as broadcast, are delivered and re-submitted the same way, each on its own.
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Weak};
 
@@ -13,7 +15,7 @@ use serde::Serialize;
 use snodo_mappings::pagopa::contract::{Receipt, ReceiptVersion};
 use snodo_mappings::pagopa::{Operation, read_send_rt_answer};
 
-use super::archive::{Archive, DeliveryState};
+use super::archive::{Archive, DeliveryKey, DeliveryState};
 use super::client::{EcClient, sleep_until};
 use super::judge::{Judge, PptFault, SYSTEM_ERROR};
 use super::settings::{EcTarget, NodeSettings};
@@ -26,6 +28,8 @@ pub struct NodeCore {
     pub archive: Mutex<Archive>,
     /// Built on first use (the development PKI may need generating), rebuilt when the EC changes.
     client: Mutex<Option<EcClient>>,
+    /// Clients of broadcast stations, by URL.
+    broadcast_clients: Mutex<HashMap<String, EcClient>>,
     retrying: AtomicBool,
 }
 
@@ -45,6 +49,7 @@ impl NodeCore {
             settings: Mutex::new(settings),
             archive: Mutex::new(Archive::default()),
             client: Mutex::new(None),
+            broadcast_clients: Mutex::new(HashMap::new()),
             retrying: AtomicBool::new(false),
         })
     }
@@ -71,8 +76,44 @@ impl NodeCore {
         Ok(client)
     }
 
-    /// Sends `receipt` once and judges the answer.
+    fn broadcast_client(&self, target: &EcTarget) -> Result<EcClient, PptFault> {
+        if let Some(client) = self.broadcast_clients.lock().get(&target.url) {
+            return Ok(client.clone());
+        }
+        let dir = self.settings.lock().dev_pki_dir.clone();
+        let client = EcClient::build(target, &dir).map_err(|e| PptFault::new(SYSTEM_ERROR, e.to_string()))?;
+        self.broadcast_clients
+            .lock()
+            .insert(target.url.clone(), client.clone());
+        Ok(client)
+    }
+
+    /// Sends `receipt` once to the primary EC's station and judges the answer.
     pub async fn send_receipt(&self, receipt: &Receipt) -> SendOutcome {
+        let client = match self.client() {
+            Ok(client) => client,
+            Err(fault) => {
+                return SendOutcome {
+                    delivered: false,
+                    fault: Some(fault),
+                };
+            }
+        };
+        self.send_with(&client, receipt).await
+    }
+
+    /// Sends a broadcast copy (already addressed to `target`'s EC) once and judges the answer.
+    pub async fn send_copy(&self, target: &EcTarget, receipt: &Receipt) -> SendOutcome {
+        match self.broadcast_client(target) {
+            Ok(client) => self.send_with(&client, receipt).await,
+            Err(fault) => SendOutcome {
+                delivered: false,
+                fault: Some(fault),
+            },
+        }
+    }
+
+    async fn send_with(&self, client: &EcClient, receipt: &Receipt) -> SendOutcome {
         let operation = match receipt.version {
             ReceiptVersion::PaSendRt => Operation::SendRt,
             ReceiptVersion::PaSendRtV2 => Operation::SendRtV2,
@@ -85,10 +126,6 @@ impl NodeCore {
             Ok(envelope) => envelope,
             Err(e) => return failed(PptFault::new(SYSTEM_ERROR, e.to_string())),
         };
-        let client = match self.client() {
-            Ok(client) => client,
-            Err(fault) => return failed(fault),
-        };
         let limit = self.settings.lock().timeouts.send_rt;
         let outcome = client.call(&self.clock, operation.name(), envelope, limit).await;
         match self.judge.judge(outcome, |e| read_send_rt_answer(e, operation)) {
@@ -100,35 +137,33 @@ impl NodeCore {
         }
     }
 
-    /// Records the result of a send of `receipt_id`: delivered, or scheduled for the next hourly
-    /// attempt (or exhausted after the last one). Starts the retry task when something is pending.
+    /// Records the result of a send of the primary receipt `receipt_id`: delivered, or scheduled for
+    /// the next hourly attempt (or exhausted after the last one). Starts the retry task when something
+    /// is pending.
     pub fn record_send(self: &Arc<Self>, receipt_id: &str, outcome: &SendOutcome) {
+        let key = DeliveryKey {
+            receipt_id: receipt_id.to_owned(),
+            broadcast_station: None,
+        };
+        self.record_delivery(&key, outcome);
+    }
+
+    /// As [`NodeCore::record_send`], for any delivery.
+    pub fn record_delivery(self: &Arc<Self>, key: &DeliveryKey, outcome: &SendOutcome) {
         let now = self.clock.now();
         let retry = self.settings.lock().retry;
         let pending = {
             let mut archive = self.archive.lock();
-            let Some(payment) = archive.payment_mut(receipt_id) else {
+            let Some(delivery) = archive.delivery_mut(key) else {
                 return;
             };
-            let delivery = &mut payment.delivery;
-            delivery.attempts += 1;
-            if outcome.delivered {
-                delivery.state = DeliveryState::Sent;
-                delivery.next_at = None;
-                delivery.last_fault = None;
-                delivery.delivered_at = Some(now);
-            } else {
-                delivery.last_fault = outcome.fault.clone();
-                // The first send plus `attempts` re-submissions.
-                if delivery.attempts > retry.attempts {
-                    delivery.state = DeliveryState::Exhausted;
-                    delivery.next_at = None;
-                } else {
-                    delivery.state = DeliveryState::Pending;
-                    delivery.next_at = Some(now + retry.every);
-                }
-            }
-            delivery.state == DeliveryState::Pending
+            delivery.record(
+                outcome.delivered,
+                outcome.fault.clone(),
+                now,
+                retry.attempts,
+                retry.every,
+            )
         };
         if pending {
             self.ensure_retrying();
@@ -155,7 +190,7 @@ async fn retry_loop(node: Weak<NodeCore>) {
     loop {
         let Some(core) = node.upgrade() else { return };
         let next = core.archive.lock().next_due();
-        let Some((receipt_id, at)) = next else {
+        let Some((key, at)) = next else {
             core.retrying.store(false, Ordering::Release);
             // Something may have become pending between the look and the store.
             if core.archive.lock().next_due().is_some() && !core.retrying.swap(true, Ordering::AcqRel) {
@@ -173,16 +208,32 @@ async fn retry_loop(node: Weak<NodeCore>) {
             _ = tokio::time::sleep(std::time::Duration::from_millis(50)) => continue,
         }
         let Some(core) = node.upgrade() else { return };
-        let receipt = {
+        let due = {
             let archive = core.archive.lock();
-            archive
-                .payments
-                .iter()
-                .find(|p| p.receipt.receipt_id == receipt_id && p.delivery.state == DeliveryState::Pending)
-                .map(|p| p.receipt.clone())
+            match &key.broadcast_station {
+                None => archive
+                    .payments
+                    .iter()
+                    .find(|p| {
+                        p.receipt.receipt_id == key.receipt_id && p.delivery.state == DeliveryState::Pending
+                    })
+                    .map(|p| (p.receipt.clone(), None)),
+                Some(station) => archive
+                    .broadcasts
+                    .iter()
+                    .find(|b| {
+                        b.receipt.receipt_id == key.receipt_id
+                            && b.target.id_station == *station
+                            && b.delivery.state == DeliveryState::Pending
+                    })
+                    .map(|b| (b.receipt.clone(), Some(b.target.clone()))),
+            }
         };
-        let Some(receipt) = receipt else { continue };
-        let outcome = core.send_receipt(&receipt).await;
-        core.record_send(&receipt_id, &outcome);
+        let Some((receipt, target)) = due else { continue };
+        let outcome = match &target {
+            None => core.send_receipt(&receipt).await,
+            Some(target) => core.send_copy(target, &receipt).await,
+        };
+        core.record_delivery(&key, &outcome);
     }
 }

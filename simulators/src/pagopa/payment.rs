@@ -6,9 +6,11 @@
 //! What the node decides itself is decided here too: a notice it knows is paid is
 //! `PPT_PAGAMENTO_DUPLICATO` without asking the EC; a live activation under another key is
 //! `PPT_PAGAMENTO_IN_CORSO`; the same key within the token's validity gets the same token without a
-//! second paGetPayment. When the EC does not answer verify or activation in time (or cannot be
+//! second paGetPayment. The receipt also goes, as a copy, to the broadcast stations of the notice's
+//! other beneficiaries ([`super::broadcast`]). When the EC does not answer verify or activation in time (or cannot be
 //! reached), the notice is paid in Stand-In from the node's ACA archive, if the EC loaded it there
-//! and allowed Stand-In; its receipt carries `standIn=true`.
+//! and allowed Stand-In; its receipt carries `standIn=true`. A transfer asking for an @e.bollo stamp is
+//! paid by selling one ([`super::stamp`]): the receipt carries the signed stamp for it.
 
 use std::sync::Arc;
 
@@ -22,10 +24,11 @@ use snodo_mappings::pagopa::{
     VerifyRequest, read_get_payment_answer, read_verify_answer,
 };
 
-use super::archive::{Activation, Delivery, DeliveryState, Payment};
+use super::archive::{Activation, Delivery, Payment};
+use super::broadcast::{BroadcastReport, broadcast};
 use super::judge::{self, IRRAGGIUNGIBILE, PptFault, SYSTEM_ERROR, TIMEOUT};
 use super::node::NodeCore;
-use super::standin;
+use super::{stamp, standin};
 
 /// What to pay, and how.
 #[derive(Debug, Clone, Deserialize)]
@@ -97,6 +100,9 @@ pub struct PaymentReport {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub transfers: Option<usize>,
     pub steps: Vec<Step>,
+    /// The receipt's copies sent to other beneficiaries' broadcast stations.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub broadcast: Vec<BroadcastReport>,
 }
 
 struct Recorder<'a> {
@@ -144,6 +150,7 @@ pub async fn pay(core: &Arc<NodeCore>, request: &PayRequest) -> PaymentReport {
         amount_cents: None,
         transfers: None,
         steps: Vec::new(),
+        broadcast: Vec::new(),
     };
     let mut rec = Recorder {
         core,
@@ -376,13 +383,7 @@ pub async fn pay(core: &Arc<NodeCore>, request: &PayRequest) -> PaymentReport {
         archive.payments.push(Payment {
             receipt: receipt.clone(),
             paid_at: started,
-            delivery: Delivery {
-                state: DeliveryState::Pending,
-                attempts: 0,
-                next_at: None,
-                last_fault: None,
-                delivered_at: None,
-            },
+            delivery: Delivery::new(),
             reported: false,
         });
     }
@@ -400,6 +401,7 @@ pub async fn pay(core: &Arc<NodeCore>, request: &PayRequest) -> PaymentReport {
         sent.fault.clone(),
         note,
     );
+    report.broadcast = broadcast(core, &receipt).await;
     report.result = if sent.delivered {
         "paid"
     } else {
@@ -470,16 +472,25 @@ fn receipt(
         .map(|t| {
             let credit = match &t.credit {
                 AnsweredCredit::Iban(iban) => TransferCredit::Iban(iban.clone()),
-                // Buying a stamp needs a signed marcaDaBollo document from the stamp seller, which
-                // this simulator does not produce: the payment stops here, saying so.
-                AnsweredCredit::RevenueStamp { .. } => {
-                    return Err(PptFault::new(
-                        SYSTEM_ERROR,
-                        format!(
-                            "transfer {} asks for an @e.bollo stamp; the simulator does not issue stamps",
-                            t.id
-                        ),
-                    ));
+                // The PSP sells the stamp: the receipt carries the signed marcaDaBollo instead of
+                // an account.
+                AnsweredCredit::RevenueStamp {
+                    document_hash,
+                    stamp_type,
+                    ..
+                } => {
+                    let iubd = format!("{:014}", uuid::Uuid::new_v4().as_u128() % 100_000_000_000_000);
+                    let sale = stamp::StampSale {
+                        psp,
+                        iubd: &iubd,
+                        bought_at: now,
+                        amount: t.amount,
+                        stamp_type,
+                        document_hash,
+                    };
+                    let attachment =
+                        stamp::issue(&sale).map_err(|e| PptFault::new(SYSTEM_ERROR, e.to_string()))?;
+                    TransferCredit::RevenueStampAttachment(attachment)
                 }
             };
             Ok(ReceiptTransfer {

@@ -5,6 +5,9 @@
 //! | call | does |
 //! |---|---|
 //! | `POST /admin/pagopa/scenarios` | runs `{"scenario", "notice_number", "fiscal_code"?, "version"?: "v1"\|"v2", "idempotency_key"?}`: `pay_notice`, `pay_with_stand_in`, `pay_tari_tefa` (5 transfers, at least 2 beneficiaries), `duplicate_receipt` (the receipt sent twice); answers `{"scenario", "passed", "payment", "duplicate"?}` |
+//! | `POST /admin/pagopa/demand` | `{"service_id", "service_subject_id", "service_data_xml", "then_pay"?, "version"?}`: a PSP's `demandPaymentNotice` → `paDemandPaymentNotice`, then (with `then_pay`) the new notice paid; answers the node's verdict, the notice and the payment |
+//! | `GET /admin/pagopa/stamp-seller` | the PEM certificate the simulator signs @e.bollo stamps with |
+//! | `GET` / `POST /admin/pagopa/broadcast` | the broadcast stations of other ECs (a list of stations as for `ec`); a receipt with a transfer to one of them is copied there |
 //! | `GET` / `POST /admin/pagopa/ec` | the EC station the node calls (`url`, `id_pa`, `id_broker_pa`, `id_station`, `tls`) |
 //! | `GET /admin/pagopa/payments` | the payments made, each receipt's delivery (`sent`, `pending` with `next_at` and `attempts`, `exhausted`) |
 //! | `POST /admin/pagopa/receipts/{receipt_id}/resend` | re-submits one receipt now (what PagoPA support does for an exhausted one) |
@@ -27,9 +30,11 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::archive::DeliveryState;
+use super::demand::{DemandRequest, demand};
 use super::node::NodeCore;
 use super::payment::{PayRequest, PaymentReport, StandIn, Version, pay};
 use super::settings::EcTarget;
+use super::stamp::seller_certificate_pem;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -56,7 +61,10 @@ struct ScenarioRequest {
 pub fn router(core: Arc<NodeCore>) -> Router {
     Router::new()
         .route("/admin/pagopa/scenarios", post(run_scenario))
+        .route("/admin/pagopa/demand", post(run_demand))
+        .route("/admin/pagopa/stamp-seller", get(stamp_seller))
         .route("/admin/pagopa/ec", get(get_ec).post(set_ec))
+        .route("/admin/pagopa/broadcast", get(get_broadcast).post(set_broadcast))
         .route("/admin/pagopa/payments", get(payments))
         .route("/admin/pagopa/receipts/{receipt_id}/resend", post(resend))
         .route("/admin/pagopa/aca", get(aca))
@@ -136,6 +144,21 @@ async fn run_scenario(State(core): Shared, body: Bytes) -> Response {
     (StatusCode::OK, axum::Json(answer)).into_response()
 }
 
+async fn run_demand(State(core): Shared, body: Bytes) -> Response {
+    let request: DemandRequest = match parse(&body, "demand") {
+        Ok(r) => r,
+        Err(e) => return e,
+    };
+    axum::Json(demand(&core, &request).await).into_response()
+}
+
+async fn stamp_seller() -> Response {
+    match seller_certificate_pem() {
+        Ok(pem) => (StatusCode::OK, [("content-type", "application/x-pem-file")], pem).into_response(),
+        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+    }
+}
+
 impl ScenarioRequest {
     fn scenario_name(&self) -> &'static str {
         match self.scenario {
@@ -168,15 +191,7 @@ fn beneficiaries(core: &NodeCore, payment: &PaymentReport) -> usize {
 }
 
 async fn get_ec(State(core): Shared) -> Response {
-    let ec = core.ec();
-    axum::Json(json!({
-        "url": ec.url,
-        "id_pa": ec.id_pa,
-        "id_broker_pa": ec.id_broker_pa,
-        "id_station": ec.id_station,
-        "tls": format!("{:?}", ec.tls),
-    }))
-    .into_response()
+    axum::Json(describe(&core.ec())).into_response()
 }
 
 async fn set_ec(State(core): Shared, body: Bytes) -> Response {
@@ -189,6 +204,39 @@ async fn set_ec(State(core): Shared, body: Bytes) -> Response {
     }
     core.set_ec(ec);
     get_ec(State(core)).await
+}
+
+fn describe(ec: &EcTarget) -> serde_json::Value {
+    json!({
+        "url": ec.url,
+        "id_pa": ec.id_pa,
+        "id_broker_pa": ec.id_broker_pa,
+        "id_station": ec.id_station,
+        "tls": format!("{:?}", ec.tls),
+    })
+}
+
+async fn get_broadcast(State(core): Shared) -> Response {
+    let stations: Vec<_> = core.settings.lock().broadcast.iter().map(describe).collect();
+    axum::Json(json!({ "stations": stations })).into_response()
+}
+
+async fn set_broadcast(State(core): Shared, body: Bytes) -> Response {
+    let stations: Vec<EcTarget> = match parse(&body, "broadcast stations") {
+        Ok(s) => s,
+        Err(e) => return e,
+    };
+    if let Some(bad) = stations
+        .iter()
+        .find(|s| !(s.url.starts_with("https://") || s.url.starts_with("http://")))
+    {
+        return error(
+            StatusCode::BAD_REQUEST,
+            format!("{}: url must be an http or https URL", bad.id_station),
+        );
+    }
+    core.settings.lock().broadcast = stations;
+    get_broadcast(State(core)).await
 }
 
 async fn payments(State(core): Shared) -> Response {
@@ -210,7 +258,19 @@ async fn payments(State(core): Shared) -> Response {
             })
         })
         .collect();
-    axum::Json(json!({ "payments": list })).into_response()
+    let copies: Vec<_> = archive
+        .broadcasts
+        .iter()
+        .map(|b| {
+            json!({
+                "receipt_id": b.receipt.receipt_id,
+                "id_pa": b.receipt.id_pa,
+                "id_station": b.receipt.id_station,
+                "delivery": b.delivery,
+            })
+        })
+        .collect();
+    axum::Json(json!({ "payments": list, "broadcasts": copies })).into_response()
 }
 
 async fn resend(State(core): Shared, Path(receipt_id): Path<String>) -> Response {

@@ -1,6 +1,7 @@
 //! What the simulated node is configured with: the EC station it drives payments against (where,
 //! with which ids, over which TLS), the PSP it plays, the keys its REST APIs accept, the legacy SOAP
-//! password, its timeouts towards the EC and the paSendRT retry schedule (pagopa.md §5, §6).
+//! password, its timeouts towards the EC and the paSendRT retry schedule (pagopa.md §5, §6), and the
+//! broadcast stations of other beneficiaries.
 //!
 //! The defaults are the development set-up of `snodo up` (DESIGN §6): the demo tenant Milan acting as
 //! its own intermediary, station `01199250158_01`, its EC endpoint on the inbound listener, and the
@@ -130,6 +131,9 @@ impl Default for RetrySchedule {
 #[derive(Debug, Clone)]
 pub struct NodeSettings {
     pub ec: EcTarget,
+    /// Stations other ECs configured as broadcast: a receipt with a transfer to one of their
+    /// `id_pa`s is also sent there (pagopa.md §2.2).
+    pub broadcast: Vec<EcTarget>,
     /// The development PKI directory for [`EcTls::DevelopmentPki`].
     pub dev_pki_dir: PathBuf,
     pub psp: PspIdentity,
@@ -149,6 +153,7 @@ impl Default for NodeSettings {
     fn default() -> Self {
         NodeSettings {
             ec: EcTarget::development(),
+            broadcast: Vec::new(),
             dev_pki_dir: default_pki_dir(),
             psp: PspIdentity::default(),
             subscription_keys: vec![DEVELOPMENT_SUBSCRIPTION_KEY.into()],
