@@ -1,8 +1,7 @@
-//! The two halves of issue 6 against each other: Snodo's pagoPA connector, built as `snodo up` builds
-//! it (its [`PlatformRegistration`] with the instance's context: EC endpoint on the inbound HTTPS
-//! listener with client certificates, the `pagopa.position.publish` runtime, the FdR poller on the
-//! scheduler) on RabbitMQ, the node simulator driving payments at it over mutual TLS, and a test
-//! backend answering `pagopa.position.get` from its request queue as a Comune's software would.
+//! The two halves of issue 6 against each other (`pagopa_common::world`): Snodo's pagoPA connector,
+//! built as `snodo up` builds it, on RabbitMQ, the node simulator driving payments at it over mutual
+//! TLS, and a test backend answering `pagopa.position.get` from its request queue as a Comune's
+//! software would.
 //!
 //! What each scenario must end with is what the backend sees: `pagopa.receipt.received` events (the
 //! same `message_id` for a duplicate), the ACA position in the node's archive, one
@@ -11,288 +10,14 @@
 
 mod pagopa_common;
 
-use std::sync::Arc;
 use std::time::Duration;
 
-use pagopa_common::{Behaviour, EC, STATION, TEFA_EC, TENANT, TestBackend, payable};
-use serde_json::{Value, json};
-use snodo_connectors::config::{Config, PlatformEndpointConfig};
-use snodo_connectors::platform::{PlatformContext, PlatformRegistration};
-use snodo_connectors::state::{self, StateSettings};
-use snodo_connectors::tenants::Tenants;
+use pagopa_common::world::{Options, World};
+use pagopa_common::{Behaviour, EC, TEFA_EC, TENANT, payable};
+use serde_json::json;
+use snodo_connectors::pagopa::config::ReportingApi;
 use snodo_mappings::pagopa::NoticeNumber;
-use snodo_queue::envelope::{Envelope, MessageType};
-use snodo_queue::request::Requester;
-use snodo_queue::runtime::ConnectorRuntime;
-use snodo_queue::testing::TestBroker;
-use snodo_queue::testing::harness::{send, test_settings, unique_names};
 use snodo_queue::testing::rabbit::RabbitTestBroker;
-use snodo_queue::topology::{SubscriberQueue, Topology};
-use snodo_queue::{Names, SharedTransport};
-use snodo_security::devpki::shared_for_tests;
-use snodo_security::tls::{ClientAuth, TlsClientConfig, TlsServer, TlsServerConfig, build_client};
-use snodo_simulators::framework::{Instance, RunningSimulator, SimClock, Transport, serve};
-use snodo_simulators::pagopa::settings::{EcTarget, EcTls};
-use snodo_simulators::pagopa::{NodeSettings, PagopaNode};
-use tokio::net::TcpListener;
-use tokio_util::sync::CancellationToken;
-
-const REGISTRATION: &PlatformRegistration = &snodo_connectors::pagopa::REGISTRATION;
-
-/// Snodo's pagoPA connector, the node simulator and the test backend on one RabbitMQ vhost.
-struct World {
-    broker: RabbitTestBroker,
-    transport: SharedTransport,
-    names: Names,
-    backend: TestBackend,
-    events_queue: String,
-    simulator: RunningSimulator,
-    clock: SimClock,
-    admin: reqwest::Client,
-    stop: CancellationToken,
-}
-
-impl Drop for World {
-    fn drop(&mut self) {
-        self.stop.cancel();
-    }
-}
-
-impl World {
-    async fn start() -> World {
-        World::start_on(RabbitTestBroker::shared().await, Duration::from_secs(10)).await
-    }
-
-    async fn start_on(broker: RabbitTestBroker, receipt_timeout: Duration) -> World {
-        let transport = broker.connect().await;
-        let names = unique_names();
-        let stop = CancellationToken::new();
-        let pki = shared_for_tests();
-
-        // The inbound listener first: the node must know the station's URL.
-        let inbound = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let inbound_port = inbound.local_addr().unwrap().port();
-
-        // The node simulator over HTTPS, presenting the development PKI's client certificate to the
-        // station as `snodo up` sets it up (EcTls::DevelopmentPki over the PKI's directory).
-        let settings = NodeSettings {
-            ec: EcTarget {
-                url: format!("https://127.0.0.1:{inbound_port}/pagopa/{STATION}"),
-                tls: EcTls::DevelopmentPki,
-                ..EcTarget::development()
-            },
-            // `DevPki::ensure` takes the parent of the generations, not a generation.
-            dev_pki_dir: pki.directory().parent().unwrap().to_owned(),
-            specs_dir: std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/specs/pagopa"),
-            ..NodeSettings::default()
-        };
-        let clock = SimClock::new();
-        let node = PagopaNode::new(clock.clone(), settings);
-        let instance = Arc::new(Instance::new(Arc::new(node), clock.clone()));
-        let node_tls = TlsServer::new(TlsServerConfig::new(
-            pki.tls_server().identity.clone(),
-            ClientAuth::Optional(pki.trust_anchors()),
-        ))
-        .unwrap();
-        let simulator = serve(
-            instance,
-            "127.0.0.1:0".parse().unwrap(),
-            Transport::Https(node_tls),
-            stop.clone(),
-        )
-        .await
-        .unwrap();
-
-        // The connector, from its registration, with the node simulator as `[platforms.pagopa]`.
-        let mut config = Config::development();
-        config.platforms.insert(
-            "pagopa".into(),
-            PlatformEndpointConfig {
-                url: simulator.url(),
-                ca: Vec::new(),
-            },
-        );
-        config.pagopa.reporting.interval = Duration::from_millis(200);
-        config.pagopa.receipt_timeout = receipt_timeout;
-        let config = Arc::new(config);
-        let requester = Arc::new(Requester::start(transport.clone(), &names.prefix).await.unwrap());
-        let store = state::connect(None, StateSettings::with_prefix(names.prefix.clone()))
-            .await
-            .unwrap();
-        let context = PlatformContext {
-            config: config.clone(),
-            tenants: Arc::new(Tenants::from_config(&config)),
-            transport: transport.clone(),
-            names: names.clone(),
-            store,
-            requester,
-            development_ca: Some(pki.trust_anchors()),
-            development_pki: Some(pki.clone()),
-            simulator_port_offset: 0,
-            shutdown: stop.clone(),
-            telemetry: Default::default(),
-        };
-        let parts = (REGISTRATION.build)(&context).expect("the pagoPA connector builds");
-
-        let events_queue = format!("{}.backend.events", names.prefix);
-        let requests_queue = format!("{}.backend.requests", names.prefix);
-        let runtime = ConnectorRuntime::new(
-            transport.clone(),
-            parts.handler.expect("the pagoPA connector handles commands"),
-            Arc::new(vec![TENANT.to_owned()]),
-            test_settings(&names, &[Duration::from_millis(100)]),
-        );
-        let topology = Topology::snodo(
-            &names,
-            &[runtime.queues()],
-            &[SubscriberQueue {
-                queue: events_queue.clone(),
-                patterns: vec!["pagopa.#".into()],
-            }],
-            &[SubscriberQueue {
-                queue: requests_queue.clone(),
-                patterns: vec!["pagopa.#".into()],
-            }],
-        );
-        transport.declare(&topology).await.unwrap();
-        let runtime_stop = stop.clone();
-        tokio::spawn(async move { runtime.run(runtime_stop).await });
-        for task in parts.background {
-            tokio::spawn(task);
-        }
-        let inbound_tls = TlsServer::new(TlsServerConfig::new(
-            pki.tls_server().identity.clone(),
-            ClientAuth::Optional(pki.trust_anchors()),
-        ))
-        .unwrap();
-        let router = parts.inbound.expect("the pagoPA connector has an EC endpoint");
-        let inbound_stop = stop.clone();
-        tokio::spawn(async move {
-            inbound_tls
-                .serve(inbound, router, inbound_stop.cancelled_owned())
-                .await
-        });
-
-        let backend = TestBackend::default();
-        tokio::spawn(
-            backend
-                .clone()
-                .run(transport.clone(), requests_queue, stop.clone()),
-        );
-        World {
-            broker,
-            transport,
-            names,
-            backend,
-            events_queue,
-            simulator,
-            clock,
-            admin: build_client(&TlsClientConfig::new(pki.trust_anchors())).unwrap(),
-            stop,
-        }
-    }
-
-    async fn admin_post(&self, path: &str, body: Value) -> Value {
-        let response = self
-            .admin
-            .post(format!("{}/admin{path}", self.simulator.url()))
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
-        assert!(response.status().is_success(), "{path}: {}", response.status());
-        response.json().await.unwrap()
-    }
-
-    async fn admin_get(&self, path: &str) -> Value {
-        self.admin
-            .get(format!("{}/admin{path}", self.simulator.url()))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap()
-    }
-
-    /// `pagopa.position.publish` through the connector's runtime, until ACA holds the position.
-    async fn publish_to_aca(&self, n: &str, amount_cents: u64) {
-        let envelope =
-            Envelope::command("pagopa.position.publish".parse::<MessageType>().unwrap()).with_tenant(TENANT);
-        let body = json!({
-            "fiscal_code": EC,
-            "debtor_type": "F",
-            "debtor_fiscal_code": "RSSMRA80A01F205X",
-            "debtor_full_name": "Mario Rossi",
-            "iuv": &n[1..],
-            "notice_number": n,
-            "amount_cents": amount_cents,
-            "description": "Refezione scolastica, primo quadrimestre",
-            "expiration": "2030-12-31T23:59:59Z",
-            "iban": "IT60X0542811101000000123456",
-        });
-        let message = envelope.to_message(serde_json::to_vec(&body).unwrap());
-        send(&self.transport, &self.names, message).await;
-        let completed = self.events("pagopa.position.publish.completed", 1).await;
-        assert_eq!(completed[0].0.correlation_id, Some(envelope.message_id));
-        let aca = self.admin_get("/pagopa/aca").await;
-        let positions = aca["positions"].as_array().unwrap();
-        assert!(
-            positions
-                .iter()
-                .any(|p| p["nav"] == n && p["position"]["amount"] == amount_cents),
-            "{aca:#}"
-        );
-    }
-
-    /// Runs a scenario of the node's runner and insists the node judged it passed.
-    async fn scenario(&self, scenario: &str, notice: &str) -> Value {
-        let report = self
-            .admin_post(
-                "/pagopa/scenarios",
-                json!({ "scenario": scenario, "notice_number": notice }),
-            )
-            .await;
-        assert_eq!(report["passed"], true, "{scenario} on {notice}: {report:#}");
-        report
-    }
-
-    /// Waits until the backend's inbox held `n` events of `kind` (and returns them), then a little
-    /// longer to be sure no more of that kind arrive.
-    async fn events(&self, kind: &str, n: usize) -> Vec<(Envelope, Value)> {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
-        let mut seen = Vec::new();
-        loop {
-            seen.extend(self.drain(kind).await);
-            if seen.len() >= n {
-                break;
-            }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "{n} {kind} events expected, saw {}",
-                seen.len()
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        tokio::time::sleep(Duration::from_millis(600)).await;
-        seen.extend(self.drain(kind).await);
-        assert_eq!(seen.len(), n, "{kind}: {seen:#?}");
-        seen
-    }
-
-    async fn drain(&self, kind: &str) -> Vec<(Envelope, Value)> {
-        let mut events = Vec::new();
-        while let Some(d) = self.transport.get(&self.events_queue).await.unwrap() {
-            let envelope = Envelope::parse(&d.message).expect("a Snodo envelope");
-            let body: Value = serde_json::from_slice(&d.message.body).unwrap();
-            d.ack().await.unwrap();
-            if envelope.kind.as_str() == kind {
-                events.push((envelope, body));
-            }
-        }
-        events
-    }
-}
 
 fn notice(base: u64) -> String {
     NoticeNumber::aux3(1, base).unwrap().to_string()
@@ -401,7 +126,56 @@ async fn a_reporting_flow_the_node_publishes_becomes_one_event() {
     assert!(text.contains(&n[1..]), "the flow reports the IUV paid: {flow:#}");
 }
 
+/// The legacy path, `[pagopa.reporting] api = "soap"` with the development station password: the
+/// same flow reaches the backend from `nodoChiediFlussoRendicontazione`, every payment line of a
+/// two-beneficiary notice for this EC, the other beneficiary's line in its own flow.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reporting_flow_reaches_the_backend_over_the_legacy_soap_api_too() {
+    let world = World::with(Options {
+        reporting: ReportingApi::Soap,
+        ..Options::default()
+    })
+    .await;
+    let n = notice(4_100_000_007);
+    world.backend.set(
+        &n,
+        Behaviour::Answer(payable(&n, &[(EC, 5_000), (TEFA_EC, 250), (EC, 1_000)])),
+    );
+    world.scenario("pay_notice", &n).await;
+    world.events("pagopa.receipt.received", 1).await;
+    let published = world.admin_post("/pagopa/flows", json!({})).await;
+    assert_eq!(
+        published["published"], 2,
+        "one flow per beneficiary: {published:#}"
+    );
+    let flows = world.events("pagopa.reporting.flow", 1).await;
+    let (envelope, flow) = &flows[0];
+    assert_eq!(envelope.tenant.as_deref(), Some(TENANT));
+    assert_eq!(flow["receiver_id"], EC);
+    assert!(
+        flow.get("revision").is_none(),
+        "a SOAP flow has no revision: {flow:#}"
+    );
+    assert_eq!(flow["total_amount_cents"], 6_000);
+    let lines: Vec<(u64, &str)> = flow["payments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| (p["amount_cents"].as_u64().unwrap(), p["iuv"].as_str().unwrap()))
+        .collect();
+    assert_eq!(lines, [(5_000, &n[1..]), (1_000, &n[1..])]);
+    let exchanges = world
+        .admin_get("/exchanges?operation=nodoChiediFlussoRendicontazione")
+        .await;
+    assert!(
+        !exchanges["exchanges"].as_array().unwrap().is_empty(),
+        "the flow came over SOAP: {exchanges:#}"
+    );
+}
+
 mod inbound_faults {
+    use snodo_queue::testing::TestBroker;
+
     use super::*;
 
     /// The broker blocked (memory alarm) while the node sends paSendRT: the node hears
@@ -412,7 +186,12 @@ mod inbound_faults {
         let broker = RabbitTestBroker::private()
             .await
             .with_publish_timeout(Duration::from_secs(30));
-        let world = World::start_on(broker, Duration::from_secs(3)).await;
+        let world = World::with(Options {
+            broker: Some(broker),
+            receipt_timeout: Duration::from_secs(3),
+            ..Options::default()
+        })
+        .await;
         let n = notice(4_100_000_006);
         world.publish_to_aca(&n, 7_700).await;
         // Stand-In: the node asks the EC nothing before the receipt, so only paSendRT meets the
