@@ -285,7 +285,10 @@ impl Journal {
             return;
         }
         let platform = call.endpoint.split('.').next().unwrap_or_default().to_owned();
+        // Stamped when the call arrived, so that it precedes the events it caused in a trace.
+        let arrived = Utc::now() - chrono::Duration::from_std(call.elapsed).unwrap_or_default();
         self.push(TraceRecord {
+            at: arrived,
             kind: RecordKind::InboundCall,
             source: platform,
             message_id: call.message_id,

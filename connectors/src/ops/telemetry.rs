@@ -251,7 +251,8 @@ impl PlatformCallMetrics {
     }
 }
 
-/// A platform code as a label: the code when it looks like one (letters, digits, `_`, `-`, `.`, at most
+/// A platform code as a label: the code when it looks like one (letters, digits, `_`, `-`, `.`, `:`,
+/// space — `soap:Client`, `HTTP 503` —, at most
 /// 48 characters) and `admit` lets it in, [`OTHER_CODE`] otherwise; `""` when there is none.
 fn bounded_code(code: Option<&str>, admit: impl FnOnce(&str) -> bool) -> String {
     match code {
@@ -260,7 +261,7 @@ fn bounded_code(code: Option<&str>, admit: impl FnOnce(&str) -> bool) -> String 
             if !c.is_empty()
                 && c.len() <= 48
                 && c.bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.' | b':' | b' '))
                 && admit(c) =>
         {
             c.to_owned()
