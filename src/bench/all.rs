@@ -71,7 +71,7 @@ const PLANS: &[Plan] = &[
     },
     Plan {
         name: "anpr-bulk",
-        args: &[],
+        args: &["--residents", "100000"],
         broker: true,
     },
 ];
