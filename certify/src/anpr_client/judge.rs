@@ -80,7 +80,7 @@ struct Judged {
     next_seq: u64,
     sequences: Sequences,
     verdicts: Vec<RequestVerdict>,
-    /// Requests on other paths (PDND, unknown ones): counted, not judged.
+    /// Requests on other paths (PDND, unknown ones): listed, not judged.
     others: Vec<String>,
 }
 
@@ -92,20 +92,16 @@ impl RequestJudge {
             if schemas.contains_key(service.xsd) {
                 continue;
             }
-            let path = schema_dir.join(service.xsd);
-            let compiled = if path.is_file() {
-                Schema::compile(&path).map_err(|e| e.to_string())
+            let compiled = if service.code.is_none() {
+                compile_connection_schema(schema_dir)
             } else {
-                Err(format!("{} is not there", path.display()))
-            };
-            // The connectivity test's schema ships apart and may be missing (an embedded copy of the
-            // service schemas): its requests are then not judged on the XSD. The service schemas must be.
-            if let (Err(reason), false) = (&compiled, service.code.is_none()) {
-                return Err(JudgeError::Schema {
+                let path = schema_dir.join(service.xsd);
+                // The service schemas must compile: without them nothing is judged.
+                Ok(Schema::compile(&path).map_err(|e| JudgeError::Schema {
                     file: path.display().to_string(),
-                    reason: reason.clone(),
-                });
-            }
+                    reason: e.to_string(),
+                })?)
+            };
             schemas.insert(service.xsd, compiled);
         }
         Ok(RequestJudge {
@@ -267,6 +263,42 @@ impl RequestJudge {
     pub fn others(&self) -> Vec<String> {
         self.state.lock().others.clone()
     }
+}
+
+/// The connectivity test's schema: `connessione.xsd` imports `vocabolario_connessione.xsd`, which
+/// imports `tipoDato.xsd` from its own directory, where the example client does not ship it; the three
+/// are put together in a directory of their own to compile. Missing files (a binary run away from the
+/// specs) leave connectivity tests not judged on the XSD.
+fn compile_connection_schema(schema_dir: &Path) -> Result<Schema, String> {
+    let example = schema_dir.join("../../soap-client-example/wsdl");
+    let files = [
+        example.join("connessione.xsd"),
+        example.join("vocabolario_connessione.xsd"),
+        schema_dir.join("tipoDato.xsd"),
+    ];
+    if let Some(missing) = files.iter().find(|f| !f.is_file()) {
+        return Err(format!(
+            "the connectivity test's schema needs {}",
+            missing.display()
+        ));
+    }
+    let dir = std::env::temp_dir().join(format!(
+        "snodo-certify-connessione-{}-{}",
+        std::process::id(),
+        uuid::Uuid::new_v4().simple()
+    ));
+    let copied = std::fs::create_dir_all(&dir).and_then(|()| {
+        files.iter().try_for_each(|f| {
+            let name = f.file_name().expect("a file name");
+            std::fs::copy(f, dir.join(name)).map(|_| ())
+        })
+    });
+    let compiled = match copied {
+        Ok(()) => Schema::compile(dir.join("connessione.xsd")).map_err(|e| e.to_string()),
+        Err(e) => Err(format!("copying the connectivity test's schema: {e}")),
+    };
+    let _ = std::fs::remove_dir_all(&dir);
+    compiled
 }
 
 /// Every check id, in the catalogue's order.

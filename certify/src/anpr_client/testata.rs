@@ -24,8 +24,9 @@ pub struct Service {
     pub registration: bool,
 }
 
-/// The connectivity test's schema, beside the example client's WSDL.
-pub const CONNECTION_XSD: &str = "../../soap-client-example/wsdl/connessione.xsd";
+/// The connectivity test's schema, beside the example client's WSDL (`soap-client-example/wsdl/`),
+/// not among the service schemas.
+pub const CONNECTION_XSD: &str = "connessione.xsd";
 
 const fn service(
     payload: &'static str,

@@ -1,0 +1,396 @@
+//! `snodo certify pagopa-ec` against Snodo's own EC endpoint (`snodo up` on the embedded transport,
+//! its demo backend's three notices) — every case passes — and against a test-only EC station, first
+//! correct (every case passes: the control) and then with one planted defect at a time, where the
+//! suite must fail exactly the cases that defect touches and no other.
+
+mod support;
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::response::{IntoResponse, Response};
+use parking_lot::Mutex;
+use snodo_certify::pagopa_ec::{PagopaEc, PagopaEcArgs};
+use snodo_certify::runner::{run, select};
+use snodo_certify::{Report, Suite};
+use snodo_mappings::pagopa::contract::PaymentPosition;
+use snodo_mappings::pagopa::{
+    FaultBean, PaFaultCode, PaRequest, Station, answer_position, ko, read_request, receipt_ok,
+};
+use snodo_mappings::soap::{SOAP11_CONTENT_TYPE, read_envelope};
+use snodo_security::xml::Limits;
+use snodo_simulators::backend::pagopa::{
+    EC_FISCAL_CODE, FINE_NOTICE, SCHOOL_FEE_NOTICE, TARI_NOTICE, seeded,
+};
+use snodo_simulators::pagopa::settings::DEMO_STATION;
+use support::SnodoUp;
+use tokio::net::TcpListener;
+
+const NOTICES: [&str; 3] = [TARI_NOTICE, FINE_NOTICE, SCHOOL_FEE_NOTICE];
+
+fn args(url: &str, extra: &[&str]) -> PagopaEcArgs {
+    #[derive(clap::Parser)]
+    struct Command {
+        // As the binary flattens them, so that `required_unless_present = "list"` resolves.
+        #[command(flatten)]
+        _common: snodo_certify::CommonArgs,
+        #[command(flatten)]
+        args: PagopaEcArgs,
+    }
+    let mut argv = vec!["pagopa-ec".to_owned(), "--url".to_owned(), url.to_owned()];
+    for notice in NOTICES {
+        argv.extend(["--notice".to_owned(), notice.to_owned()]);
+    }
+    argv.extend(extra.iter().map(|s| (*s).to_owned()));
+    <Command as clap::Parser>::parse_from(argv).args
+}
+
+async fn certify(url: &str, extra: &[&str]) -> Report {
+    let mut suite = PagopaEc::new(&args(url, extra)).expect("the suite's settings");
+    let cases = select(PagopaEc::NAME, PagopaEc::catalogue(), &[]).unwrap();
+    run(&mut suite, cases).await
+}
+
+fn not_passed(report: &Report) -> BTreeSet<String> {
+    report.not_passed().into_iter().map(str::to_owned).collect()
+}
+
+fn ids(ids: &[&str]) -> BTreeSet<String> {
+    ids.iter().map(|s| (*s).to_owned()).collect()
+}
+
+/// An offset at which `snodo up`'s inbound listener (7443) and the four simulators are free now.
+fn free_offset() -> u16 {
+    let start = 1000 + (std::process::id() % 300) as u16 * 70;
+    (0..500u16)
+        .map(|i| start.wrapping_add(i * 13) % 40_000 + 500)
+        .find(|offset| {
+            [7443u16, 9441, 9442, 9443, 9444]
+                .iter()
+                .all(|p| std::net::TcpListener::bind(("127.0.0.1", p + offset)).is_ok())
+        })
+        .expect("a free port offset")
+}
+
+#[test]
+fn snodo_up_passes_every_pagopa_ec_case() {
+    let offset = free_offset().to_string();
+    let up = SnodoUp::start(
+        &["--listener-offset", &offset],
+        &[("SNODO_LISTENERS__INBOUND", "127.0.0.1:7443")],
+    );
+    let port = 7443 + offset.parse::<u16>().unwrap();
+    let url = format!("https://127.0.0.1:{port}/pagopa/{DEMO_STATION}");
+    let dir = std::env::temp_dir().join(format!("snodo-certify-pagopa-{}", uuid::Uuid::new_v4().simple()));
+    let mut argv = vec![
+        "certify",
+        "pagopa-ec",
+        "--url",
+        &url,
+        "--report",
+        dir.to_str().unwrap(),
+    ];
+    for notice in &NOTICES {
+        argv.extend(["--notice", notice]);
+    }
+    let out = support::snodo(&argv).run();
+    let summary = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{summary}\n{}", out.stderr_text());
+    assert!(summary.contains("15 passed"), "{summary}");
+    let json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("pagopa-ec.json")).unwrap()).unwrap();
+    assert_eq!(json["success"], true);
+    assert_eq!(
+        json["cases"].as_array().unwrap().len(),
+        PagopaEc::catalogue().len()
+    );
+    assert!(dir.join("pagopa-ec.junit.xml").is_file());
+    up.stop();
+}
+
+/// What the test EC does wrong.
+#[derive(Debug, Clone, Copy, Default)]
+struct Defects {
+    /// Every KO answer without its fault bean.
+    ko_without_fault: bool,
+    /// A receipt it already has is refused with PAA_SYSTEM_ERROR, as if storing it failed.
+    refuses_duplicates: bool,
+    /// paGetPayment[V2] transfers one cent more than paymentAmount.
+    wrong_amounts: bool,
+    /// paGetPaymentV2 never answered.
+    hangs_on_activation: bool,
+}
+
+/// A small EC station serving the demo's three notices from the mappings' own EC side.
+struct TestEc {
+    defects: Defects,
+    receipts: Mutex<BTreeSet<String>>,
+}
+
+async fn station(State(ec): State<Arc<TestEc>>, body: Bytes) -> Response {
+    let reply = |xml: String| ([("content-type", SOAP11_CONTENT_TYPE)], xml).into_response();
+    let Ok(envelope) = read_envelope(&body, &Limits::default()) else {
+        return (axum::http::StatusCode::BAD_REQUEST, "not SOAP").into_response();
+    };
+    let request = match read_request(&envelope) {
+        Ok(request) => request,
+        Err(e) => match e.ko_response(EC_FISCAL_CODE) {
+            Some(ko) => return reply(ec.spoil(ko)),
+            None => return (axum::http::StatusCode::BAD_REQUEST, "unknown operation").into_response(),
+        },
+    };
+    let station = Station {
+        fiscal_codes: &[EC_FISCAL_CODE],
+        broker_id: EC_FISCAL_CODE,
+        station_id: DEMO_STATION,
+    };
+    if let Err(ko) = request.check_station(&station) {
+        return reply(ec.spoil(ko));
+    }
+    let answer = match &request {
+        PaRequest::SendRt(receipt) => {
+            let first = ec.receipts.lock().insert(receipt.receipt_id.clone());
+            if first {
+                receipt_ok(request.operation())
+            } else {
+                let code = if ec.defects.refuses_duplicates {
+                    PaFaultCode::SystemError
+                } else {
+                    PaFaultCode::ReceiptDuplicata
+                };
+                ko(request.operation(), &FaultBean::new(code, EC_FISCAL_CODE))
+            }
+        }
+        PaRequest::GetPayment(r) if ec.defects.hangs_on_activation && r.is_v2() => {
+            return std::future::pending().await;
+        }
+        PaRequest::GetPayment(r) => {
+            let answer = answer_position(&request, &position(&r.qr_code.notice_number));
+            if ec.defects.wrong_amounts {
+                one_cent_more(&answer)
+            } else {
+                answer
+            }
+        }
+        PaRequest::Verify(r) => answer_position(&request, &position(&r.qr_code.notice_number)),
+        PaRequest::Demand(_) => answer_position(&request, &PaymentPosition::Unknown),
+    };
+    reply(ec.spoil(answer))
+}
+
+impl TestEc {
+    /// The KO-without-fault defect, applied to any KO.
+    fn spoil(&self, answer: String) -> String {
+        if !self.defects.ko_without_fault || !answer.contains("<outcome>KO</outcome>") {
+            return answer;
+        }
+        match (answer.find("<fault>"), answer.find("</fault>")) {
+            (Some(start), Some(end)) => format!("{}{}", &answer[..start], &answer[end + "</fault>".len()..]),
+            _ => answer,
+        }
+    }
+}
+
+fn position(notice: &str) -> PaymentPosition {
+    seeded()
+        .into_iter()
+        .find(|n| n.notice_number == notice)
+        .map_or(PaymentPosition::Unknown, |n| PaymentPosition::Payable(n.position))
+}
+
+/// The first transferAmount one cent higher: the transfers no longer add up to paymentAmount.
+fn one_cent_more(answer: &str) -> String {
+    let Some(start) = answer
+        .find("<transferAmount>")
+        .map(|i| i + "<transferAmount>".len())
+    else {
+        return answer.to_owned();
+    };
+    let end = start + answer[start..].find('<').expect("a closing tag");
+    let amount = snodo_mappings::pagopa::Amount::parse(&answer[start..end]).expect("an amount");
+    let more = snodo_mappings::pagopa::Amount::from_cents(amount.cents() + 1).unwrap();
+    format!("{}{more}{}", &answer[..start], &answer[end..])
+}
+
+async fn start_test_ec(defects: Defects) -> String {
+    let ec = Arc::new(TestEc {
+        defects,
+        receipts: Mutex::new(BTreeSet::new()),
+    });
+    let router = axum::Router::new()
+        .route("/ec", axum::routing::post(station))
+        .with_state(ec);
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    format!("http://{addr}/ec")
+}
+
+async fn against(defects: Defects) -> Report {
+    let url = start_test_ec(defects).await;
+    certify(&url, &["--get-payment-timeout", "500ms"]).await
+}
+
+#[tokio::test]
+async fn a_correct_test_ec_passes_every_case() {
+    let report = against(Defects::default()).await;
+    assert!(
+        report.is_success(),
+        "{}",
+        snodo_certify::report::summary::render(&report)
+    );
+}
+
+#[tokio::test]
+async fn a_ko_without_fault_is_caught_in_every_case_expecting_a_ko() {
+    let report = against(Defects {
+        ko_without_fault: true,
+        ..Defects::default()
+    })
+    .await;
+    assert_eq!(
+        not_passed(&report),
+        ids(&[
+            "verify-unknown-notice",
+            "verify-wrong-domain",
+            "verify-wrong-broker",
+            "verify-wrong-station",
+            "verify-syntax-error",
+            "get-payment-v2-unknown-notice",
+            // This EC answers a duplicate receipt KO PAA_RECEIPT_DUPLICATA, which loses its fault too.
+            "send-rt-v2-duplicate",
+            "send-rt-duplicate",
+        ]),
+        "{}",
+        snodo_certify::report::summary::render(&report)
+    );
+    let case = report
+        .cases
+        .iter()
+        .find(|c| c.case.id == "verify-unknown-notice")
+        .unwrap();
+    assert!(
+        case.outcome
+            .text()
+            .contains("PPT_STAZIONE_INT_PA_ERRORE_RESPONSE")
+            && case.outcome.text().contains("KO without a fault"),
+        "{}",
+        case.outcome.text()
+    );
+}
+
+#[tokio::test]
+async fn a_refused_duplicate_receipt_is_caught() {
+    let report = against(Defects {
+        refuses_duplicates: true,
+        ..Defects::default()
+    })
+    .await;
+    assert_eq!(
+        not_passed(&report),
+        ids(&["send-rt-v2-duplicate", "send-rt-duplicate"]),
+        "{}",
+        snodo_certify::report::summary::render(&report)
+    );
+    let case = report
+        .cases
+        .iter()
+        .find(|c| c.case.id == "send-rt-duplicate")
+        .unwrap();
+    assert!(
+        case.outcome.text().contains("PAA_SYSTEM_ERROR"),
+        "{}",
+        case.outcome.text()
+    );
+}
+
+#[tokio::test]
+async fn transfers_not_adding_up_are_caught_and_their_receipts_not_judged() {
+    let report = against(Defects {
+        wrong_amounts: true,
+        ..Defects::default()
+    })
+    .await;
+    let failed: BTreeSet<String> = report
+        .cases
+        .iter()
+        .filter(|c| c.outcome.label() == "fail")
+        .map(|c| c.case.id.to_string())
+        .collect();
+    assert_eq!(
+        failed,
+        ids(&["get-payment-v2", "get-payment"]),
+        "{}",
+        snodo_certify::report::summary::render(&report)
+    );
+    // A repeat of a refused activation, and the receipts of payments the node refused, are not judged.
+    let errors: BTreeSet<String> = report
+        .cases
+        .iter()
+        .filter(|c| c.outcome.label() == "error")
+        .map(|c| c.case.id.to_string())
+        .collect();
+    assert_eq!(
+        errors,
+        ids(&[
+            "get-payment-v2-repeat",
+            "send-rt-v2",
+            "send-rt-v2-duplicate",
+            "send-rt",
+            "send-rt-duplicate",
+            "send-rt-v2-stand-in"
+        ])
+    );
+    let case = report.cases.iter().find(|c| c.case.id == "get-payment").unwrap();
+    assert!(
+        case.outcome.text().contains("add up to"),
+        "{}",
+        case.outcome.text()
+    );
+}
+
+#[tokio::test]
+async fn an_activation_slower_than_the_nodes_timeout_is_caught() {
+    let report = against(Defects {
+        hangs_on_activation: true,
+        ..Defects::default()
+    })
+    .await;
+    let failed: BTreeSet<String> = report
+        .cases
+        .iter()
+        .filter(|c| c.outcome.label() == "fail")
+        .map(|c| c.case.id.to_string())
+        .collect();
+    assert_eq!(
+        failed,
+        ids(&["get-payment-v2", "get-payment-v2-unknown-notice"]),
+        "{}",
+        snodo_certify::report::summary::render(&report)
+    );
+    let case = report
+        .cases
+        .iter()
+        .find(|c| c.case.id == "get-payment-v2")
+        .unwrap();
+    assert!(
+        case.outcome.text().contains("PPT_STAZIONE_INT_PA_TIMEOUT"),
+        "{}",
+        case.outcome.text()
+    );
+}
+
+#[test]
+fn the_catalogue_lists_every_case_with_an_id_and_a_description() {
+    let catalogue = PagopaEc::catalogue();
+    assert_eq!(catalogue.len(), 15);
+    let unique: BTreeSet<&str> = catalogue.iter().map(|c| c.id.as_str()).collect();
+    assert_eq!(unique.len(), catalogue.len());
+    assert!(
+        catalogue
+            .iter()
+            .all(|c| !c.description.is_empty() && !c.rule.is_empty() && !c.source.is_empty())
+    );
+}
