@@ -159,11 +159,17 @@ async fn serve(
     }
 }
 
-/// Notes the called operation (the payload's name) and the business ids the request names.
+/// Notes the called operation (the payload's name without the `Request`/`Req` suffix the platforms'
+/// schemas add: `paSendRTV2Request` → `paSendRTV2`) and the business ids the request names.
 fn note_call(envelope: &Envelope) {
     let doc = envelope.document();
     if let Some(payload) = doc.element(envelope.payload()) {
-        record::note_operation(payload.name().local_name());
+        let name = payload.name().local_name();
+        let operation = ["Request", "Req"]
+            .iter()
+            .find_map(|suffix| name.strip_suffix(suffix).filter(|s| !s.is_empty()))
+            .unwrap_or(name);
+        record::note_operation(operation);
     }
     let mut ids = Vec::new();
     let mut stack = vec![envelope.body()];
