@@ -29,6 +29,9 @@ pub fn render(report: &Report) -> String {
         );
         if !result.outcome.is_pass() {
             let _ = writeln!(out, "      {}", result.outcome.text());
+        }
+        // The rule a failure broke; an error broke none, it only kept the case from being judged.
+        if result.outcome.label() == "fail" {
             let _ = writeln!(out, "      rule: {} ({})", result.case.rule, result.case.source);
         }
     }

@@ -109,7 +109,7 @@ impl Target {
             .get(&self.metadata_url)
             .send()
             .await
-            .map_err(|e| fail(&e))?;
+            .map_err(|e| fail(&causes(&e)))?;
         if !answer.status().is_success() {
             return Err(fail(&format!("HTTP {}", answer.status())));
         }
@@ -123,7 +123,7 @@ impl Target {
             .get(&self.login_url)
             .send()
             .await
-            .map_err(|e| format!("the login URL {} did not answer: {e}", self.login_url))?;
+            .map_err(|e| format!("the login URL {} did not answer: {}", self.login_url, causes(&e)))?;
         let status = answer.status();
         if status.is_redirection() {
             let location = answer
@@ -179,7 +179,7 @@ impl Target {
             .body(body)
             .send()
             .await
-            .map_err(|e| format!("the ACS {acs_url} did not answer: {e}"))?;
+            .map_err(|e| format!("the ACS {acs_url} did not answer: {}", causes(&e)))?;
         let status = answer.status();
         let location = answer
             .headers()
@@ -193,6 +193,18 @@ impl Target {
             excerpt: excerpt(&text),
         })
     }
+}
+
+/// An error with its causes (reqwest's own message hides why a connection failed: TLS, refused, …).
+fn causes(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
 }
 
 /// The start of a body, markup removed and whitespace collapsed, for a report.
