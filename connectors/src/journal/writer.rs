@@ -41,7 +41,14 @@ pub const BUSINESS_FIELDS: &[&str] = &[
     "id_operazione_comune",
     "id_operazione_anpr",
     "booking_code",
+    // SPID / CIE attributes of a login (`identity.login.succeeded`): `TINIT-<codice fiscale>`.
+    "fiscalNumber",
 ];
+
+/// The codice fiscale inside a SAML `fiscalNumber` (`TINIT-RSSMRA…`), so one id finds both.
+fn strip_tin_prefix(value: &str) -> &str {
+    value.strip_prefix("TINIT-").unwrap_or(value)
+}
 
 /// Reports waiting to be written; beyond this the journal drops (and counts) rather than slow commands.
 const QUEUE_CAPACITY: usize = 10_000;
@@ -406,7 +413,7 @@ pub fn business_ids(body: &[u8]) -> Vec<String> {
                         serde_json::Value::String(s)
                             if BUSINESS_FIELDS.contains(&k.as_str()) && s.len() <= 64 =>
                         {
-                            out.push(s.clone())
+                            out.push(strip_tin_prefix(s).to_owned())
                         }
                         serde_json::Value::Number(n) if BUSINESS_FIELDS.contains(&k.as_str()) => {
                             out.push(n.to_string())
@@ -488,5 +495,32 @@ impl JournalSink for Journal {
 
     fn event(&self, command: Option<&CurrentCommand>, event: EventRecord) {
         Journal::event(self, command, event);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::business_ids;
+
+    #[test]
+    fn business_ids_are_found_at_any_depth_and_a_login_names_its_codice_fiscale() {
+        let body = serde_json::json!({
+            "iuv": "01202500000000281",
+            "receipt": {"notice_number": 301202500000000281u64},
+            "attributes": {"fiscalNumber": "TINIT-RSSMRA80A01F205X", "name": "Mario"},
+            "items": [{"booking_code": "BK-1"}],
+            "description": "not an id"
+        });
+        let mut ids = business_ids(body.to_string().as_bytes());
+        ids.sort();
+        assert_eq!(
+            ids,
+            [
+                "01202500000000281",
+                "301202500000000281",
+                "BK-1",
+                "RSSMRA80A01F205X"
+            ]
+        );
     }
 }
