@@ -8,7 +8,7 @@
 //! reports through the journal sink in scope, which in `snodo up` is that same telemetry for every
 //! command handler, inbound call and background task).
 //!
-//! ```ignore
+//! ```text
 //! // REST (pagoPA ACA, FdR, …): start, say what was sent, finish once with the outcome.
 //! let mut call = context.telemetry.start_call("pagopa", "getAllPublishedFlows", &url);
 //! // or, without the handle: let mut call = snodo_connectors::ops::calls::start("pagopa", …);

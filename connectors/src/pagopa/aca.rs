@@ -85,7 +85,7 @@ impl NodeCallError {
 /// classifies it, with `HTTP <status>` as the platform's code for an HTTP error. Every REST call to the
 /// node (ACA here, the FdR feed) records this way:
 ///
-/// ```ignore
+/// ```text
 /// let call = crate::ops::calls::start(NAME, "getAllPublishedFlows", node.url(path));
 /// let result = node.get_json(path, &query).await;
 /// finish_node_call(call, &result);
