@@ -136,9 +136,9 @@ pub async fn run(args: CertifyArgs) -> anyhow::Result<ExitCode> {
             execute::<PagopaEc>(&args.common, || PagopaEc::new(&args.target), &mut stdout).await?
         }
         SuiteCommand::AnprClient(args) => {
-            use snodo_certify::anpr_client::AnprClient;
+            use snodo_certify::anpr_client::{AnprClient, interrupted_by_signals};
             // Ctrl-C or SIGTERM ends the listening run early; the reports are still written.
-            let interrupted = crate::signals::shutdown_on_signal();
+            let interrupted = interrupted_by_signals().context("listening for SIGINT and SIGTERM")?;
             let report_dir = args.common.report.clone();
             execute::<AnprClient>(
                 &args.common,
