@@ -348,3 +348,28 @@ fn a_client_with_planted_defects_fails_exactly_those_checks() {
         "{summary}"
     );
 }
+
+#[test]
+fn sigterm_ends_the_run_and_the_reports_are_still_written() {
+    let certify = Certify::start(0);
+    let pid = certify.child.id().to_string();
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let out = certify.child.wait_with_output().expect("snodo certify ends");
+    let summary = String::from_utf8_lossy(&out.stdout);
+    // No request reached it: every case could not be judged, and the run says so.
+    assert_eq!(out.status.code(), Some(1), "{summary}");
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(certify.report.join("anpr-client.json")).unwrap()).unwrap();
+    let cases = report["cases"].as_array().unwrap();
+    assert_eq!(cases.len(), 10);
+    assert!(
+        cases
+            .iter()
+            .all(|c| c["outcome"] == "error" && c["reason"].as_str().unwrap().contains("no request reached")),
+        "{report:#}"
+    );
+}

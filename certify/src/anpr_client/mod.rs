@@ -44,6 +44,26 @@ use crate::case::CaseInfo;
 use crate::outcome::Outcome;
 use crate::runner::{Suite, SuiteError};
 
+/// A token cancelled at the first SIGINT or SIGTERM, for [`AnprClient::new`]. Both listeners are
+/// registered before this returns: the run's set-up keeps a thread busy for seconds, and a signal
+/// arriving before a lazily registered listener would kill the process without its reports.
+pub fn interrupted_by_signals() -> std::io::Result<CancellationToken> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut interrupt = signal(SignalKind::interrupt())?;
+    let mut terminate = signal(SignalKind::terminate())?;
+    let token = CancellationToken::new();
+    let cancel = token.clone();
+    tokio::spawn(async move {
+        tokio::select! {
+            _ = interrupt.recv() => {}
+            _ = terminate.recv() => {}
+        }
+        eprintln!("anpr-client: interrupted, ending the run");
+        cancel.cancel();
+    });
+    Ok(token)
+}
+
 /// How many failing requests a case names before referring to the per-request report.
 const NAMED: usize = 5;
 
