@@ -23,6 +23,7 @@ mod get_payment;
 mod node_reporting;
 mod node_request;
 mod notice;
+mod psp;
 mod receipt;
 mod reporting;
 mod request;
@@ -44,6 +45,10 @@ pub use node_reporting::{
 };
 pub use node_request::ReceiptWriteError;
 pub use notice::{NoticeError, NoticeNumber, NoticeQr, check_digits};
+pub use psp::{
+    NODE_FOR_PSP_NAMESPACE, PspCaller, PspFault, PspOperation, PspRequest, PspRequestError, activate_psp_ok,
+    psp_ko, psp_ok, read_psp_request, verify_psp_ok,
+};
 pub use receipt::ReceiptSemanticError;
 pub use reporting::{
     FlowCaller, FlowRef, NodeFault, ReportingError, read_flow, read_get_flow_response,

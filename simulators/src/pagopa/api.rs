@@ -62,7 +62,11 @@ pub fn router(core: Arc<NodeCore>) -> Router {
 type Shared = State<Arc<NodeCore>>;
 
 /// API Management's answer when the key is missing or not one the node issued.
-fn key_check(core: &NodeCore, headers: &HeaderMap, query: &HashMap<String, String>) -> Result<(), Response> {
+pub(super) fn key_check(
+    core: &NodeCore,
+    headers: &HeaderMap,
+    query: &HashMap<String, String>,
+) -> Result<(), Response> {
     let presented = headers
         .get(KEY_HEADER)
         .and_then(|v| v.to_str().ok())

@@ -34,7 +34,12 @@ pub struct Activation {
     pub idempotency_key: Option<String>,
     pub data: PaymentData,
     pub expires: DateTime<Utc>,
+    /// The outcome was received (paid, or KO): the token is spent.
     pub used: bool,
+    /// Granted from ACA: the receipt will say `standIn`.
+    pub stand_in: bool,
+    /// paGetPayment or paGetPaymentV2, hence paSendRT or paSendRTV2.
+    pub version: super::payment::Version,
 }
 
 /// Where a receipt is in its delivery to the EC (the node's `NOTICE_SENT` / `NOTICE_PENDING`).

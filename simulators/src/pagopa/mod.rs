@@ -8,7 +8,11 @@
 //!   paying in Stand-In from its ACA archive when the EC does not answer ([`standin`]).
 //! - It serves the APIs an EC calls ([`api`]): ACA `paCreatePosition`, FdR REST and the legacy SOAP
 //!   reporting primitives, with flows generated from the payments it made, behind the
-//!   subscription-key check.
+//!   subscription-key check; and the PSP's `nodeForPsp` primitives ([`psp`]: verify, activate,
+//!   send the outcome), each driving the EC's as the node does.
+//! - Receipts also go to the broadcast stations of a notice's other beneficiaries ([`broadcast`]);
+//!   @e.bollo stamps are sold and signed into the receipt ([`stamp`]); `demandPaymentNotice` asks
+//!   the EC for a new notice ([`demand`]).
 //! - Its admin API adds, under `/admin/pagopa/`, the scenario runner and views of its archive
 //!   ([`scenario`]); faults and recordings are the framework's, on the node-side APIs (operation names
 //!   `paCreatePosition`, `fdrs`, `fdr`, `fdrPayments`, and the SOAP payload's local name).
@@ -24,6 +28,7 @@ pub mod demand;
 pub mod judge;
 pub mod node;
 pub mod payment;
+pub mod psp;
 pub mod scenario;
 pub mod settings;
 pub mod stamp;
@@ -34,7 +39,7 @@ use std::sync::Arc;
 use axum::Router;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use snodo_mappings::pagopa::{NodeFault, node_fault_answer};
+use snodo_mappings::pagopa::{NodeFault, PspFault, PspOperation, node_fault_answer, psp_ko};
 use snodo_mappings::soap::SOAP11_CONTENT_TYPE;
 
 use crate::framework::{PlatformError, Registration, RequestView, SimClock, Simulator};
@@ -83,7 +88,7 @@ impl Simulator for PagopaNode {
     }
 
     fn router(&self) -> Router {
-        api::router(self.core.clone())
+        api::router(self.core.clone()).merge(psp::router(self.core.clone()))
     }
 
     fn admin_router(&self) -> Option<Router> {
@@ -126,6 +131,23 @@ impl Simulator for PagopaNode {
                     StatusCode::OK,
                     [(header::CONTENT_TYPE, SOAP11_CONTENT_TYPE)],
                     node_fault_answer(&format!("{op}Risposta"), &fault),
+                )
+                    .into_response()
+            }
+            Some(op)
+                if let Some(psp_op) = PspOperation::ALL.into_iter().find(|p| p.request_element() == op) =>
+            {
+                let fault = PspFault {
+                    fault_code: error.code.clone(),
+                    fault_string: error.message.clone(),
+                    description: None,
+                    original_fault_code: None,
+                    original_fault_string: None,
+                };
+                (
+                    StatusCode::OK,
+                    [(header::CONTENT_TYPE, SOAP11_CONTENT_TYPE)],
+                    psp_ko(psp_op, &fault),
                 )
                     .into_response()
             }

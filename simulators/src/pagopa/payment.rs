@@ -20,14 +20,14 @@ use snodo_mappings::pagopa::contract::{
     EntityType, Psp, Receipt, ReceiptTransfer, ReceiptVersion, Subject, TransferCredit,
 };
 use snodo_mappings::pagopa::{
-    AnsweredCredit, GetPaymentRequest, NoticeNumber, Operation, PaymentData, QrCode, RequestHeader,
+    Amount, AnsweredCredit, GetPaymentRequest, NoticeNumber, Operation, PaymentData, QrCode, RequestHeader,
     VerifyRequest, read_get_payment_answer, read_verify_answer,
 };
 
 use super::archive::{Activation, Delivery, Payment};
 use super::broadcast::{BroadcastReport, broadcast};
 use super::judge::{self, IRRAGGIUNGIBILE, PptFault, SYSTEM_ERROR, TIMEOUT};
-use super::node::NodeCore;
+use super::node::{NodeCore, SendOutcome};
 use super::{stamp, standin};
 
 /// What to pay, and how.
@@ -156,21 +156,18 @@ pub async fn pay(core: &Arc<NodeCore>, request: &PayRequest) -> PaymentReport {
         core,
         steps: Vec::new(),
     };
-    let notice = match NoticeNumber::parse(&request.notice_number) {
-        Ok(n) => n,
-        Err(e) => {
-            let now = core.clock.now();
-            rec.push(
-                "verifyPaymentNotice",
-                None,
-                now,
-                Some(PptFault::new("PPT_SINTASSI_EXTRAXSD", e.to_string())),
-                None,
-            );
-            report.steps = rec.steps;
-            return report;
-        }
-    };
+    if let Err(e) = NoticeNumber::parse(&request.notice_number) {
+        let now = core.clock.now();
+        rec.push(
+            "verifyPaymentNotice",
+            None,
+            now,
+            Some(PptFault::new("PPT_SINTASSI_EXTRAXSD", e.to_string())),
+            None,
+        );
+        report.steps = rec.steps;
+        return report;
+    }
     let header = RequestHeader {
         id_pa: ec.id_pa.clone(),
         id_broker_pa: ec.id_broker_pa.clone(),
@@ -242,167 +239,80 @@ pub async fn pay(core: &Arc<NodeCore>, request: &PayRequest) -> PaymentReport {
     }
 
     // activatePaymentNotice → paGetPayment[V2], or the ACA position in Stand-In
-    let operation = match request.version {
-        Version::V1 => Operation::GetPayment,
-        Version::V2 => Operation::GetPaymentV2,
-    };
-    let activate = match request.version {
+    let operation = get_payment_operation(request.version);
+    let activate_name = match request.version {
         Version::V1 => "activatePaymentNotice",
         Version::V2 => "activatePaymentNoticeV2",
     };
     let started = core.clock.now();
-    let key = request.idempotency_key.as_deref();
-    let (validity, psp) = {
-        let s = core.settings.lock();
-        (s.token_validity, s.psp.clone())
-    };
-    let replayed = key.and_then(|k| {
-        core.archive
-            .lock()
-            .replay(&fiscal_code, &request.notice_number, k, started)
-            .cloned()
-    });
-    let (token, data, note) = if let Some(activation) = replayed {
-        (
-            activation.token,
-            activation.data,
-            Some("idempotent repeat: the same token, paGetPayment not called again".to_owned()),
-        )
-    } else if core
-        .archive
-        .lock()
-        .in_progress(&fiscal_code, &request.notice_number, key, started)
-    {
-        rec.push(
-            activate,
-            None,
-            started,
-            Some(PptFault::new(
-                judge::PAGAMENTO_IN_CORSO,
-                "another activation of this notice is live",
-            )),
-            None,
-        );
-        report.steps = rec.steps;
-        return report;
-    } else {
-        let mut fetched = None;
-        if !stand_in {
-            let get = GetPaymentRequest {
-                operation,
-                header: header.clone(),
-                qr_code: qr.clone(),
-                amount,
-                payment_note: None,
-                transfer_type: None,
-                due_date: None,
-            };
-            match call_get_payment(core, &get, notice.iuv()).await {
-                Ok(data) => fetched = Some(data),
-                Err(fault) if unavailable(&fault) && request.stand_in == StandIn::Auto => {
-                    rec.push(activate, Some(operation.name()), started, Some(fault), None);
-                    stand_in = true;
-                }
-                Err(fault) => {
-                    rec.push(activate, Some(operation.name()), started, Some(fault), None);
-                    report.steps = rec.steps;
-                    return report;
-                }
+    let asked = activate(
+        core,
+        &ActivationRequest {
+            fiscal_code: &fiscal_code,
+            notice_number: &request.notice_number,
+            version: request.version,
+            idempotency_key: request.idempotency_key.as_deref(),
+            amount,
+            stand_in,
+            mode: request.stand_in,
+        },
+    )
+    .await;
+    let granted = match asked {
+        Ok(granted) => granted,
+        Err(refused) => {
+            if let Some(fault) = refused.ec_fault {
+                rec.push(activate_name, Some(operation.name()), started, Some(fault), None);
             }
+            let ec_primitive = refused.ec_called.then_some(operation.name());
+            let note = refused.stand_in.then(|| "Stand-In".to_owned());
+            rec.push(activate_name, ec_primitive, started, Some(refused.fault), note);
+            report.steps = rec.steps;
+            return report;
         }
-        let started_stand_in = core.clock.now();
-        let data = match fetched {
-            Some(data) => data,
-            None => match standin::position(core, &fiscal_code, &request.notice_number) {
-                Ok(data) => data,
-                Err(fault) => {
-                    rec.push(
-                        activate,
-                        None,
-                        started_stand_in,
-                        Some(fault),
-                        Some("Stand-In".into()),
-                    );
-                    report.steps = rec.steps;
-                    return report;
-                }
-            },
-        };
-        let token = uuid::Uuid::new_v4().simple().to_string();
-        core.archive.lock().activations.insert(
-            token.clone(),
-            Activation {
-                token: token.clone(),
-                fiscal_code: fiscal_code.clone(),
-                notice_number: request.notice_number.clone(),
-                idempotency_key: request.idempotency_key.clone(),
-                data: data.clone(),
-                expires: started + validity,
-                used: false,
-            },
-        );
-        let note = stand_in.then(|| "Stand-In: the position comes from the node's ACA archive".to_owned());
-        (token, data, note)
     };
-    let ec_primitive = (!stand_in && note.is_none()).then_some(operation.name());
-    rec.push(activate, ec_primitive, started, None, note);
-    report.payment_token = Some(token.clone());
-    report.amount_cents = Some(data.amount.cents());
-    report.transfers = Some(data.transfers.len());
-    report.stand_in = stand_in;
+    if let Some(fault) = granted.ec_fault {
+        rec.push(activate_name, Some(operation.name()), started, Some(fault), None);
+    }
+    let note = if granted.replayed {
+        Some("idempotent repeat: the same token, paGetPayment not called again".to_owned())
+    } else {
+        granted
+            .stand_in
+            .then(|| "Stand-In: the position comes from the node's ACA archive".to_owned())
+    };
+    let ec_primitive = (!granted.stand_in && !granted.replayed).then_some(operation.name());
+    rec.push(activate_name, ec_primitive, started, None, note);
+    report.payment_token = Some(granted.token.clone());
+    report.amount_cents = Some(granted.data.amount.cents());
+    report.transfers = Some(granted.data.transfers.len());
+    report.stand_in = granted.stand_in;
 
     // sendPaymentOutcome → paSendRT[V2]
     let started = core.clock.now();
-    let version = match request.version {
-        Version::V1 => ReceiptVersion::PaSendRt,
-        Version::V2 => ReceiptVersion::PaSendRtV2,
-    };
-    let receipt = match receipt(
-        &ec,
-        &psp,
-        &request.notice_number,
-        &fiscal_code,
-        &token,
-        &data,
-        version,
-        stand_in,
-        started,
-    ) {
-        Ok(receipt) => receipt,
+    let settled = match settle(core, &granted.token).await {
+        Ok(settled) => settled,
         Err(fault) => {
             rec.push("sendPaymentOutcome", None, started, Some(fault), None);
             report.steps = rec.steps;
             return report;
         }
     };
-    {
-        let mut archive = core.archive.lock();
-        if let Some(a) = archive.activations.get_mut(&token) {
-            a.used = true;
-        }
-        archive.payments.push(Payment {
-            receipt: receipt.clone(),
-            paid_at: started,
-            delivery: Delivery::new(),
-            reported: false,
-        });
-    }
-    let sent = core.send_receipt(&receipt).await;
-    core.record_send(&receipt.receipt_id, &sent);
-    let send_rt = match version {
+    let send_rt = match settled.receipt.version {
         ReceiptVersion::PaSendRt => "paSendRT",
         ReceiptVersion::PaSendRtV2 => "paSendRTV2",
     };
-    let note = (!sent.delivered).then(|| "the receipt is queued: re-sent every hour, 48 times".to_owned());
+    let note =
+        (!settled.sent.delivered).then(|| "the receipt is queued: re-sent every hour, 48 times".to_owned());
     rec.push(
         "sendPaymentOutcome",
         Some(send_rt),
         started,
-        sent.fault.clone(),
+        settled.sent.fault.clone(),
         note,
     );
-    report.broadcast = broadcast(core, &receipt).await;
-    report.result = if sent.delivered {
+    report.broadcast = settled.broadcast;
+    report.result = if settled.sent.delivered {
         "paid"
     } else {
         "paid_receipt_pending"
@@ -411,7 +321,243 @@ pub async fn pay(core: &Arc<NodeCore>, request: &PayRequest) -> PaymentReport {
     report
 }
 
-async fn call_verify(
+fn get_payment_operation(version: Version) -> Operation {
+    match version {
+        Version::V1 => Operation::GetPayment,
+        Version::V2 => Operation::GetPaymentV2,
+    }
+}
+
+/// What a PSP's activation asks for.
+pub struct ActivationRequest<'a> {
+    pub fiscal_code: &'a str,
+    pub notice_number: &'a str,
+    pub version: Version,
+    pub idempotency_key: Option<&'a str>,
+    /// The amount the PSP saw at verify (attualizzazione: the EC may answer another).
+    pub amount: Option<Amount>,
+    /// Stand-In was already decided (station declared down, or verify went unanswered).
+    pub stand_in: bool,
+    pub mode: StandIn,
+}
+
+/// An activation the node granted: the payment token and the EC's (or ACA's) data behind it.
+pub struct Granted {
+    pub token: String,
+    pub data: PaymentData,
+    pub stand_in: bool,
+    /// The same idempotency key within the token's validity: the first activation's token.
+    pub replayed: bool,
+    /// The EC's fault that turned this activation to Stand-In.
+    pub ec_fault: Option<PptFault>,
+}
+
+/// An activation the node refused.
+pub struct Refused {
+    pub fault: PptFault,
+    /// Whether `fault` is the judgement of the EC's answer.
+    pub ec_called: bool,
+    pub stand_in: bool,
+    /// The EC's fault before Stand-In was tried, when Stand-In then failed too.
+    pub ec_fault: Option<PptFault>,
+}
+
+/// `activatePaymentNotice[V2]` as the node decides it: an idempotent repeat gets the same token, a
+/// live activation under another key blocks the notice, otherwise the EC is asked (paGetPayment[V2])
+/// — or, when it does not answer in time and Stand-In is allowed, ACA — and a token is handed out.
+pub async fn activate(core: &Arc<NodeCore>, request: &ActivationRequest<'_>) -> Result<Granted, Refused> {
+    let started = core.clock.now();
+    let validity = core.settings.lock().token_validity;
+    let key = request.idempotency_key;
+    let replayed = key.and_then(|k| {
+        core.archive
+            .lock()
+            .replay(request.fiscal_code, request.notice_number, k, started)
+            .cloned()
+    });
+    if let Some(activation) = replayed {
+        return Ok(Granted {
+            token: activation.token,
+            data: activation.data,
+            stand_in: activation.stand_in,
+            replayed: true,
+            ec_fault: None,
+        });
+    }
+    let refused = |fault, ec_called, stand_in, ec_fault| Refused {
+        fault,
+        ec_called,
+        stand_in,
+        ec_fault,
+    };
+    if core
+        .archive
+        .lock()
+        .in_progress(request.fiscal_code, request.notice_number, key, started)
+    {
+        let fault = PptFault::new(
+            judge::PAGAMENTO_IN_CORSO,
+            "another activation of this notice is live",
+        );
+        return Err(refused(fault, false, false, None));
+    }
+    let notice = NoticeNumber::parse(request.notice_number).map_err(|e| {
+        refused(
+            PptFault::new("PPT_SINTASSI_EXTRAXSD", e.to_string()),
+            false,
+            false,
+            None,
+        )
+    })?;
+    let ec = core.ec();
+    let mut stand_in = request.stand_in;
+    let mut ec_fault = None;
+    let mut fetched = None;
+    if !stand_in {
+        let get = GetPaymentRequest {
+            operation: get_payment_operation(request.version),
+            header: RequestHeader {
+                id_pa: ec.id_pa.clone(),
+                id_broker_pa: ec.id_broker_pa.clone(),
+                id_station: ec.id_station.clone(),
+            },
+            qr_code: QrCode {
+                fiscal_code: request.fiscal_code.to_owned(),
+                notice_number: request.notice_number.to_owned(),
+            },
+            amount: request.amount,
+            payment_note: None,
+            transfer_type: None,
+            due_date: None,
+        };
+        match call_get_payment(core, &get, notice.iuv()).await {
+            Ok(data) => fetched = Some(data),
+            Err(fault) if unavailable(&fault) && request.mode == StandIn::Auto => {
+                ec_fault = Some(fault);
+                stand_in = true;
+            }
+            Err(fault) => return Err(refused(fault, true, false, None)),
+        }
+    }
+    let data = match fetched {
+        Some(data) => data,
+        None => standin::position(core, request.fiscal_code, request.notice_number)
+            .map_err(|fault| refused(fault, false, true, ec_fault.clone()))?,
+    };
+    let token = uuid::Uuid::new_v4().simple().to_string();
+    core.archive.lock().activations.insert(
+        token.clone(),
+        Activation {
+            token: token.clone(),
+            fiscal_code: request.fiscal_code.to_owned(),
+            notice_number: request.notice_number.to_owned(),
+            idempotency_key: key.map(str::to_owned),
+            data: data.clone(),
+            expires: started + validity,
+            used: false,
+            stand_in,
+            version: request.version,
+        },
+    );
+    Ok(Granted {
+        token,
+        data,
+        stand_in,
+        replayed: false,
+        ec_fault,
+    })
+}
+
+/// A payment closed with its receipt sent (or queued) and broadcast.
+pub struct Settled {
+    pub receipt: Receipt,
+    pub sent: SendOutcome,
+    pub broadcast: Vec<BroadcastReport>,
+}
+
+/// `sendPaymentOutcome` OK for the activation `token`: the node builds the receipt (receiptId = the
+/// token), archives the payment, sends paSendRT[V2] to the EC (queueing it when that fails) and
+/// copies it to the broadcast stations. A token unknown, expired or already closed is refused.
+pub async fn settle(core: &Arc<NodeCore>, token: &str) -> Result<Settled, PptFault> {
+    let now = core.clock.now();
+    let activation = core
+        .archive
+        .lock()
+        .activations
+        .get(token)
+        .cloned()
+        .ok_or_else(|| PptFault::new(judge::TOKEN_SCONOSCIUTO, "no activation has this payment token"))?;
+    if activation.used {
+        return Err(PptFault::new(
+            "PPT_ESITO_GIA_ACQUISITO",
+            "the outcome of this payment token was already received",
+        ));
+    }
+    if activation.expires <= now {
+        return Err(PptFault::new(
+            "PPT_TOKEN_SCADUTO",
+            "the payment token expired before the outcome",
+        ));
+    }
+    let (ec, psp) = {
+        let s = core.settings.lock();
+        (s.ec.clone(), s.psp.clone())
+    };
+    let version = match activation.version {
+        Version::V1 => ReceiptVersion::PaSendRt,
+        Version::V2 => ReceiptVersion::PaSendRtV2,
+    };
+    let receipt = receipt(
+        &ec,
+        &psp,
+        &activation.notice_number,
+        &activation.fiscal_code,
+        token,
+        &activation.data,
+        version,
+        activation.stand_in,
+        now,
+    )?;
+    {
+        let mut archive = core.archive.lock();
+        if let Some(a) = archive.activations.get_mut(token) {
+            a.used = true;
+        }
+        archive.payments.push(Payment {
+            receipt: receipt.clone(),
+            paid_at: now,
+            delivery: Delivery::new(),
+            reported: false,
+        });
+    }
+    let sent = core.send_receipt(&receipt).await;
+    core.record_send(&receipt.receipt_id, &sent);
+    let broadcast = broadcast(core, &receipt).await;
+    Ok(Settled {
+        receipt,
+        sent,
+        broadcast,
+    })
+}
+
+/// `sendPaymentOutcome` KO: the PSP could not collect; the token is spent and the notice free again.
+pub fn release(core: &NodeCore, token: &str) -> Result<(), PptFault> {
+    let mut archive = core.archive.lock();
+    let activation = archive
+        .activations
+        .get_mut(token)
+        .ok_or_else(|| PptFault::new(judge::TOKEN_SCONOSCIUTO, "no activation has this payment token"))?;
+    if activation.used {
+        return Err(PptFault::new(
+            "PPT_ESITO_GIA_ACQUISITO",
+            "the outcome of this payment token was already received",
+        ));
+    }
+    activation.used = true;
+    Ok(())
+}
+
+pub async fn call_verify(
     core: &NodeCore,
     header: &RequestHeader,
     qr: &QrCode,

@@ -17,6 +17,8 @@ use serde::Deserialize;
 pub const DEVELOPMENT_SUBSCRIPTION_KEY: &str = "snodo-development-subscription-key";
 /// The legacy `password` the development station uses on `nodeForPa` (8 to 15 characters).
 pub const DEVELOPMENT_PASSWORD: &str = "snodo-dev-pwd";
+/// The `password` the simulated PSP's channel uses on `nodeForPsp`.
+pub const DEVELOPMENT_PSP_PASSWORD: &str = "snodo-psp-pwd";
 /// The demo tenant: Comune di Milano, its own intermediary.
 pub const DEMO_FISCAL_CODE: &str = "01199250158";
 pub const DEMO_STATION: &str = "01199250158_01";
@@ -76,6 +78,8 @@ pub struct PspIdentity {
     pub channel_description: String,
     /// The BIC written as the sender of its reporting flows.
     pub bic: String,
+    /// The channel's `password` on `nodeForPsp` (8 to 15 characters).
+    pub password: String,
 }
 
 impl Default for PspIdentity {
@@ -88,6 +92,7 @@ impl Default for PspIdentity {
             channel_id: "SNODOPSP01_01".into(),
             channel_description: "canale simulato".into(),
             bic: "SNODITM1XXX".into(),
+            password: DEVELOPMENT_PSP_PASSWORD.into(),
         }
     }
 }
