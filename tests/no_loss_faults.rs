@@ -244,11 +244,6 @@ mod no_loss_faults {
         let alive = cluster.all_alive();
         let mut cluster = Arc::into_inner(cluster).expect("every task holding the cluster has ended");
         ledger_stop.cancel();
-        for i in 0..2 {
-            cluster.stop_instance(i).await;
-        }
-        let logs = cluster.logs();
-        let panics: Vec<String> = logs.iter().flat_map(|l| process::panics_in(l)).collect();
 
         println!("\n=== no-loss fault test: {commands} commands at {rate}/s");
         println!(
@@ -258,11 +253,13 @@ mod no_loss_faults {
         for line in &chaos_lines {
             println!("{line}");
         }
-        let injected = injected.lock();
-        println!(
-            "fault windows: {:?}\npayments driven by the node: {} tried, {} passed end to end",
-            injected.windows, injected.payments_tried, injected.payments_passed
-        );
+        {
+            let injected = injected.lock();
+            println!(
+                "fault windows: {:?}\npayments driven by the node: {} tried, {} passed end to end",
+                injected.windows, injected.payments_tried, injected.payments_passed
+            );
+        }
         for line in &verdict.lines {
             println!("{line}");
         }
@@ -270,6 +267,16 @@ mod no_loss_faults {
             "retried commands: {}; idempotency keys checked against the journal: {key_checks}",
             verdict.retried.len()
         );
+        println!("violations: {}", verdict.violations.len());
+        for v in &verdict.violations {
+            println!("  {v}");
+        }
+        // Printed before the instances stop, so that a stop that fails still leaves the figures.
+        for i in 0..2 {
+            cluster.stop_instance(i).await;
+        }
+        let logs = cluster.logs();
+        let panics: Vec<String> = logs.iter().flat_map(|l| process::panics_in(l)).collect();
         println!(
             "process panics: {}; instances alive until stopped: {alive}",
             panics.len()

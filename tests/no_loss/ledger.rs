@@ -278,7 +278,9 @@ impl Ledger {
             .iter()
             .filter(|d| d.message_id.is_none() && d.error_code == "invalid_message")
             .count() as u64;
-        if without_id_parked != without_id_sent {
+        // Without an id, a message parked again after its ack was lost is a second entry nobody can
+        // tell from the first: at least as many as were sent, none lost.
+        if without_id_parked < without_id_sent {
             report(
                 &mut verdict,
                 format!(

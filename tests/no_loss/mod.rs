@@ -163,14 +163,28 @@ impl Cluster {
             spec.env.retain(|(name, _)| name != k);
             spec.env.push(((*k).to_owned(), (*v).to_owned()));
         }
-        let generation = {
-            let mut generations = self.generations.lock();
-            generations[i] += 1;
-            generations[i] - 1
+        // As a supervisor would: `snodo up` refuses to start while the broker is away (it may be
+        // restarting), so it is started again a few times.
+        let mut failures = Vec::new();
+        let instance = loop {
+            let generation = {
+                let mut generations = self.generations.lock();
+                generations[i] += 1;
+                generations[i] - 1
+            };
+            let attempt = spec.clone();
+            match tokio::task::spawn_blocking(move || Instance::start(&attempt, generation))
+                .await
+                .expect("start an instance")
+            {
+                Ok(instance) => break instance,
+                Err(e) if failures.len() < 10 => {
+                    failures.push(e);
+                    tokio::time::sleep(Duration::from_secs(2)).await;
+                }
+                Err(e) => panic!("{} did not start: {e}\nearlier: {failures:#?}", spec.name),
+            }
         };
-        let instance = tokio::task::spawn_blocking(move || Instance::start(&spec, generation))
-            .await
-            .expect("start an instance");
         self.balancer.set(&instance.spec.name, instance.inbound_addr());
         self.instances.lock()[i] = Some(instance);
     }

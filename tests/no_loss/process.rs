@@ -29,8 +29,9 @@ pub struct Instance {
 }
 
 impl Instance {
-    /// Starts `snodo up --no-simulators` and waits until it prints that it is ready.
-    pub fn start(spec: &InstanceSpec, generation: u32) -> Instance {
+    /// Starts `snodo up --no-simulators` and waits until it says it is ready; an error with what it
+    /// printed when it exits first (it refuses to start while the broker is down, as it should).
+    pub fn start(spec: &InstanceSpec, generation: u32) -> Result<Instance, String> {
         let log = spec.log_dir.join(format!("{}-{generation}.log", spec.name));
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_snodo"));
         cmd.args(["up", "--no-simulators", "--listener-offset"])
@@ -38,7 +39,11 @@ impl Instance {
             .env_remove("SNODO_AMQP_URL")
             .env("SNODO_LISTENERS__OPS", "127.0.0.1:0")
             .env("SNODO_LISTENERS__INBOUND", "127.0.0.1:0")
-            .env("SNODO_LOG", "warn,lapin=error");
+            // SNODO_NO_LOSS_LOG=info shows each component starting and stopping, to find one that hangs.
+            .env(
+                "SNODO_LOG",
+                std::env::var("SNODO_NO_LOSS_LOG").unwrap_or_else(|_| "warn,lapin=error".into()),
+            );
         for (k, v) in &spec.env {
             cmd.env(k, v);
         }
@@ -53,14 +58,14 @@ impl Instance {
                 inbound = rest.split_whitespace().next().map(str::to_owned);
             }
             line.contains("snodo up: ready")
-        });
-        Instance {
+        })?;
+        Ok(Instance {
             spec: spec.clone(),
             child,
             ops: ops.unwrap_or_else(|| panic!("{}: no operations address in:\n{seen}", spec.name)),
             inbound: inbound.unwrap_or_else(|| panic!("{}: no inbound address in:\n{seen}", spec.name)),
             log,
-        }
+        })
     }
 
     pub fn pid(&self) -> u32 {
@@ -141,7 +146,8 @@ impl Simulators {
             }
             ready |= line.contains("snodo simulate: ready");
             ready && admin.len() == names.len()
-        });
+        })
+        .unwrap_or_else(|e| panic!("snodo simulate: {e}"));
         assert_eq!(admin.len(), names.len(), "every simulator printed its admin API");
         Simulators { child, admin, log }
     }
@@ -210,7 +216,7 @@ fn wait_for(
     log: &Path,
     limit: Duration,
     mut done: impl FnMut(&str) -> bool,
-) -> String {
+) -> Result<String, String> {
     let until = Instant::now() + limit;
     let mut seen = String::new();
     loop {
@@ -220,10 +226,18 @@ fn wait_for(
                 seen.push_str(&line);
                 seen.push('\n');
                 if done(&line) {
-                    return seen;
+                    return Ok(seen);
                 }
             }
-            Err(_) => panic!("not ready within {limit:?} (log {}):\n{seen}", log.display()),
+            Err(mpsc::RecvTimeoutError::Disconnected) => {
+                return Err(format!(
+                    "exited before it was ready (log {}):\n{seen}",
+                    log.display()
+                ));
+            }
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                panic!("not ready within {limit:?} (log {}):\n{seen}", log.display())
+            }
         }
     }
 }
