@@ -298,5 +298,7 @@ mod no_loss_faults {
             "the fault windows produced no retried command with a key to check"
         );
         cluster.stop_simulators();
+        // Kept when the test fails (the assertions above name the directory); removed when it passes.
+        let _ = std::fs::remove_dir_all(&cluster.log_dir);
     }
 }

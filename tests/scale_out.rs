@@ -273,5 +273,7 @@ mod scale_out {
             cluster.stop_instance(i).await;
         }
         cluster.stop_simulators();
+        // Kept when the test fails (the assertions above name the directory); removed when it passes.
+        let _ = std::fs::remove_dir_all(&cluster.log_dir);
     }
 }
