@@ -21,6 +21,9 @@
 //! contact_email = "servizi.online@comune.example.it"    # metadata contact; required outside development
 //! ipa_code = "c_f205"                                   # default c_<codice catastale>
 //! minimum_level = 2                                     # SPID/CIE level every login must reach (1–3, default 1)
+//! spid_idp_metadata_url = "https://registry.spid.gov.it/metadata/idp/spid-entities-idps.xml"
+//! cie_idp_metadata_url = "https://idserver.servizicie.interno.gov.it/idp/shibboleth?Metadata"
+//! idp_metadata_signers = ["/etc/snodo/agid-metadata-signer.pem"]   # fetched metadata must carry their signature
 //! [tenants.cie_booking]
 //! offices = ["MI-01"]                  # the offices this tenant books in; empty: all of the comune's
 //! ```
@@ -86,6 +89,17 @@ pub struct TenantIdentity {
     /// asks; absent: 1 (each login's own level decides).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub minimum_level: Option<u8>,
+    /// Where SPID's IdP metadata is fetched and refreshed (the AgID registry aggregate); absent: the
+    /// `[platforms.identity]` endpoint's `/spid/metadata` (the simulator's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spid_idp_metadata_url: Option<String>,
+    /// Where CIE ID's IdP metadata is fetched; absent: the endpoint's `/cie/metadata`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cie_idp_metadata_url: Option<String>,
+    /// PEM certificates the fetched IdP metadata must be signed with (AgID's for the aggregate); a
+    /// document without a valid signature by one of them is refused and the last good list kept.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub idp_metadata_signers: Vec<std::path::PathBuf>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -160,6 +174,8 @@ pub(super) fn validate(t: &TenantConfig, key: &dyn Fn(&str) -> String) -> Result
         for (field, value) in [
             ("identity.spid_entity_id", &i.spid_entity_id),
             ("identity.cie_entity_id", &i.cie_entity_id),
+            ("identity.spid_idp_metadata_url", &i.spid_idp_metadata_url),
+            ("identity.cie_idp_metadata_url", &i.cie_idp_metadata_url),
         ] {
             if let Some(v) = value
                 && !is_url(v, secure_only)
