@@ -23,6 +23,7 @@ use snodo_queue::request::Requester;
 use snodo_queue::testing::TestBroker;
 use snodo_queue::testing::embedded::EmbeddedTestBroker;
 use snodo_security::devpki;
+use snodo_security::saml::Federation;
 use snodo_security::saml::redirect::url_encode;
 use tokio_util::sync::CancellationToken;
 
@@ -325,6 +326,93 @@ fn contact_and_ipa_code_are_configuration_keys_checked_on_load() {
             .to_string();
         assert!(text.contains(key), "{value}: {text}");
     }
+}
+
+/// IdP metadata from a configured URL (how the AgID registry aggregate is read), refused unless signed
+/// by one of `idp_metadata_signers`: with the simulator's certificate the IdPs load; with another,
+/// the refresh keeps fetching (every few seconds until a document is accepted) and trusts nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idp_metadata_from_a_configured_url_is_trusted_only_with_a_configured_signers_signature() {
+    let sim = Simulator::start().await;
+    let dir = temp_dir("signers");
+    let simulator_certificate = dir.join("idp.pem");
+    std::fs::write(&simulator_certificate, sim.idp.certificate_pem()).unwrap();
+    let other_certificate = dir.join("other.pem");
+    std::fs::write(&other_certificate, sp_certificate_pem()).unwrap();
+    let http = reqwest::Client::new();
+    for (signer, trusted) in [(&simulator_certificate, true), (&other_certificate, false)] {
+        let mut config = Config::development();
+        config.platforms = BTreeMap::from([(
+            "identity".to_owned(),
+            PlatformEndpointConfig {
+                url: sim.running.url(),
+                ca: vec![],
+            },
+        )]);
+        let identity = config.tenants[0].identity.as_mut().unwrap();
+        identity.spid_idp_metadata_url = Some(sim.url(snodo_simulators::identity::Profile::Spid, "metadata"));
+        identity.idp_metadata_signers = vec![signer.clone()];
+        let ctx = context(config).await;
+        let mut parts = setup::build(&ctx).expect("builds");
+        for task in parts.background.drain(..) {
+            tokio::spawn(task);
+        }
+        let base = serve(&mut parts).await;
+        let spid_idp = sim.entity_id(Federation::Spid);
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            let listing: serde_json::Value = http
+                .get(format!("{base}/identity/015146/idps"))
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            let has_spid = listing
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|i| i["entity_id"] == spid_idp.as_str() && i["federation"] == "spid");
+            if trusted && has_spid {
+                break;
+            }
+            if !trusted {
+                assert!(
+                    !has_spid,
+                    "a document signed by another key was trusted: {listing}"
+                );
+                // A second fetch of the configured URL comes only after the first was refused.
+                let fetched: serde_json::Value = http
+                    .get(format!(
+                        "{}/exchanges?operation=spid.metadata",
+                        sim.running.admin_url()
+                    ))
+                    .send()
+                    .await
+                    .unwrap()
+                    .json()
+                    .await
+                    .unwrap();
+                if fetched["exchanges"].as_array().unwrap().len() >= 2 {
+                    break;
+                }
+            }
+            assert!(tokio::time::Instant::now() < deadline, "{signer:?}: {listing}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        ctx.shutdown.cancel();
+        let _ = http
+            .delete(format!("{}/exchanges", sim.running.admin_url()))
+            .send()
+            .await;
+    }
+    // A configured signer file that cannot be read is a configuration error naming the key.
+    let mut config = Config::development();
+    config.tenants[0].identity.as_mut().unwrap().idp_metadata_signers = vec![dir.join("missing.pem")];
+    let text = error_text(setup::build(&context(config).await));
+    assert!(text.contains("idp_metadata_signers"), "{text}");
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// `minimum_level` reaches the SP `snodo up` builds: a login link asking less is refused.

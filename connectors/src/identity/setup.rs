@@ -9,8 +9,11 @@
 //! - signing key: `[tenants.certificates.spid_signing]` / `cie_signing`, or for development tenants
 //!   the development PKI `snodo up` prepared ([`PlatformContext::development_pki`]) — its SP
 //!   certificate's `uri` is the demo entity ID, as Avviso 29 wants;
-//! - IdPs: the identity simulator's `/spid/metadata` and `/cie/metadata` (or `[platforms.identity]`'s
-//!   URL, same paths), fetched over TLS pinned to the configured CAs, refreshed every 10 minutes;
+//! - IdPs: per federation `[tenants.identity] spid_idp_metadata_url` / `cie_idp_metadata_url` (the
+//!   AgID registry aggregate, CIE ID's IdP) or else the identity simulator's `/spid/metadata` and
+//!   `/cie/metadata` (at `[platforms.identity]`'s URL when set), fetched over TLS pinned to the
+//!   endpoint's CAs, refreshed every 10 minutes, and refused unless signed by one of
+//!   `idp_metadata_signers` when some are configured (AgID signs the aggregate);
 //!   and every file of `[tenants.identity] trusted_idp_metadata` and of
 //!   `SNODO_IDENTITY_TRUSTED_IDP_METADATA` (comma-separated), added to both federations (how the
 //!   conformance tool's IdP is trusted).
@@ -19,7 +22,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use snodo_security::dsig::SigningKey;
+use snodo_security::dsig::{SigningKey, TrustedKeys};
 use snodo_security::pki::read_identity;
 use snodo_security::saml::sp_metadata::SpMetadata;
 use snodo_security::saml::{Federation, SpidAttribute, SpidLevel};
@@ -94,6 +97,7 @@ pub fn build(context: &PlatformContext) -> Result<PlatformParts, PlatformError> 
             registry.extend(Federation::Spid, idps.clone());
             registry.extend(Federation::CieId, idps);
         }
+        let signers = metadata_signers(tenant.istat.as_str(), &identity.idp_metadata_signers)?;
         let urls = Tenants::public_urls(tenant);
         let minimum_level = match identity.minimum_level {
             None | Some(1) => SpidLevel::L1,
@@ -146,23 +150,41 @@ pub fn build(context: &PlatformContext) -> Result<PlatformParts, PlatformError> 
                 Federation::Spid => sp.spid = Some(federation_sp),
                 Federation::CieId => sp.cie = Some(federation_sp),
             }
+            let configured_url = match federation {
+                Federation::Spid => identity.spid_idp_metadata_url.clone(),
+                Federation::CieId => identity.cie_idp_metadata_url.clone(),
+            };
             if let Some(endpoint) = &endpoint {
                 let path = if federation == Federation::Spid {
                     "spid"
                 } else {
                     "cie"
                 };
-                let base = format!("{}/{path}", endpoint.url.trim_end_matches('/'));
+                let simulator = format!("{}/{path}", endpoint.url.trim_end_matches('/'));
                 let client = build_client(&TlsClientConfig::new(endpoint.trusted.clone()))
                     .map_err(|e| configuration(e.to_string()))?;
+                // Our metadata goes to the simulator only when the simulator is the IdP.
+                let (metadata_url, register) = match configured_url {
+                    Some(url) => (url, None),
+                    None => (
+                        format!("{simulator}/metadata"),
+                        register.map(|document| (format!("{simulator}/sp-metadata"), document)),
+                    ),
+                };
                 background.push(Box::pin(refresh(
                     client,
-                    base,
+                    metadata_url,
                     register,
                     federation,
                     registry.clone(),
                     trusted_files.clone(),
+                    signers.clone(),
                     context.shutdown.clone(),
+                )));
+            } else if let Some(url) = configured_url {
+                return Err(configuration(format!(
+                    "tenant {}: fetching {url} needs the CAs of [platforms.identity] (url and ca)",
+                    tenant.istat
                 )));
             }
         }
@@ -187,34 +209,33 @@ pub fn build(context: &PlatformContext) -> Result<PlatformParts, PlatformError> 
     })
 }
 
-/// Fetches one federation's IdP metadata (`{base}/metadata`) now and every [`REFRESH_EVERY`]; until
-/// the first success (the simulator may start after us) every few seconds. A failed refresh keeps
-/// the last good list. With `register` (development: the IdP is the simulator), first posts our
-/// signed SP metadata to `{base}/sp-metadata`, until the simulator accepts it.
+/// Fetches one federation's IdP metadata from `url` now and every [`REFRESH_EVERY`]; until the first
+/// success (the simulator may start after us) every few seconds. A failed refresh — unreachable, or
+/// not signed by one of `signers` when there are some — keeps the last good list. With `register`
+/// (development: the IdP is the simulator; its URL and our signed SP metadata), first posts our
+/// metadata there, until the simulator accepts it.
+#[allow(clippy::too_many_arguments)]
 async fn refresh(
     client: reqwest::Client,
-    base: String,
-    mut register: Option<String>,
+    url: String,
+    mut register: Option<(String, String)>,
     federation: Federation,
     registry: Arc<IdpRegistry>,
     trusted_files: Vec<PathBuf>,
+    signers: Option<Arc<TrustedKeys>>,
     shutdown: tokio_util::sync::CancellationToken,
 ) -> Result<(), String> {
-    let url = format!("{base}/metadata");
     let mut loaded = false;
     loop {
-        if let Some(document) = &register {
-            match client
-                .post(format!("{base}/sp-metadata"))
-                .body(document.clone())
-                .send()
-                .await
-            {
+        if let Some((register_url, document)) = &register {
+            match client.post(register_url).body(document.clone()).send().await {
                 Ok(answer) if answer.status().is_success() => register = None,
                 Ok(answer) => {
-                    tracing::warn!(url = %base, status = %answer.status(), "the IdP simulator refused our SP metadata")
+                    tracing::warn!(url = %register_url, status = %answer.status(), "the IdP simulator refused our SP metadata")
                 }
-                Err(e) => tracing::debug!(url = %base, error = %e, "the IdP simulator is not reachable yet"),
+                Err(e) => {
+                    tracing::debug!(url = %register_url, error = %e, "the IdP simulator is not reachable yet")
+                }
             }
         }
         let outcome = async {
@@ -223,7 +244,7 @@ async fn refresh(
                 return Err(format!("HTTP {}", response.status()));
             }
             let bytes = response.bytes().await.map_err(|e| e.to_string())?;
-            read_metadata(&url, &bytes, None).map_err(|e| e.to_string())
+            read_metadata(&url, &bytes, signers.as_deref()).map_err(|e| e.to_string())
         }
         .await;
         match outcome {
@@ -251,6 +272,27 @@ async fn refresh(
             _ = tokio::time::sleep(wait) => {}
         }
     }
+}
+
+/// The certificates fetched IdP metadata must be signed with; `None` when none are configured.
+fn metadata_signers(tenant: &str, files: &[PathBuf]) -> Result<Option<Arc<TrustedKeys>>, PlatformError> {
+    if files.is_empty() {
+        return Ok(None);
+    }
+    let mut pem = Vec::new();
+    for path in files {
+        let bytes = std::fs::read(path).map_err(|e| {
+            configuration(format!(
+                "tenant {tenant}: identity.idp_metadata_signers {}: {e}",
+                path.display()
+            ))
+        })?;
+        pem.extend(bytes);
+        pem.push(b'\n');
+    }
+    TrustedKeys::from_pem(&pem)
+        .map(|keys| Some(Arc::new(keys)))
+        .map_err(|e| configuration(format!("tenant {tenant}: identity.idp_metadata_signers: {e}")))
 }
 
 fn signing_key(
