@@ -2,11 +2,16 @@
 //! a signed Response, every check of the checklist (signature against the IdP's metadata key, the
 //! pending request found and consumed in the coordination store, the assertion replay cache), the
 //! `identity.login.succeeded` event confirmed by RabbitMQ, and the 303 to the return URL with a ticket.
-//! The SP is the identity connector built as `snodo up` builds it; the IdP is the simulator in process.
+//! The SP is the identity connector built as `snodo up` builds it, served on the inbound HTTPS
+//! listener as `snodo up` serves it (`crate::inbound::serve`: OpenSSL, the development PKI's server
+//! certificate, client certificates requested); the IdP is the simulator in process.
 //!
-//! The Responses are prepared before the clock starts (each needs its own AuthnRequest: login, SSO,
-//! simulator login), so the figure is the ACS alone. The SP's router is served over plain HTTP here:
-//! the binary's HTTP client has no TLS, and TLS termination is the same for every inbound endpoint.
+//! Three series, each with its own Responses, prepared before the clock starts (each needs its own
+//! AuthnRequest: login, SSO, simulator login), so the figures are the ACS alone:
+//! - plain HTTP, the same routes on a second listener: the reference, what the ACS costs without TLS;
+//! - HTTPS over kept-alive connections: a reverse proxy or a browser reusing its connection;
+//! - HTTPS with a new connection, so a full TLS handshake, per login: citizens' browsers coming
+//!   back from the IdP each on their own — the figure the aim is about.
 //!
 //! Issue 7's aim on this 2-core machine (broker, simulator, SP and load generator sharing it): at least
 //! 500 logins per second, p99 under 50 ms.
@@ -22,6 +27,7 @@ use parking_lot::Mutex;
 use serde_json::{Value, json};
 use snodo_queue::topology::SubscriberQueue;
 use snodo_queue::{ConsumeOptions, SharedTransport, Topology};
+use snodo_security::devpki::DevPki;
 use snodo_security::saml::redirect::url_encode;
 use snodo_simulators::framework::{Instance, SimClock, Transport, serve};
 use snodo_simulators::identity::IdentityProvider;
@@ -34,8 +40,8 @@ const TENANT: &str = "015146";
 
 #[derive(clap::Args)]
 pub struct IdentityBenchArgs {
-    /// Logins to make (each a fresh AuthnRequest and signed Response, prepared before timing).
-    #[arg(long, default_value_t = 3_000)]
+    /// Logins per series (each a fresh AuthnRequest and signed Response, prepared before timing).
+    #[arg(long, default_value_t = 2_000)]
     logins: u64,
     /// ACS POSTs in flight at once (browsers coming back from the IdP at the same time).
     #[arg(long, default_value_t = 16)]
@@ -57,14 +63,14 @@ struct Prepared {
 
 pub async fn measure(args: IdentityBenchArgs) -> anyhow::Result<Report> {
     println!(
-        "snodo bench identity — {} cores, {} logins, {} at once, RabbitMQ {}",
+        "snodo bench identity — {} cores, {} logins per series, {} at once, RabbitMQ {}",
         std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
         args.logins,
         args.concurrency,
         args.amqp
     );
     let bench = BenchBase::connect("identity", &args.amqp).await?;
-    let (transport, names, _pki, stop) = (
+    let (transport, names, pki, stop) = (
         bench.transport.clone(),
         bench.names.clone(),
         bench.pki.clone(),
@@ -83,11 +89,15 @@ pub async fn measure(args: IdentityBenchArgs) -> anyhow::Result<Report> {
     .await?;
     idp.set_base_url(&simulator.url());
 
-    // The SP as `snodo up` builds it, its public URLs pointing at the listener of this run.
-    let inbound = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let base = format!("http://{}", inbound.local_addr()?);
+    // The SP as `snodo up` builds it, its public URLs pointing at the inbound listener of this run
+    // (a free port, found before the connector is built: its metadata names the ACS).
+    let port = std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?
+        .local_addr()?
+        .port();
+    let base = format!("https://127.0.0.1:{port}");
     let return_url = format!("{base}/bench/landing");
     let mut config = BenchBase::config_with_endpoint("identity", simulator.url());
+    config.listeners.inbound = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
     let tenant = config
         .tenants
         .first_mut()
@@ -125,9 +135,14 @@ pub async fn measure(args: IdentityBenchArgs) -> anyhow::Result<Report> {
     let router = parts
         .inbound
         .context("the identity connector has no inbound router")?;
+    crate::inbound::serve(&config, Some(&pki), router.clone(), stop.clone())
+        .await
+        .context("serving the inbound HTTPS listener")?;
+    let plain = tokio::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await?;
+    let plain_base = format!("http://{}", plain.local_addr()?);
     let serve_stop = stop.clone();
     tokio::spawn(async move {
-        axum::serve(inbound, router)
+        axum::serve(plain, router)
             .with_graceful_shutdown(serve_stop.cancelled_owned())
             .await
     });
@@ -139,12 +154,9 @@ pub async fn measure(args: IdentityBenchArgs) -> anyhow::Result<Report> {
         stop.clone(),
     ));
 
-    let http = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .pool_max_idle_per_host(args.concurrency as usize * 2)
-        .build()?;
+    let kept_alive = https_client(&pki, Some(args.concurrency as usize * 2))?;
     let walk = Walk {
-        http: http.clone(),
+        http: kept_alive.clone(),
         login_url: format!("{base}/identity/{TENANT}/login"),
         idp_entity_id: format!("{}/spid", simulator.url()),
         idp_login: format!("{}/spid/login", simulator.url()),
@@ -156,16 +168,37 @@ pub async fn measure(args: IdentityBenchArgs) -> anyhow::Result<Report> {
         ..walk
     });
 
-    // Prepare every Response, a few at a time (the simulator signs each).
+    let series = [
+        Series {
+            subject: "SPID logins over plain HTTP (reference), ACS POST → event confirmed → 303",
+            client: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .pool_max_idle_per_host(args.concurrency as usize * 2)
+                .build()?,
+            origin: Some(plain_base),
+        },
+        Series {
+            subject: "SPID logins over HTTPS, kept-alive connections, ACS POST → event confirmed → 303",
+            client: kept_alive,
+            origin: None,
+        },
+        Series {
+            subject: "SPID logins over HTTPS, a new TLS connection each, ACS POST → event confirmed → 303",
+            client: https_client(&pki, None)?,
+            origin: None,
+        },
+    ];
+
+    // Prepare every Response (one warm-up per series besides), a few at a time: the simulator signs each.
     let prep_started = Instant::now();
-    let prepared = Arc::new(Mutex::new(Vec::with_capacity(args.logins as usize + 1)));
+    let wanted = (args.logins + 1) * series.len() as u64;
+    let prepared = Arc::new(Mutex::new(Vec::with_capacity(wanted as usize)));
     let mut workers = tokio::task::JoinSet::new();
     let next = Arc::new(AtomicU64::new(0));
     for _ in 0..args.concurrency.min(8) {
         let (walk, next, prepared) = (walk.clone(), next.clone(), prepared.clone());
-        let n = args.logins + 1;
         workers.spawn(async move {
-            while next.fetch_add(1, Ordering::Relaxed) < n {
+            while next.fetch_add(1, Ordering::Relaxed) < wanted {
                 let p = walk.prepare().await?;
                 prepared.lock().push(p);
             }
@@ -182,24 +215,116 @@ pub async fn measure(args: IdentityBenchArgs) -> anyhow::Result<Report> {
         prep_started.elapsed()
     );
 
-    // One warm-up login: connections, the registry's key, the broker channel.
-    let warm = prepared.pop().context("nothing prepared")?;
-    if let Err(e) = post_to_acs(&http, &warm, &return_url).await {
+    let mut report = Report::new("identity");
+    let mut expected = 0;
+    let mut baseline: Option<f64> = None;
+    for s in &series {
+        let batch: Vec<Prepared> = prepared
+            .drain(..(args.logins as usize + 1).min(prepared.len()))
+            .map(|p| Prepared {
+                acs_url: match &s.origin {
+                    Some(origin) => p.acs_url.replacen(&base, origin, 1),
+                    None => p.acs_url,
+                },
+                body: p.body,
+            })
+            .collect();
+        let outcome = run_series(&s.client, batch, &return_url, args.concurrency).await?;
+        expected += outcome.logged_in + 1;
+        let h = &outcome.latency;
+        let q = |p: f64| Duration::from_micros(h.value_at_quantile(p));
+        let rate = outcome.logged_in as f64 / outcome.elapsed.as_secs_f64();
+        println!("{}", s.subject);
+        println!(
+            "  {} logins in {:.2?}: {rate:.0} logins/s{}   p50 {:>9.2?}   p99 {:>9.2?}   p99.9 {:>9.2?}   max {:>9.2?}",
+            outcome.logged_in,
+            outcome.elapsed,
+            baseline
+                .map(|b| format!(" ({:.2}× plain HTTP)", rate / b))
+                .unwrap_or_default(),
+            q(0.5),
+            q(0.99),
+            q(0.999),
+            Duration::from_micros(h.max())
+        );
+        let mut row = Row::timed(
+            s.subject,
+            "logins",
+            outcome.logged_in,
+            outcome.failures.len() as u64,
+            outcome.elapsed,
+            h,
+        );
+        match baseline {
+            Some(b) => row = row.with_ratio("plain HTTP", rate / b),
+            None => baseline = Some(rate),
+        }
+        report.rows.push(row);
+        if let Some(first) = outcome.failures.first() {
+            println!("  {} logins failed; the first: {first}", outcome.failures.len());
+            report.fail(first.clone());
+        }
+    }
+    println!("aim, for HTTPS with a new connection per login: at least 500 logins/s, p99 under 50 ms");
+
+    // Every login's event must be in the backend's queue (warm-ups included).
+    let waiting = Instant::now();
+    while succeeded.load(Ordering::Relaxed) < expected && waiting.elapsed() < Duration::from_secs(30) {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let received = succeeded.load(Ordering::Relaxed);
+    println!("identity.login.succeeded events the backend received: {received} of {expected}");
+    if received < expected {
+        report.fail(format!("{received} of {expected} login events received"));
+    }
+    stop.cancel();
+    for queue in topology.queue_names() {
+        let _ = transport.delete_queue(queue).await;
+    }
+    transport.close().await;
+    Ok(report)
+}
+
+/// One measured series: how the browser reaches the ACS.
+struct Series {
+    subject: &'static str,
+    client: reqwest::Client,
+    /// Posts to this origin instead of the Response's ACS URL's (the plain HTTP listener).
+    origin: Option<String>,
+}
+
+struct SeriesOutcome {
+    logged_in: u64,
+    failures: Vec<String>,
+    elapsed: Duration,
+    latency: Histogram<u64>,
+}
+
+/// A warm-up login (the first of `batch`: connections, the registry's key, the broker channel), then
+/// the rest, `concurrency` at a time, timed.
+async fn run_series(
+    http: &reqwest::Client,
+    mut batch: Vec<Prepared>,
+    return_url: &str,
+    concurrency: u64,
+) -> anyhow::Result<SeriesOutcome> {
+    let warm = batch.pop().context("nothing prepared")?;
+    if let Err(e) = post_to_acs(http, &warm, return_url).await {
         bail!("the warm-up login failed: {e}");
     }
-
-    let queue = Arc::new(Mutex::new(prepared));
+    let count = batch.len() as u64;
+    let queue = Arc::new(Mutex::new(batch));
     let latency = Arc::new(Mutex::new(Histogram::<u64>::new(3)?));
     let failures = Arc::new(Mutex::new(Vec::<String>::new()));
     let started = Instant::now();
     let mut workers = tokio::task::JoinSet::new();
-    for _ in 0..args.concurrency {
+    for _ in 0..concurrency {
         let (http, queue, latency, failures, return_url) = (
             http.clone(),
             queue.clone(),
             latency.clone(),
             failures.clone(),
-            return_url.clone(),
+            return_url.to_owned(),
         );
         workers.spawn(async move {
             loop {
@@ -215,56 +340,29 @@ pub async fn measure(args: IdentityBenchArgs) -> anyhow::Result<Report> {
     }
     while workers.join_next().await.is_some() {}
     let elapsed = started.elapsed();
-    let failed = failures.lock().len() as u64;
-    let logged_in = args.logins - failed;
-
-    // Every login's event must be in the backend's queue (plus the warm-up's).
-    let expected = logged_in + 1;
-    let waiting = Instant::now();
-    while succeeded.load(Ordering::Relaxed) < expected && waiting.elapsed() < Duration::from_secs(30) {
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let received = succeeded.load(Ordering::Relaxed);
-
-    let h = latency.lock().clone();
-    let q = |p: f64| Duration::from_micros(h.value_at_quantile(p));
-    println!(
-        "{logged_in} logins through the ACS in {elapsed:.2?}: {:.0} logins/s   (aim: at least 500)",
-        logged_in as f64 / elapsed.as_secs_f64()
-    );
-    println!(
-        "ACS POST → event confirmed → 303   p50 {:>9.2?}   p99 {:>9.2?}   p99.9 {:>9.2?}   max {:>9.2?}   (aim: p99 under 50 ms)",
-        q(0.5),
-        q(0.99),
-        q(0.999),
-        Duration::from_micros(h.max())
-    );
-    println!("identity.login.succeeded events the backend received: {received} of {expected}");
-    let first_failure = failures.lock().first().cloned();
-    if let Some(first) = first_failure {
-        println!("{failed} logins failed; the first: {first}");
-    }
-    stop.cancel();
-    for queue in topology.queue_names() {
-        let _ = transport.delete_queue(queue).await;
-    }
-    transport.close().await;
-    let mut report = Report::new("identity");
-    report.rows.push(Row::timed(
-        "SPID logins, ACS POST → event confirmed → 303",
-        "logins",
-        logged_in,
-        failed,
+    let failures = std::mem::take(&mut *failures.lock());
+    let latency = latency.lock().clone();
+    Ok(SeriesOutcome {
+        logged_in: count - failures.len() as u64,
+        failures,
         elapsed,
-        &h,
-    ));
-    if let Some(first) = failures.lock().first() {
-        report.fail(first.clone());
+        latency,
+    })
+}
+
+/// A browser's HTTPS client: trusts the development CA only, follows no redirect (the 303 is the
+/// answer measured); `keep` idle connections per host, or none (every login its own handshake).
+fn https_client(pki: &DevPki, keep: Option<usize>) -> anyhow::Result<reqwest::Client> {
+    let mut roots = Vec::new();
+    for ca in pki.trust_anchors().certificates() {
+        roots.push(reqwest::Certificate::from_pem(&ca.to_pem()?)?);
     }
-    if received < expected {
-        report.fail(format!("{received} of {expected} login events received"));
-    }
-    Ok(report)
+    Ok(reqwest::Client::builder()
+        .tls_backend_native()
+        .tls_certs_only(roots)
+        .redirect(reqwest::redirect::Policy::none())
+        .pool_max_idle_per_host(keep.unwrap_or(0))
+        .build()?)
 }
 
 /// A browser's way from the SP's login to the form the IdP posts back, through the simulator's JSON face.
