@@ -11,6 +11,8 @@
 //!   traced by the booking code of its result as received, both attempts, completed; a SOAP Fault is
 //!   recorded `rejected` with its code; `snodo_platform_calls_total` and the latency histogram count
 //!   each call once;
+//! - a call outside a command (a feed's poll) is counted always, journaled only when it failed (a
+//!   call dropped unfinished counts as a timeout);
 //! - `snodo_journal_dropped_total` counts reports the writer could not take.
 
 use std::sync::Arc;
@@ -466,4 +468,37 @@ async fn reports_the_writer_cannot_take_are_counted_on_metrics() {
         text.lines().any(|l| l == "snodo_journal_dropped_total 3"),
         "{text}"
     );
+}
+
+#[tokio::test]
+async fn calls_outside_a_command_are_counted_and_journaled_only_when_they_failed() {
+    let stop = CancellationToken::new();
+    let (journal, telemetry) = journal_with_telemetry(false, &stop);
+    let mut polled = telemetry.start_call("acme", "changes", "https://acme.test/changes");
+    polled.business_id("POLL-1").status(200);
+    polled.succeeded();
+    let mut failed = telemetry.start_call("acme", "changes", "https://acme.test/changes");
+    failed.business_id("POLL-2").status(503);
+    failed.finish_http();
+    // Dropped unfinished, as a cancelled future drops it: recorded as a timeout.
+    let mut abandoned = telemetry.start_call("acme", "changes", "https://acme.test/changes");
+    abandoned.business_id("POLL-3");
+    drop(abandoned);
+
+    let records = trace_until(&journal, "POLL-2", |r| !r.is_empty()).await;
+    assert_eq!(kinds(&records), ["platform_attempt"]);
+    assert_eq!(records[0].outcome.as_deref(), Some("unavailable"));
+    assert_eq!(records[0].message_id, None);
+    let abandoned = trace_until(&journal, "POLL-3", |r| !r.is_empty()).await;
+    assert_eq!(abandoned[0].outcome.as_deref(), Some("timeout"));
+    assert!(journal.trace("POLL-1").await.unwrap().is_empty());
+    let text = metrics(&telemetry, &journal);
+    for line in [
+        "snodo_platform_calls_total{platform=\"acme\",operation=\"changes\",outcome=\"ok\",platform_code=\"\"} 1",
+        "snodo_platform_calls_total{platform=\"acme\",operation=\"changes\",outcome=\"unavailable\",platform_code=\"HTTP 503\"} 1",
+        "snodo_platform_calls_total{platform=\"acme\",operation=\"changes\",outcome=\"timeout\",platform_code=\"\"} 1",
+    ] {
+        assert!(text.lines().any(|l| l == line), "no `{line}` in:\n{text}");
+    }
+    stop.cancel();
 }

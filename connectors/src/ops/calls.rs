@@ -36,8 +36,9 @@
 //! by a deadline or a shutdown while waiting).
 //!
 //! Inside a command handler the call is attached to the command (message id, correlation id, tenant);
-//! elsewhere (a feed poller) it is journaled only when it names a business id, since nothing else
-//! could find it. The same path serves the runtime's hook
+//! elsewhere (a feed poller) it is journaled only when it failed and names a business id (see
+//! [`Telemetry::record_platform_attempt`](super::Telemetry::record_platform_attempt)); `/metrics`
+//! counts every call. The same path serves the runtime's hook
 //! ([`record_platform_attempt`](snodo_queue::runtime::journal::record_platform_attempt)) when the
 //! instance's [`Telemetry`] is the runtimes' journal sink, as in `snodo up`.
 

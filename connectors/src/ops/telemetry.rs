@@ -92,8 +92,9 @@ impl Telemetry {
     }
 
     /// Records one finished platform call in the metrics and (attached to `command`, when there is
-    /// one) in the journal. Calls outside a command that name no business id are counted but not
-    /// journaled: no trace could reach them.
+    /// one) in the journal. Outside a command (a feed's poll) only a failed call naming a business id
+    /// is journaled: a successful poll every few seconds would crowd the journal, and a call naming
+    /// nothing could not be traced; the metrics count every call.
     pub fn record_platform_attempt(&self, command: Option<&CurrentCommand>, attempt: PlatformAttempt) {
         self.platform_calls.record(
             attempt.platform,
@@ -103,7 +104,7 @@ impl Telemetry {
             attempt.elapsed,
         );
         if let Some(journal) = &self.journal
-            && (command.is_some() || !attempt.business_ids.is_empty())
+            && (command.is_some() || (attempt.outcome.is_err() && !attempt.business_ids.is_empty()))
         {
             journal.platform_attempt(command, attempt);
         }
