@@ -278,3 +278,46 @@ impl Sequences {
         CheckResult::pass(ID_OPERAZIONE, format!("{id}, greater than the comune's last"))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use snodo_security::xml::{Limits, parse};
+
+    use super::super::checks::Status;
+    use super::*;
+
+    fn request(id: &str, service: &str) -> String {
+        format!(
+            "<p:Richiesta{service} xmlns:p=\"{}\"><testataRichiesta><idOperazioneComune>{id}</idOperazioneComune>\
+             <codMittente>015146</codMittente></testataRichiesta></p:Richiesta{service}>",
+            ns::CONSULTAZIONE
+        )
+    }
+
+    fn judge(sequences: &mut Sequences, id: &str, service: &str, seq: u64) -> CheckResult {
+        let xml = request(id, service);
+        let doc = parse(xml.as_bytes(), &Limits::default()).unwrap();
+        let payload = doc.document_element();
+        let service = service_of(Some(ns::CONSULTAZIONE), &format!("Richiesta{service}")).unwrap();
+        sequences.judge(Testata::of(&doc, payload).as_ref(), service, seq)
+    }
+
+    #[test]
+    fn ids_must_grow_per_comune_and_repeat_only_for_the_same_service() {
+        let mut sequences = Sequences::default();
+        assert_eq!(judge(&mut sequences, "10", "3002", 1).status, Status::Pass);
+        assert_eq!(judge(&mut sequences, "11", "3003", 2).status, Status::Pass);
+        // A retry: the same id for the same service.
+        let repeat = judge(&mut sequences, "10", "3002", 3);
+        assert_eq!(repeat.status, Status::Pass, "{}", repeat.detail);
+        assert!(repeat.detail.contains("#1"));
+        // EN079: the same id for another service.
+        let other = judge(&mut sequences, "11", "3002", 4);
+        assert_eq!(other.status, Status::Fail);
+        assert!(other.detail.contains("EN079"), "{}", other.detail);
+        // A new id not greater than the last.
+        assert_eq!(judge(&mut sequences, "9", "3002", 5).status, Status::Fail);
+        assert_eq!(judge(&mut sequences, "A1", "3002", 6).status, Status::Fail);
+        assert_eq!(judge(&mut sequences, "12", "3002", 7).status, Status::Pass);
+    }
+}

@@ -152,3 +152,17 @@ fn derive_unknown(notices: &[NoticeNumber]) -> Result<NoticeNumber, SuiteError> 
         .find(|candidate| !notices.contains(candidate))
         .ok_or_else(|| SuiteError::new("cannot derive an unknown notice number: give --unknown-notice"))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_derived_unknown_notice_is_valid_and_not_among_the_given_ones() {
+        let given = NoticeNumber::aux3(1, 9_999_999_999_999).unwrap();
+        let unknown = derive_unknown(std::slice::from_ref(&given)).unwrap();
+        assert_ne!(unknown, given);
+        assert_eq!(unknown.segregation_code(), Some(1));
+        assert!(unknown.verify_check_digits().is_ok());
+    }
+}
