@@ -2,8 +2,9 @@
 //! (`pagopa_common::world`): a notice demanded by a citizen (paDemandPaymentNotice, "modello 4") and
 //! paid; an @e.bollo revenue stamp asked for in paGetPaymentV2 and delivered, signed, in paSendRTV2's
 //! receipt (the stamp judged by `xmllint` against `MarcaDaBollo.xsd` and by `xmlsec1`); a receipt
-//! broadcast to the station of the notice's second beneficiary; and the node recognised by the
-//! fingerprint header of a proxy that ends TLS in front of Snodo.
+//! broadcast to the station of the notice's second beneficiary; the node recognised by the
+//! fingerprint header of a proxy that ends TLS in front of Snodo; and a PSP paying through the
+//! node's `nodeForPsp` SOAP service.
 
 mod pagopa_common;
 
@@ -14,7 +15,8 @@ use pagopa_common::world::{FINGERPRINT_HEADER, Options, TEFA_TENANT, World, node
 use pagopa_common::{Behaviour, EC, STATION, TEFA_EC, TENANT, payable, verify};
 use serde_json::json;
 use snodo_mappings::pagopa::NoticeNumber;
-use snodo_mappings::pagopa::contract::{Credit, Payable, PaymentPosition};
+use snodo_mappings::pagopa::contract::{Credit, PaymentPosition};
+use snodo_mappings::pagopa::{Amount, PspCaller, PspRequest, QrCode};
 
 fn notice(base: u64) -> String {
     NoticeNumber::aux3(1, base).unwrap().to_string()
@@ -112,7 +114,7 @@ fn stamped(n: &str, document_hash: &str) -> PaymentPosition {
         province: "MI".into(),
     };
     position.transfers[1].category = "9/0301116TS/".into();
-    PaymentPosition::Payable(Payable { ..position })
+    PaymentPosition::Payable(position)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -291,4 +293,84 @@ async fn behind_a_tls_terminating_proxy_the_node_is_recognised_by_its_certificat
         .send()
         .await;
     assert!(refused.is_err(), "the proxy requires a client certificate");
+}
+
+fn field<'a>(body: &'a str, name: &str) -> Option<&'a str> {
+    let open = format!("<{name}>");
+    let start = body.find(&open)? + open.len();
+    let end = body[start..].find(&format!("</{name}>"))? + start;
+    Some(&body[start..end])
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_psp_paying_through_node_for_psp_reaches_snodo_and_the_backend() {
+    let world = World::start().await;
+    let n = notice(4_200_000_006);
+    world
+        .backend
+        .set(&n, Behaviour::Answer(payable(&n, &[(EC, 7_300)])));
+    let caller = PspCaller {
+        id_psp: "SNODOPSP01".into(),
+        id_broker_psp: "SNODOPSP01".into(),
+        id_channel: "SNODOPSP01_01".into(),
+        password: "snodo-psp-pwd".into(),
+    };
+    let qr_code = QrCode {
+        fiscal_code: EC.into(),
+        notice_number: n.clone(),
+    };
+    let call = |request: PspRequest| {
+        let http = world.admin.clone();
+        let url = format!("{}/nodo-auth/node-for-psp/v1", world.simulator.url());
+        async move {
+            http.post(url)
+                .header("Ocp-Apim-Subscription-Key", "snodo-development-subscription-key")
+                .header("Content-Type", "text/xml; charset=utf-8")
+                .body(request.to_envelope())
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap()
+        }
+    };
+    let verified = call(PspRequest::Verify {
+        caller: caller.clone(),
+        qr_code: qr_code.clone(),
+    })
+    .await;
+    assert_eq!(field(&verified, "outcome"), Some("OK"), "{verified}");
+    assert_eq!(field(&verified, "amount"), Some("73.00"));
+    let activated = call(PspRequest::Activate {
+        caller: caller.clone(),
+        v2: true,
+        idempotency_key: Some("SNODOPSP01_0000000001".into()),
+        qr_code,
+        expiration_ms: None,
+        amount: Amount::from_cents(7_300).unwrap(),
+        due_date: None,
+        payment_note: None,
+    })
+    .await;
+    let token = field(&activated, "paymentToken")
+        .unwrap_or_else(|| panic!("{activated}"))
+        .to_owned();
+    let closed = call(PspRequest::SendOutcome {
+        caller,
+        v2: true,
+        idempotency_key: None,
+        payment_tokens: vec![token.clone()],
+        paid: true,
+    })
+    .await;
+    assert_eq!(field(&closed, "outcome"), Some("OK"), "{closed}");
+    let receipts = world.events("pagopa.receipt.received", 1).await;
+    assert_eq!(receipts[0].1["receipt_id"], token.as_str());
+    assert_eq!(receipts[0].1["amount_cents"], 7_300);
+    let payments = world.admin_get("/pagopa/payments").await;
+    assert_eq!(
+        payments["payments"][0]["delivery"]["state"], "sent",
+        "{payments:#}"
+    );
 }
