@@ -307,10 +307,9 @@ fn count(row: &Row) -> String {
 }
 
 fn rate(row: &Row) -> String {
-    if row.per_second.is_finite() {
-        format!("{} {}/s", thousands(row.per_second), row.unit)
-    } else {
-        String::new()
+    match row.per_second {
+        Some(rate) if rate.is_finite() => format!("{} {}/s", thousands(rate), row.unit),
+        _ => String::new(),
     }
 }
 
@@ -380,7 +379,7 @@ mod tests {
             unit: "x".into(),
             count: 1,
             failed: 0,
-            per_second: 1.0,
+            per_second: Some(1.0),
             p50_us: None,
             p99_us: None,
             mean_only: false,

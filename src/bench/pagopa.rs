@@ -282,7 +282,7 @@ pub async fn measure(args: PagopaBenchArgs) -> anyhow::Result<Report> {
     for (name, latency) in &primitives {
         let mut row = Row::timed(format!("  {name}"), "calls", paid, failed, elapsed, latency);
         // Each primitive runs once per payment: its rate is the payments', not a throughput of its own.
-        row.per_second = f64::NAN;
+        row.per_second = None;
         report.rows.push(row);
     }
     if let Some(first) = failures.lock().first() {

@@ -63,7 +63,8 @@ pub struct Row {
     /// Operations that succeeded.
     pub count: u64,
     pub failed: u64,
-    pub per_second: f64,
+    /// None where a rate would mislead (a step of a larger operation, counted at the operation's rate).
+    pub per_second: Option<f64>,
     /// Median and 99th percentile latency in microseconds; a mean alone goes in `p50_us` with
     /// `mean_only` set (per-document XML figures are means of CPU time).
     pub p50_us: Option<f64>,
@@ -92,7 +93,7 @@ impl Row {
             unit: unit.to_owned(),
             count,
             failed,
-            per_second: count as f64 / elapsed.as_secs_f64().max(f64::MIN_POSITIVE),
+            per_second: Some(count as f64 / elapsed.as_secs_f64().max(f64::MIN_POSITIVE)),
             p50_us: Some(latency.value_at_quantile(0.5) as f64),
             p99_us: Some(latency.value_at_quantile(0.99) as f64),
             mean_only: false,

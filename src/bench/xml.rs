@@ -217,7 +217,7 @@ fn to_report(rows: &[Row]) -> Report {
             unit: "verifications".into(),
             count: 0,
             failed: 0,
-            per_second: 1.0 / seconds,
+            per_second: Some(1.0 / seconds),
             p50_us: Some(seconds * 1e6),
             p99_us: None,
             mean_only: true,
