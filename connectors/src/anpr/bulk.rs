@@ -28,6 +28,11 @@ use crate::state::{SharedStore, StateError};
 pub const RESULT_EVENT: &str = "anpr.bulk_lookup.result";
 pub const COMPLETED_EVENT: &str = "anpr.bulk_lookup.completed";
 
+/// How much result content one poll gathers before it stops and lets the scheduler publish it and
+/// poll again at once: a job over a whole city is gigabytes of results, which must never sit in
+/// memory together.
+const POLL_BUDGET_BYTES: usize = 32 << 20;
+
 /// ANPR's "not ready yet" answers to 4005 (§1.7: EN099, EN108, EN109): poll again later.
 const NOT_READY: &[&str] = &["EN099", "EN108", "EN109"];
 
@@ -237,7 +242,8 @@ impl Feed for BulkResultsFeed {
             }
         }
         let mut items = Vec::new();
-        for job_id in self.jobs.pending(&istat).await.map_err(unavailable)? {
+        let mut gathered = 0usize;
+        'jobs: for job_id in self.jobs.pending(&istat).await.map_err(unavailable)? {
             let Some(job) = self.jobs.job(&istat, job_id).await.map_err(unavailable)? else {
                 continue;
             };
@@ -246,6 +252,10 @@ impl Feed for BulkResultsFeed {
                 let index = index as u32;
                 if done.contains_key(&index) {
                     continue;
+                }
+                if gathered >= POLL_BUDGET_BYTES {
+                    // The rest on the next poll, right after this one's events are confirmed.
+                    break 'jobs;
                 }
                 let Some(first) = self.fetch(&chunk.id_operazione_anpr, 1).await? else {
                     continue;
@@ -267,6 +277,7 @@ impl Feed for BulkResultsFeed {
                     continue;
                 }
                 for (n, r) in results.iter().enumerate() {
+                    gathered += r.content_base64.len();
                     let id = format!("{}:{}:{n}", r.id_operazione_anpr, r.page);
                     items.push(item(RESULT_EVENT, &istat, id, r));
                 }
@@ -286,7 +297,7 @@ impl Feed for BulkResultsFeed {
         Ok(Poll {
             items,
             next_cursor: serde_json::to_string(&progress).expect("progress always serializes"),
-            more: false,
+            more: gathered >= POLL_BUDGET_BYTES,
         })
     }
 }
