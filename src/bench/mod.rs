@@ -6,6 +6,7 @@ use std::process::ExitCode;
 
 mod all;
 mod anpr;
+mod anpr_bulk;
 mod cie_booking;
 mod identity;
 mod load;
@@ -38,6 +39,8 @@ enum Bench {
     CieBooking(cie_booking::CieBookingBenchArgs),
     /// Signed ANPR resident lookups (3002) end to end: RabbitMQ → connector → ANPR simulator → event.
     Anpr(anpr::AnprBenchArgs),
+    /// A whole city (1.4 million residents) re-read through ANPR bulk jobs: 4002 chunks of ≤ 2,000, 4005 pages polled on the scheduler.
+    AnprBulk(anpr_bulk::AnprBulkBenchArgs),
 }
 
 /// Benchmarks log at `warn` unless `SNODO_LOG` says otherwise: they measure the work, not the log
@@ -55,5 +58,6 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
         Bench::Identity(a) => report::finish(identity::measure(a).await?),
         Bench::CieBooking(a) => report::finish(cie_booking::measure(a).await?),
         Bench::Anpr(a) => report::finish(anpr::measure(a).await?),
+        Bench::AnprBulk(a) => report::finish(anpr_bulk::measure(a).await?),
     }
 }
