@@ -278,3 +278,61 @@ async fn later_polls_publish_only_new_notifications_and_the_pulls_are_valid() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_n030_pushed_and_pulled_carries_one_id() {
+    use snodo_connectors::anpr::soap::{allocate, exchange};
+    use snodo_mappings::anpr::bulk::{self, Chunk};
+    use snodo_mappings::anpr::lookup::Section;
+
+    let w = World::start(true).await;
+    // A 4002 chunk: ANPR announces its results with an N030, pushed and kept for the pull.
+    let chunk = Chunk {
+        codici_fiscali: population()
+            .iter()
+            .take(3)
+            .map(|p| p.codice_fiscale.as_str().to_owned())
+            .collect(),
+        sections: vec![Section::PersonalData],
+        reference_date: chrono::Utc::now().date_naive(),
+    };
+    let key = uuid::Uuid::new_v4();
+    let id = allocate(&w.tenant, &w.store, key).await.unwrap();
+    let accepted = exchange(
+        &w.tenant,
+        &w.store,
+        bulk::SUBMIT_SERVICE,
+        key,
+        id,
+        |ctx| bulk::write_request(&chunk, ctx),
+        bulk::read_response,
+    )
+    .await
+    .unwrap()
+    .expect("ANPR accepts the chunk");
+
+    let (pushed, pushed_body) = w.next_event().await;
+    assert_eq!(pushed_body["kind"], "N030", "{pushed_body}");
+    w.start_pulling();
+    let (pulled, pulled_body) = w.next_event().await;
+    assert_eq!(pulled_body["kind"], "N030", "{pulled_body}");
+    assert_eq!(pulled_body["notification_id"], pushed_body["notification_id"]);
+    assert_eq!(
+        pulled.message_id, pushed.message_id,
+        "one notification, one message_id"
+    );
+    // It is the notification's own id, and its content names the operation whose results are ready.
+    assert_ne!(
+        pulled_body["notification_id"],
+        accepted.id_operazione_anpr.as_str()
+    );
+    let content = openssl::base64::decode_block(pulled_body["content_base64"].as_str().unwrap()).unwrap();
+    let content = String::from_utf8(content).unwrap();
+    assert!(
+        content.contains(&format!(
+            "<idOperazioneANPR>{}</idOperazioneANPR>",
+            accepted.id_operazione_anpr
+        )),
+        "{content}"
+    );
+}

@@ -129,6 +129,10 @@ pub struct AnprSettings {
     pub bulk_page_size: usize,
     /// Base URL of the comuni's inbound listener for pushes (`None`: no pushes).
     pub push_base_url: Option<String>,
+    /// Whether the push target's port moves with the simulator's own (reached on its default port +
+    /// n, it pushes to `push_base_url`'s port + n): true where `snodo up --listener-offset` or `snodo
+    /// simulate --port-offset` launch it, since every listener moves by the same offset there.
+    pub push_follows_port_offset: bool,
     /// The TLS client that pushes (trusting the comune's server certificate).
     pub push_client: reqwest::Client,
     pub push_policy: RetryPolicy,
@@ -151,6 +155,7 @@ impl AnprSettings {
             bulk_processing: TimeDelta::seconds(2),
             bulk_page_size: DEFAULT_BULK_PAGE_SIZE,
             push_base_url: Some("https://127.0.0.1:7443".into()),
+            push_follows_port_offset: false,
             push_client: client,
             push_policy: RetryPolicy::default(),
             pdnd_clients: vec![PdndClient::development(
@@ -185,7 +190,7 @@ impl Shared {
                 comune: job.comune.clone(),
                 kind: "N030".into(),
                 id_operazione_anpr: job.notification_id.clone(),
-                content: services::notification_content(job_id),
+                content: services::notification_content(&job.notification_id, job_id),
             },
             job.ready_at,
         );
@@ -230,6 +235,9 @@ impl AnprSimulator {
             .with_workstations(settings.trusted_comuni.clone());
         let pusher = Arc::new(push::Pusher {
             base_url: settings.push_base_url.clone(),
+            port_offset: settings
+                .push_follows_port_offset
+                .then(|| push::PortOffset::new(DEFAULT_PORT)),
             client: settings.push_client.clone(),
             policy: settings.push_policy,
             clock: clock.clone(),
@@ -270,7 +278,9 @@ impl AnprSimulator {
 
     fn build_development(clock: SimClock) -> Result<AnprSimulator, AnprSimulatorError> {
         let pki = DevPki::ensure(&crate::pagopa::settings::default_pki_dir(), &DevTenant::default())?;
-        AnprSimulator::new(clock, AnprSettings::development(&pki)?, population())
+        let mut settings = AnprSettings::development(&pki)?;
+        settings.push_follows_port_offset = true;
+        AnprSimulator::new(clock, settings, population())
     }
 }
 
@@ -298,6 +308,10 @@ impl Simulator for AnprSimulator {
                 "/govway/rest/in/MinInternoPortaANPR-PDND/{eservice}/v1/anpr-service-e002",
                 post(pdnd::eservice),
             )
+            .layer(axum::middleware::from_fn_with_state(
+                self.shared.clone(),
+                observe_port,
+            ))
             .with_state(self.shared.clone())
     }
 
@@ -306,6 +320,10 @@ impl Simulator for AnprSimulator {
             Router::new()
                 .route("/admin/anpr/pushes", get(pushes))
                 .route("/admin/anpr/notifications", post(push_now))
+                .layer(axum::middleware::from_fn_with_state(
+                    self.shared.clone(),
+                    observe_port,
+                ))
                 .with_state(self.shared.clone()),
         )
     }
@@ -360,6 +378,24 @@ impl Simulator for AnprSimulator {
             Err(e) => soap::fault(FaultCode::Server, &e.to_string(), None),
         }
     }
+}
+
+/// Learns, from the port requests name, how far `--listener-offset` moved this simulator (and so
+/// the comune's inbound listener it pushes to).
+async fn observe_port(
+    State(shared): State<Arc<Shared>>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    if let Some(offset) = &shared.pusher.port_offset {
+        let host = request
+            .headers()
+            .get(axum::http::header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .or_else(|| request.uri().authority().map(|a| a.as_str()));
+        offset.observe(host);
+    }
+    next.run(request).await
 }
 
 async fn pushes(State(shared): State<Arc<Shared>>) -> Response {

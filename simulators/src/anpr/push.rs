@@ -6,6 +6,7 @@
 //! dropped connection, another code — is a failed attempt.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
@@ -65,6 +66,10 @@ pub struct PushAttempt {
 pub struct Pusher {
     /// Base URL of the comune's inbound listener (`https://127.0.0.1:7443`); `None` disables pushes.
     pub base_url: Option<String>,
+    /// Set when the simulator runs beside `snodo up` (or `snodo simulate`): every listener is moved
+    /// by the same `--listener-offset`, so the port the simulator is reached on (its default port +
+    /// n) tells how far the comune's inbound listener moved too (`base_url`'s port + n).
+    pub port_offset: Option<PortOffset>,
     pub client: reqwest::Client,
     pub policy: RetryPolicy,
     pub clock: SimClock,
@@ -76,6 +81,10 @@ impl Pusher {
     pub fn schedule(self: &Arc<Self>, notification: Notification, first: DateTime<Utc>) {
         let Some(base) = self.base_url.clone() else {
             return;
+        };
+        let base = match &self.port_offset {
+            Some(offset) => offset.shift(&base),
+            None => base,
         };
         let this = self.clone();
         tokio::spawn(async move {
@@ -134,6 +143,50 @@ impl Pusher {
     }
 }
 
+/// How far the simulator's listener is from its default port, as learnt from the requests that
+/// reach it (the `Host` they name).
+pub struct PortOffset {
+    default_port: u16,
+    seen: AtomicU32,
+}
+
+/// No request has named a port yet.
+const UNSEEN: u32 = u32::MAX;
+
+impl PortOffset {
+    pub fn new(default_port: u16) -> PortOffset {
+        PortOffset {
+            default_port,
+            seen: AtomicU32::new(UNSEEN),
+        }
+    }
+
+    /// Notes the port of a request's `Host` header (`127.0.0.1:9442`).
+    pub fn observe(&self, host: Option<&str>) {
+        let port = host
+            .and_then(|h| h.rsplit_once(':'))
+            .and_then(|(_, p)| p.parse::<u16>().ok());
+        if let Some(offset) = port.and_then(|p| p.checked_sub(self.default_port)) {
+            self.seen.store(u32::from(offset), Ordering::Relaxed);
+        }
+    }
+
+    /// `base` with its port moved by the offset seen (unchanged before any request named one).
+    pub fn shift(&self, base: &str) -> String {
+        let offset = self.seen.load(Ordering::Relaxed);
+        let Ok(offset) = u16::try_from(offset) else {
+            return base.to_owned();
+        };
+        let Ok(mut url) = reqwest::Url::parse(base) else {
+            return base.to_owned();
+        };
+        match url.port_or_known_default().and_then(|p| p.checked_add(offset)) {
+            Some(port) if url.set_port(Some(port)).is_ok() => url.as_str().trim_end_matches('/').to_owned(),
+            _ => base.to_owned(),
+        }
+    }
+}
+
 fn between<'t>(text: &'t str, open: &str, close: &str) -> Option<&'t str> {
     let start = text.find(open)? + open.len();
     let end = text[start..].find(close)? + start;
@@ -168,5 +221,24 @@ pub async fn sleep_until(clock: &SimClock, due: DateTime<Utc>) {
             Duration::from_millis(100)
         };
         tokio::time::sleep(real.min(Duration::from_millis(100))).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_push_target_moves_with_the_simulators_own_port() {
+        let offset = PortOffset::new(9441);
+        assert_eq!(offset.shift("https://127.0.0.1:7443"), "https://127.0.0.1:7443");
+        offset.observe(Some("127.0.0.1:9441"));
+        assert_eq!(offset.shift("https://127.0.0.1:7443"), "https://127.0.0.1:7443");
+        offset.observe(Some("localhost:9451"));
+        assert_eq!(offset.shift("https://127.0.0.1:7443"), "https://127.0.0.1:7453");
+        // A Host without a port, or below the default, teaches nothing.
+        offset.observe(Some("anpr.example"));
+        offset.observe(Some("127.0.0.1:80"));
+        assert_eq!(offset.shift("https://127.0.0.1:7443/"), "https://127.0.0.1:7453");
     }
 }

@@ -460,7 +460,9 @@ pub fn run(
                     id_operazione_anpr: job.notification_id.clone(),
                     state: Some(1),
                     kind: Some("N030".into()),
-                    content_base64: Some(encode_block(notification_content(&job_id).as_bytes())),
+                    content_base64: Some(encode_block(
+                        notification_content(&job.notification_id, &job_id).as_bytes(),
+                    )),
                     format: Some("XML".into()),
                 });
             }
@@ -476,10 +478,15 @@ pub fn run(
     }
 }
 
-/// The content of an N030 notification: which asynchronous operation has its results.
-pub fn notification_content(job_id: &str) -> String {
+/// The content of an N030 notification `notification_id`: which asynchronous operation has its
+/// results. Its own `testataNotifica` comes first, so that a comune reading the first
+/// `idOperazioneANPR` of the XML — as it must for a 3003 entry, which carries no other id — finds the
+/// id the push (`testataNotifica` of `RichiestaN000`) and the 4005 entry carry too.
+pub fn notification_content(notification_id: &str, job_id: &str) -> String {
     format!(
-        "<notificaN030><idOperazioneANPR>{job_id}</idOperazioneANPR><esito>Elaborazione completata</esito></notificaN030>"
+        "<notificaN030><testataNotifica><tipoNotifica>N030</tipoNotifica><idOperazioneANPR>{notification_id}</idOperazioneANPR>\
+         </testataNotifica><operazioneRichiesta><idOperazioneANPR>{job_id}</idOperazioneANPR></operazioneRichiesta>\
+         <esito>Elaborazione completata</esito></notificaN030>"
     )
 }
 
