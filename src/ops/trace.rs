@@ -113,8 +113,14 @@ fn print_table(records: &[TraceRecord]) {
             .ok()
             .and_then(|v| v.as_str().map(str::to_owned))
             .unwrap_or_default();
+        // A call (to a platform, or from one) is named by its operation; the event it led to is its own row.
+        let is_call = matches!(
+            r.kind,
+            snodo_connectors::journal::RecordKind::PlatformAttempt
+                | snodo_connectors::journal::RecordKind::InboundCall
+        );
         let subject = match (&r.operation, &r.message_type) {
-            (Some(op), _) if r.kind == snodo_connectors::journal::RecordKind::PlatformAttempt => op.clone(),
+            (Some(op), _) if is_call => op.clone(),
             (_, Some(t)) => t.clone(),
             (Some(op), None) => op.clone(),
             (None, None) => "-".into(),
