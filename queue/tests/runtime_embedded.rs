@@ -12,3 +12,6 @@ async fn the_scripted_connector_is_compliant() {
 }
 
 snodo_queue::runtime_fault_tests!(EmbeddedTestBroker::new());
+
+// Outcome confirmed, ack lost, redelivered: one outcome per command with a settled-attempts ledger.
+snodo_queue::lost_ack_tests!(EmbeddedTestBroker::new());

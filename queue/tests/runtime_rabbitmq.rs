@@ -11,3 +11,6 @@ async fn the_scripted_connector_is_compliant() {
     let broker = RabbitTestBroker::shared().await;
     assert_connector_compliance(&broker, &ScriptedSubject::new()).await;
 }
+
+// Outcome confirmed, ack lost, redelivered: one outcome per command with a settled-attempts ledger.
+snodo_queue::lost_ack_tests!(RabbitTestBroker::shared().await);

@@ -114,7 +114,13 @@ impl RabbitConsumer {
     }
 }
 
-fn to_delivery(queue: &str, mode: Mode, delivery: lapin::message::Delivery) -> Delivery {
+fn to_delivery(
+    queue: &str,
+    mode: Mode,
+    link: &Arc<Link>,
+    generation: u64,
+    delivery: lapin::message::Delivery,
+) -> Delivery {
     let lapin::message::Delivery {
         properties,
         data,
@@ -124,7 +130,11 @@ fn to_delivery(queue: &str, mode: Mode, delivery: lapin::message::Delivery) -> D
     } = delivery;
     let message = convert::to_message(&properties, data);
     let acker: Box<dyn Acker> = match mode {
-        Mode::Work { .. } => Box::new(RabbitAcker { acker }),
+        Mode::Work { .. } => Box::new(RabbitAcker {
+            acker,
+            link: link.clone(),
+            generation,
+        }),
         Mode::Replies => Box::new(NoSettlement),
     };
     Delivery::new(message, redelivered, queue, acker)
@@ -158,7 +168,9 @@ impl DeliveryStream for RabbitConsumer {
             let Some(current) = active.as_mut() else { continue };
             let event = tokio::select! {
                 item = current.consumer.next() => match item {
-                    Some(Ok(delivery)) => return Some(to_delivery(queue, *mode, delivery)),
+                    Some(Ok(delivery)) => {
+                        return Some(to_delivery(queue, *mode, link, current.generation, delivery));
+                    }
                     Some(Err(err)) => Event::Ended(Some(err)),
                     None => Event::Ended(None),
                 },
@@ -315,9 +327,26 @@ fn retire(active: Option<Active>, link: &Link) {
     });
 }
 
-/// The settlement of a consumed message, through lapin's acker.
+/// The settlement of a consumed message, through lapin's acker, on the connection of `generation`.
 struct RabbitAcker {
     acker: lapin::Acker,
+    link: Arc<Link>,
+    generation: u64,
+}
+
+impl RabbitAcker {
+    /// lapin's settlement, unless the link replaces the delivery's connection first: a connection whose
+    /// recovery stalled resolves nothing, and a settlement waiting on it would hold its command (and a
+    /// shutdown) forever. Its channel is gone with it, so the broker requeues the message either way.
+    async fn settle(&self, settlement: impl Future<Output = lapin::Result<bool>>) -> AckOutcome {
+        match self.link.unless_replaced(self.generation, settlement).await {
+            Some(result) => outcome(result),
+            None => {
+                debug!("the delivery's connection was replaced before its settlement went out");
+                AckOutcome::ChannelLost
+            }
+        }
+    }
 }
 
 /// `Ok(false)` from lapin: the acker is poisoned because its channel closed or is being recovered. The
@@ -337,7 +366,9 @@ pub(crate) fn outcome(result: lapin::Result<bool>) -> AckOutcome {
 #[async_trait]
 impl Acker for RabbitAcker {
     async fn ack(&self) -> Result<AckOutcome, TransportError> {
-        Ok(outcome(self.acker.ack(BasicAckOptions { multiple: false }).await))
+        Ok(self
+            .settle(self.acker.ack(BasicAckOptions { multiple: false }))
+            .await)
     }
 
     async fn nack(&self, requeue: bool) -> Result<AckOutcome, TransportError> {
@@ -345,7 +376,7 @@ impl Acker for RabbitAcker {
             multiple: false,
             requeue,
         };
-        Ok(outcome(self.acker.nack(options).await))
+        Ok(self.settle(self.acker.nack(options)).await)
     }
 
     /// A delivery dropped unsettled goes back to its queue now rather than when the channel closes.
@@ -354,13 +385,16 @@ impl Acker for RabbitAcker {
             return;
         }
         let acker = self.acker.clone();
+        let link = self.link.clone();
+        let generation = self.generation;
         if let Ok(handle) = Handle::try_current() {
             handle.spawn(async move {
                 let options = BasicNackOptions {
                     multiple: false,
                     requeue: true,
                 };
-                if let Err(err) = acker.nack(options).await {
+                // On a replaced connection the nack would wait forever; the broker requeues anyway.
+                if let Some(Err(err)) = link.unless_replaced(generation, acker.nack(options)).await {
                     debug!(error = %err, "requeueing a released delivery");
                 }
             });

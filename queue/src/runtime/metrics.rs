@@ -104,6 +104,12 @@ pub struct ConnectorMetrics {
     pub publish_retries: AtomicU64,
     /// Acks the broker never saw because the channel died; those messages come back.
     pub acks_lost: AtomicU64,
+    /// Redeliveries of attempts already settled (their outcome confirmed, their ack lost), acknowledged
+    /// without being handled again.
+    pub already_settled: AtomicU64,
+    /// Times the settled-attempts ledger could not be read or written; those deliveries were handled
+    /// as if it had no record (at-least-once).
+    pub settled_ledger_unavailable: AtomicU64,
     pub in_flight: AtomicI64,
     /// Sum of handling time in microseconds, with `handled` for the mean.
     pub handling_micros: AtomicU64,

@@ -16,14 +16,20 @@ pub mod journal;
 pub mod metrics;
 mod process;
 pub mod retry;
+pub mod settled;
 
 pub use error::{CommandError, ErrorCode, ErrorReport};
 pub use handler::{Command, CommandHandler, SharedHandler, TenantDirectory};
 pub use metrics::ConnectorMetrics;
 pub use retry::{RetryDecision, RetrySchedule};
+pub use settled::{LedgerUnavailable, MemoryLedger, SettledLedger, SharedLedger};
 
 use crate::topology::{ConnectorQueues, Names};
 use crate::transport::{ConsumeOptions, SharedTransport, TransportError};
+
+/// How long released commands may take to return after the grace period, before the runtime stops
+/// without them.
+pub const ABANDON_WAIT: Duration = Duration::from_secs(5);
 
 /// How one connector's runtime behaves.
 #[derive(Debug, Clone)]
@@ -76,6 +82,8 @@ struct Inner {
     events_exchange: String,
     dead_queue: String,
     journal: Option<journal::SharedJournalSink>,
+    /// Where settled attempts are recorded; without one, a redelivered settled attempt is handled again.
+    settled: Option<SharedLedger>,
 }
 
 impl Inner {
@@ -115,6 +123,7 @@ impl ConnectorRuntime {
             settings,
             metrics: Arc::new(ConnectorMetrics::default()),
             journal: None,
+            settled: None,
         };
         ConnectorRuntime {
             inner: Arc::new(inner),
@@ -127,6 +136,15 @@ impl ConnectorRuntime {
         Arc::get_mut(&mut self.inner)
             .expect("the runtime is not shared before it runs")
             .journal = Some(sink);
+        self
+    }
+
+    /// Records settled attempts in `ledger` and acknowledges, without handling, a redelivery of an
+    /// attempt recorded there (see [`settled`]). Call before [`ConnectorRuntime::run`].
+    pub fn with_settled_ledger(mut self, ledger: SharedLedger) -> Self {
+        Arc::get_mut(&mut self.inner)
+            .expect("the runtime is not shared before it runs")
+            .settled = Some(ledger);
         self
     }
 
@@ -224,7 +242,13 @@ impl ConnectorRuntime {
         {
             tracing::warn!(connector = %connector, "Grace period over; releasing unfinished commands.");
             abandon.cancel();
-            tasks.wait().await;
+            // Abandoned work returns at its next await; should one still hang (a wait no cancellation
+            // reaches), the runtime returns without it: its delivery goes back to the broker when the
+            // connection closes, and a shutdown never outlasts the grace period by more than this.
+            if tokio::time::timeout(ABANDON_WAIT, tasks.wait()).await.is_err() {
+                tracing::error!(connector = %connector, unfinished = tasks.len(), wait = ?ABANDON_WAIT,
+                    "Commands did not release after the grace period; stopping without them (they come back).");
+            }
         }
         // Deliveries prefetched but never started go back to the queue with the consumer.
         drop(consumer);

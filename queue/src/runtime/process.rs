@@ -46,7 +46,33 @@ enum PlanResult {
 pub(super) async fn process(inner: Arc<Inner>, delivery: Delivery, shutdown: CancellationToken) {
     let started = Instant::now();
     inner.metrics.in_flight.fetch_add(1, Ordering::Relaxed);
-    let plan = plan(&inner, &delivery.message).await;
+    let settled_key = settled_key(&inner, &delivery.message);
+    if let Some((message_id, attempt)) = settled_key
+        && already_settled(&inner, message_id, attempt).await
+    {
+        inner.metrics.already_settled.fetch_add(1, Ordering::Relaxed);
+        tracing::Span::current().record("message_id", tracing::field::display(message_id));
+        tracing::info!(
+            attempt,
+            redelivered = delivery.redelivered,
+            "Attempt already settled (its outcome was confirmed, its ack lost); acknowledged without handling."
+        );
+        acknowledge(&inner, delivery).await;
+        inner.metrics.in_flight.fetch_sub(1, Ordering::Relaxed);
+        return;
+    }
+    // Past the grace period the handler is abandoned mid-call: the delivery goes back to the broker and
+    // the platform sees the same idempotency key when it comes back.
+    let plan = tokio::select! {
+        biased;
+        plan = plan(&inner, &delivery.message) => plan,
+        _ = shutdown.cancelled() => {
+            tracing::warn!("Stopping while the command was being handled; it will be redelivered.");
+            inner.metrics.in_flight.fetch_sub(1, Ordering::Relaxed);
+            drop(delivery);
+            return;
+        }
+    };
     for publish in plan.publishes {
         if publish_until_confirmed(&inner, publish, &shutdown).await.is_err() {
             // Shutting down with the broker unreachable: release the delivery so that it comes back.
@@ -84,6 +110,91 @@ pub(super) async fn process(inner: Arc<Inner>, delivery: Delivery, shutdown: Can
             }
         });
     }
+    if let Some((message_id, attempt)) = settled_key {
+        record_settled(&inner, message_id, attempt).await;
+    }
+    // An ack waiting on a dead connection must not hold a shutdown: past the grace period it is given up,
+    // and the broker requeues the command when the connection closes (the ledger then recognises it).
+    tokio::select! {
+        biased;
+        () = acknowledge(&inner, delivery) => {}
+        _ = shutdown.cancelled() => {
+            inner.metrics.acks_lost.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!("Stopping before the ack went out; the broker will redeliver the command.");
+        }
+    }
+    let elapsed = started.elapsed();
+    by_type.handling.observe(elapsed);
+    inner
+        .metrics
+        .handling_micros
+        .fetch_add(elapsed.as_micros() as u64, Ordering::Relaxed);
+    inner.metrics.handled.fetch_add(1, Ordering::Relaxed);
+    inner.metrics.in_flight.fetch_sub(1, Ordering::Relaxed);
+}
+
+/// How long one read or write of the settled-attempts ledger may take before the runtime goes on
+/// without it: a ledger that hangs must not hold commands any more than a ledger that is down.
+const LEDGER_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// The ledger key of a delivery: its `message_id` and `attempt`, when a ledger is configured and the
+/// envelope can be read. Messages whose envelope cannot be read have no reliable identity; they are
+/// dead-lettered again if redelivered, which is harmless (same reason, same original).
+fn settled_key(inner: &Inner, message: &Message) -> Option<(Uuid, u32)> {
+    inner.settled.as_ref()?;
+    Envelope::parse(message).ok().map(|e| (e.message_id, e.attempt))
+}
+
+/// Whether the ledger has this attempt as settled. An unavailable ledger counts as "no": the delivery is
+/// handled (at-least-once), never lost or held.
+async fn already_settled(inner: &Inner, message_id: Uuid, attempt: u32) -> bool {
+    let Some(ledger) = &inner.settled else {
+        return false;
+    };
+    match tokio::time::timeout(LEDGER_TIMEOUT, ledger.is_settled(message_id, attempt)).await {
+        Ok(Ok(settled)) => settled,
+        Ok(Err(e)) => {
+            inner
+                .metrics
+                .settled_ledger_unavailable
+                .fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(error = %e, ledger = ledger.kind(),
+                "Cannot tell whether this attempt was already settled; handling it (at-least-once).");
+            false
+        }
+        Err(_) => {
+            inner
+                .metrics
+                .settled_ledger_unavailable
+                .fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(after = ?LEDGER_TIMEOUT, ledger = ledger.kind(),
+                "The settled-attempts ledger did not answer; handling this attempt (at-least-once).");
+            false
+        }
+    }
+}
+
+/// Records the attempt as settled once its publishes are confirmed. Failing to record is counted and
+/// the delivery is acknowledged anyway: its outcome is out, and holding it would only bring it back.
+async fn record_settled(inner: &Inner, message_id: Uuid, attempt: u32) {
+    let Some(ledger) = &inner.settled else {
+        return;
+    };
+    let failure = match tokio::time::timeout(LEDGER_TIMEOUT, ledger.record_settled(message_id, attempt)).await
+    {
+        Ok(Ok(())) => return,
+        Ok(Err(e)) => e.to_string(),
+        Err(_) => format!("no answer within {LEDGER_TIMEOUT:?}"),
+    };
+    inner
+        .metrics
+        .settled_ledger_unavailable
+        .fetch_add(1, Ordering::Relaxed);
+    tracing::warn!(error = %failure, ledger = ledger.kind(),
+        "Settled attempt not recorded; if its ack is lost too, it will be handled again.");
+}
+
+async fn acknowledge(inner: &Inner, delivery: Delivery) {
     match delivery.ack().await {
         Ok(AckOutcome::Settled) => {}
         Ok(AckOutcome::ChannelLost) => {
@@ -95,14 +206,6 @@ pub(super) async fn process(inner: Arc<Inner>, delivery: Delivery, shutdown: Can
             tracing::warn!(error = %e, "Ack failed; the broker will redeliver the command.");
         }
     }
-    let elapsed = started.elapsed();
-    by_type.handling.observe(elapsed);
-    inner
-        .metrics
-        .handling_micros
-        .fetch_add(elapsed.as_micros() as u64, Ordering::Relaxed);
-    inner.metrics.handled.fetch_add(1, Ordering::Relaxed);
-    inner.metrics.in_flight.fetch_sub(1, Ordering::Relaxed);
 }
 
 /// Publishes with confirm, trying again with backoff while the broker refuses or is away. Gives up only
@@ -117,16 +220,20 @@ async fn publish_until_confirmed(
         .with_max_delay(Duration::from_secs(5))
         .with_jitter()
         .without_max_times();
-    (|| inner.transport.publish(publish.clone()))
+    let until_confirmed = (|| inner.transport.publish(publish.clone()))
         .retry(backoff)
         .when(|_| !shutdown.is_cancelled())
         .notify(|e, wait| {
             inner.metrics.publish_retries.fetch_add(1, Ordering::Relaxed);
             tracing::warn!(error = %e, exchange = %publish.exchange, routing_key = %publish.routing_key,
                 retry_in = ?wait, "Publish not confirmed; trying again.");
-        })
-        .await
-        .map_err(|_| ())
+        });
+    // A confirm awaited on a dead connection must not hold a shutdown either.
+    tokio::select! {
+        biased;
+        confirmed = until_confirmed => confirmed.map_err(|_| ()),
+        _ = shutdown.cancelled() => Err(()),
+    }
 }
 
 async fn plan(inner: &Inner, message: &Message) -> Plan {

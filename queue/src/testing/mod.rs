@@ -14,6 +14,7 @@ pub mod conformance;
 pub mod embedded;
 pub mod harness;
 pub mod inbound;
+pub mod lost_acks;
 pub mod rabbit;
 pub mod recording;
 pub mod runtime_cases;
