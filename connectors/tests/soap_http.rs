@@ -251,6 +251,25 @@ async fn the_endpoint_refuses_what_is_not_soap_1_1_without_calling_the_handler()
     let response = post("x".repeat(20_000), "text/xml").await.unwrap();
     assert_eq!(response.status(), 413);
 
+    // A body that cannot be read is a bad request, not a large one.
+    let (host_port, path) = server.url.trim_start_matches("http://").split_once('/').unwrap();
+    let mut stream = tokio::net::TcpStream::connect(host_port).await.unwrap();
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    stream
+        .write_all(
+            format!(
+                "POST /{path} HTTP/1.1\r\nHost: x\r\nContent-Type: text/xml\r\n\
+                 Transfer-Encoding: chunked\r\n\r\nzz\r\n<x/>\r\n0\r\n\r\n"
+            )
+            .as_bytes(),
+        )
+        .await
+        .unwrap();
+    let mut answer = vec![0u8; 64];
+    let n = stream.read(&mut answer).await.unwrap();
+    let status_line = String::from_utf8_lossy(&answer[..n]).to_string();
+    assert!(status_line.starts_with("HTTP/1.1 400"), "{status_line}");
+
     let soap12 = EnvelopeBuilder::new().body(&request("a"));
     let response = post(soap12, "application/soap+xml").await.unwrap();
     assert_eq!(response.status(), 500);

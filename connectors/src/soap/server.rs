@@ -108,15 +108,22 @@ async fn serve(
     }
     let bytes: Bytes = match axum::body::to_bytes(body, config.max_request_bytes).await {
         Ok(b) => b,
-        Err(_) => {
-            return (
-                StatusCode::PAYLOAD_TOO_LARGE,
-                format!(
-                    "SOAP requests are limited to {} bytes\n",
-                    config.max_request_bytes
-                ),
-            )
-                .into_response();
+        Err(error) => {
+            // Only a body over the limit is 413; one that cannot be read (a broken chunk, a
+            // connection closed early) is another mistake, and a 413 would send the client looking
+            // for a size problem it does not have.
+            return if error.into_inner().is::<http_body_util::LengthLimitError>() {
+                (
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    format!(
+                        "SOAP requests are limited to {} bytes\n",
+                        config.max_request_bytes
+                    ),
+                )
+                    .into_response()
+            } else {
+                (StatusCode::BAD_REQUEST, "the request body could not be read\n").into_response()
+            };
         }
     };
     let envelope = match read_envelope(&bytes, &config.limits) {
