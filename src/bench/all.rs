@@ -56,7 +56,7 @@ const PLANS: &[Plan] = &[
     },
     Plan {
         name: "identity",
-        args: &["--logins", "1500"],
+        args: &["--logins", "500"],
         broker: true,
     },
     Plan {
