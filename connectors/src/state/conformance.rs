@@ -391,6 +391,42 @@ pub async fn malformed_arguments_are_refused_without_echoing_ids(backend: &TestB
     assert!(matches!(e, StateError::InvalidTtl { .. }), "{e}");
 }
 
+/// The consumer runtime's settled-attempts ledger: an attempt recorded through one connection is seen
+/// through another (another instance), and only that attempt of that message_id.
+pub async fn settled_attempts_are_shared_and_distinct(backend: &TestBackend) {
+    let ns = namespace(backend);
+    let (a, b) = (ns.ledger().await, ns.ledger().await);
+    let (m1, m2) = (Uuid::new_v4(), Uuid::new_v4());
+    assert!(!b.is_settled(m1, 1).await.unwrap());
+    a.record_settled(m1, 1).await.unwrap();
+    assert!(b.is_settled(m1, 1).await.unwrap());
+    assert!(
+        !b.is_settled(m1, 2).await.unwrap(),
+        "another attempt of the same command"
+    );
+    assert!(!b.is_settled(m2, 1).await.unwrap(), "another command");
+    // Recording again (a second instance settling a duplicate) is harmless.
+    b.record_settled(m1, 1).await.unwrap();
+    b.record_settled(m1, 2).await.unwrap();
+    assert!(a.is_settled(m1, 1).await.unwrap());
+    assert!(a.is_settled(m1, 2).await.unwrap());
+}
+
+pub async fn settled_attempts_expire_after_the_retention(backend: &TestBackend) {
+    let ns = backend.namespace(StateSettings {
+        settled_retention: SHORT,
+        ..StateSettings::default()
+    });
+    let ledger = ns.ledger().await;
+    let id = Uuid::new_v4();
+    ledger.record_settled(id, 3).await.unwrap();
+    assert!(ledger.is_settled(id, 3).await.unwrap());
+    eventually("the settled record expires", || async {
+        (!ledger.is_settled(id, 3).await.unwrap()).then_some(())
+    })
+    .await;
+}
+
 /// Expands every conformance case as a `#[tokio::test]` against `$backend` (a
 /// [`TestBackend`](super::testing::TestBackend) expression).
 #[macro_export]
@@ -408,6 +444,8 @@ macro_rules! state_conformance_tests {
             expired_lease_is_taken_over_with_a_greater_fence,
             released_lease_is_free_at_once_and_fences_keep_growing,
             malformed_arguments_are_refused_without_echoing_ids,
+            settled_attempts_are_shared_and_distinct,
+            settled_attempts_expire_after_the_retention,
         );
     };
     (@cases $backend:expr; $($case:ident),+ $(,)?) => {

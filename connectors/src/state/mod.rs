@@ -19,6 +19,7 @@ use uuid::Uuid;
 
 mod memory;
 mod redis_store;
+mod settled;
 
 #[cfg(feature = "testing")]
 pub mod conformance;
@@ -27,6 +28,7 @@ pub mod testing;
 
 pub use memory::MemoryStore;
 pub use redis_store::RedisStore;
+pub use settled::connect_with_ledger;
 
 /// The store as the rest of Snodo holds it.
 pub type SharedStore = Arc<dyn StateStore>;
@@ -52,6 +54,9 @@ pub struct StateSettings {
     pub allocation_retention: Duration,
     /// Largest token value or cursor, in bytes.
     pub max_value_len: usize,
+    /// How long the consumer runtime's record "attempt n of this message_id was settled" is kept
+    /// (`connect_with_ledger`): a redelivery of a settled attempt within this time is not handled again.
+    pub settled_retention: Duration,
 }
 
 impl Default for StateSettings {
@@ -62,6 +67,7 @@ impl Default for StateSettings {
             // dead letters days later carry the number in `x-snodo-external-key` and need no record.
             allocation_retention: Duration::from_secs(7 * 24 * 3600),
             max_value_len: 64 * 1024,
+            settled_retention: snodo_queue::runtime::settled::DEFAULT_SETTLED_RETENTION,
         }
     }
 }

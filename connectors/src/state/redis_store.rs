@@ -7,7 +7,8 @@
 //!
 //! Keys, under the configured prefix: `<p>:counter:<counter>:<tenant>` and its allocation records
 //! `…:msg:<message_id>`, `<p>:token:<kind>:<token>`, `<p>:seen:<kind>:<id>`, `<p>:cursor:<name>`,
-//! `<p>:lease:<name>` (a hash: holder, fence) and `<p>:fence:<name>`. Names never contain `:` (they are
+//! `<p>:lease:<name>` (a hash: holder, fence), `<p>:fence:<name>` and the runtime's settled attempts
+//! `<p>:settled:<message_id>:<attempt>` (`settled.rs`). Names never contain `:` (they are
 //! checked), so no two keys of different meaning can collide. Scripts touch keys of different names, so
 //! this targets a single Redis (with replicas), not Redis Cluster.
 
@@ -116,8 +117,8 @@ return 1
 /// The Redis store. Cloning shares the connection.
 #[derive(Clone)]
 pub struct RedisStore {
-    settings: StateSettings,
-    connection: ConnectionManager,
+    pub(super) settings: StateSettings,
+    pub(super) connection: ConnectionManager,
 }
 
 impl RedisStore {
@@ -176,7 +177,7 @@ impl KindText for RedisError {
 }
 
 /// "Unavailable, try again" versus an answer that retrying will not change.
-fn classify(key: &str, e: RedisError) -> StateError {
+pub(super) fn classify(key: &str, e: RedisError) -> StateError {
     let transient = e.is_io_error()
         || e.is_timeout()
         || e.is_connection_dropped()

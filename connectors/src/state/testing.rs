@@ -10,6 +10,8 @@ use std::time::Duration;
 
 use uuid::Uuid;
 
+use snodo_queue::runtime::{MemoryLedger, SharedLedger};
+
 use super::{MemoryStore, RedisStore, SharedStore, StateSettings};
 
 pub const DEFAULT_TEST_REDIS_URL: &str = "redis://127.0.0.1:6379";
@@ -36,7 +38,10 @@ impl TestBackend {
             ..settings
         };
         let backend = match self {
-            TestBackend::InProcess => Namespaced::InProcess(Arc::new(MemoryStore::new(settings.clone()))),
+            TestBackend::InProcess => Namespaced::InProcess(
+                Arc::new(MemoryStore::new(settings.clone())),
+                Arc::new(MemoryLedger::new(settings.settled_retention)),
+            ),
             TestBackend::Redis { url } => Namespaced::Redis { url: url.clone() },
         };
         TestNamespace { backend, settings }
@@ -51,8 +56,8 @@ pub struct TestNamespace {
 }
 
 enum Namespaced {
-    /// The in-process store is the namespace: each test has its own.
-    InProcess(Arc<MemoryStore>),
+    /// The in-process store and ledger are the namespace: each test has its own.
+    InProcess(Arc<MemoryStore>, Arc<MemoryLedger>),
     Redis {
         url: String,
     },
@@ -65,21 +70,30 @@ impl TestNamespace {
 
     pub async fn connect(&self) -> SharedStore {
         match &self.backend {
-            Namespaced::InProcess(memory) => memory.clone(),
-            Namespaced::Redis { url } => {
-                match tokio::time::timeout(
-                    Duration::from_secs(15),
-                    RedisStore::connect(url, self.settings.clone()),
-                )
-                .await
-                {
-                    Ok(Ok(store)) => Arc::new(store),
-                    Ok(Err(e)) => {
-                        panic!("Redis for the tests is not usable at {url} (scripts/test starts it): {e}")
-                    }
-                    Err(_) => panic!("Redis for the tests did not answer within 15 s at {url}"),
-                }
-            }
+            Namespaced::InProcess(memory, _) => memory.clone(),
+            Namespaced::Redis { url } => Arc::new(self.connect_redis(url).await),
+        }
+    }
+
+    /// The settled-attempts ledger of this namespace, as `connect_with_ledger` gives it to `snodo up`;
+    /// on Redis a connection of its own.
+    pub async fn ledger(&self) -> SharedLedger {
+        match &self.backend {
+            Namespaced::InProcess(_, ledger) => ledger.clone(),
+            Namespaced::Redis { url } => Arc::new(self.connect_redis(url).await),
+        }
+    }
+
+    async fn connect_redis(&self, url: &str) -> RedisStore {
+        match tokio::time::timeout(
+            Duration::from_secs(15),
+            RedisStore::connect(url, self.settings.clone()),
+        )
+        .await
+        {
+            Ok(Ok(store)) => store,
+            Ok(Err(e)) => panic!("Redis for the tests is not usable at {url} (scripts/test starts it): {e}"),
+            Err(_) => panic!("Redis for the tests did not answer within 15 s at {url}"),
         }
     }
 }
