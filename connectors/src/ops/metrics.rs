@@ -24,7 +24,7 @@ type TypeCounter = fn(&TypeMetrics) -> u64;
 /// A connector's label and its per-type metrics.
 type PerType<'a> = (&'a str, Vec<(String, Arc<TypeMetrics>)>);
 
-const CONNECTOR_COUNTERS: [(&str, &str, Counter); 2] = [
+const CONNECTOR_COUNTERS: [(&str, &str, Counter); 4] = [
     (
         "snodo_publish_retries_total",
         "Publishes tried again after the broker refused or was away.",
@@ -34,6 +34,16 @@ const CONNECTOR_COUNTERS: [(&str, &str, Counter); 2] = [
         "snodo_acks_lost_total",
         "Acknowledgements lost with their channel (the command comes back).",
         |m| m.acks_lost.load(Ordering::Relaxed),
+    ),
+    (
+        "snodo_already_settled_total",
+        "Redelivered attempts whose outcome was already confirmed, acknowledged without handling.",
+        |m| m.already_settled.load(Ordering::Relaxed),
+    ),
+    (
+        "snodo_settled_ledger_unavailable_total",
+        "Settled-attempts ledger reads or writes that failed (the delivery was handled at-least-once).",
+        |m| m.settled_ledger_unavailable.load(Ordering::Relaxed),
     ),
 ];
 
