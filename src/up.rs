@@ -51,8 +51,10 @@ pub async fn run(file: Option<&Path>, args: UpArgs) -> anyhow::Result<ExitCode> 
     let shutdown = crate::signals::shutdown_on_signal();
     let transport = crate::transport::connect(&config, "snodo up").await?;
     // DESIGN §1: Redis when configured, in-process otherwise. Connected now so that a wrong URL stops
-    // `snodo up` at once rather than at the first feed poll or login.
-    let store = state::connect(
+    // `snodo up` at once rather than at the first feed poll or login. The runtimes' settled-attempts
+    // ledger shares it (queue/src/runtime/settled.rs: a redelivered attempt whose outcome was confirmed
+    // is not handled again).
+    let (store, settled) = state::connect_with_ledger(
         config.redis.url.as_deref(),
         StateSettings::with_prefix(config.transport.prefix.clone()),
     )
@@ -112,7 +114,10 @@ pub async fn run(file: Option<&Path>, args: UpArgs) -> anyhow::Result<ExitCode> 
 
     let runtimes: Vec<_> = assembly::build_runtimes(&config, &transport, &names, tenants, platforms.handlers)
         .into_iter()
-        .map(|r| r.with_journal(telemetry.clone()))
+        .map(|r| {
+            r.with_journal(telemetry.clone())
+                .with_settled_ledger(settled.clone())
+        })
         .collect();
     let topology = assembly::topology(&config, &names, &runtimes);
     transport
