@@ -49,13 +49,20 @@ fn published_schemas_are_current() {
 #[test]
 fn commands_are_closed_and_versioned() {
     for (kind, schema) in schemas() {
-        assert_eq!(
-            schema["additionalProperties"], false,
-            "{kind} must refuse unknown fields"
-        );
-        assert_eq!(
-            schema["properties"]["schema"]["$ref"], "#/$defs/SchemaVersion1",
-            "{kind}"
-        );
+        // A body with several shapes (`outcome`-tagged) is a `oneOf`: each shape must be closed.
+        let shapes = match schema["oneOf"].as_array() {
+            Some(shapes) => shapes.clone(),
+            None => vec![schema],
+        };
+        for shape in shapes {
+            assert_eq!(
+                shape["additionalProperties"], false,
+                "{kind} must refuse unknown fields"
+            );
+            assert_eq!(
+                shape["properties"]["schema"]["$ref"], "#/$defs/SchemaVersion1",
+                "{kind}"
+            );
+        }
     }
 }
