@@ -700,3 +700,111 @@ async fn two_instances_sending_for_one_comune_complete_every_lookup() {
     }
     assert_eq!(accepted, people.len());
 }
+
+/// Two living women of the population who share a surname and a given name.
+fn namesake_mothers() -> (String, String, Vec<String>) {
+    let mut by_name: std::collections::BTreeMap<(String, String), Vec<String>> = Default::default();
+    for p in population().iter() {
+        if p.death_date.is_none() && p.sex == snodo_mappings::codice_fiscale::Sex::Female {
+            by_name
+                .entry((p.surname.to_owned(), p.given_name.to_owned()))
+                .or_default()
+                .push(p.codice_fiscale.as_str().to_owned());
+        }
+    }
+    let ((surname, given_name), codes) = by_name
+        .into_iter()
+        .find(|(_, codes)| codes.len() >= 2)
+        .expect("the seeded population has namesakes");
+    (surname, given_name, codes)
+}
+
+/// The candidates' codici fiscali of one side of a `parents_to_choose` event.
+fn candidate_codes(event: &Value, side: &str) -> Vec<String> {
+    let mut codes: Vec<String> = event[side]
+        .as_array()
+        .unwrap_or_else(|| panic!("{side} in {event}"))
+        .iter()
+        .map(|c| c["person"]["codice_fiscale"].as_str().unwrap().to_owned())
+        .collect();
+    codes.sort();
+    codes
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_birth_naming_a_mother_with_namesakes_lists_the_candidates_and_the_choice_registers_it() {
+    let w = World::start().await;
+    let (surname, given_name, mut namesakes) = namesake_mothers();
+    namesakes.sort();
+    let birth = |mother: Value| {
+        json!({"schema": 1, "child": {"surname": surname, "given_name": "GIULIA", "sex": "F", "birth_date": "2025-03-10",
+                    "birth_place": {"comune": {"name": "MILANO", "istat_code": "015146", "province": "MI"}}},
+               "citizenship": {"country_code": "100", "country_name": "ITALIA"},
+               "mother": mother, "joins": "mother"})
+    };
+
+    // Named without a code, the mother is several people: nothing registered, the candidates listed.
+    let (env, event) = w
+        .outcome(
+            "anpr.birth.register",
+            birth(json!({"surname": surname, "given_name": given_name})),
+        )
+        .await;
+    assert_eq!(env.kind.as_str(), "anpr.birth.register.completed", "{event}");
+    assert_eq!(event["outcome"], "parents_to_choose", "{event}");
+    assert_eq!(candidate_codes(&event, "candidate_mothers"), namesakes);
+    assert!(event.get("candidate_fathers").is_none(), "{event}");
+    assert!(event["id_operazione_anpr"].as_str().is_some(), "{event}");
+
+    // ANPR's answer as the simulator sent it is valid for the official XSD (xmllint).
+    let page = w.admin_get("/exchanges?operation=Richiesta1001").await;
+    let answer = page["exchanges"][0]["response"]["text"]
+        .as_str()
+        .expect("the answer is recorded")
+        .to_owned();
+    assert!(answer.contains("RispostaMultipla1001"), "{answer}");
+    let doc = parse(answer.as_bytes(), &Limits::default()).unwrap();
+    let body = doc
+        .child_elements(doc.document_element())
+        .find(|&n| doc.element(n).is_some_and(|e| e.name().local_name() == "Body"))
+        .unwrap();
+    let payload = doc.child_elements(body).next().unwrap();
+    let standalone = Canonicalization::new(Algorithm::Exclusive)
+        .subtree(&doc, payload, &[])
+        .unwrap();
+    let file = std::env::temp_dir().join(format!(
+        "snodo-anpr-1001-multiple-{}.xml",
+        uuid::Uuid::new_v4().simple()
+    ));
+    std::fs::write(&file, &standalone).unwrap();
+    let specs = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/specs/anpr/soap/comuni");
+    let out = std::process::Command::new("xmllint")
+        .args(["--noout", "--nonet", "--schema"])
+        .arg(specs.join("1000iscrizione.xsd"))
+        .arg(&file)
+        .output()
+        .expect("xmllint is installed (scripts/test installs libxml2-utils)");
+    std::fs::remove_file(&file).ok();
+    assert!(
+        out.status.success(),
+        "xmllint: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // The backend chooses one and re-submits naming her by codice fiscale: registered.
+    let chosen = &namesakes[1];
+    let (env, event) = w
+        .outcome(
+            "anpr.birth.register",
+            birth(json!({"codice_fiscale": chosen, "surname": surname, "given_name": given_name})),
+        )
+        .await;
+    assert_eq!(env.kind.as_str(), "anpr.birth.register.completed", "{event}");
+    assert_eq!(event["outcome"], "registered", "{event}");
+    assert!(
+        event["subjects"][0]["person"]["codice_fiscale"]
+            .as_str()
+            .is_some(),
+        "{event}"
+    );
+}

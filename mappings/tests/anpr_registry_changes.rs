@@ -11,6 +11,7 @@ use std::process::Command;
 use anpr_common::samples::{address, day, milano};
 use anpr_common::{assert_valid, context, parse_payload, spec_dir, xsd_for};
 use snodo_mappings::anpr::birth::{self, Joins, RegisterBirth};
+use snodo_mappings::anpr::birth_candidates::{self, BirthRegistration, CandidateParent, ParentsToChoose};
 use snodo_mappings::anpr::death::{self, RegisterDeath};
 use snodo_mappings::anpr::place_check::PlaceWarning;
 use snodo_mappings::anpr::registry_change::{
@@ -293,7 +294,7 @@ fn birth_requests_and_answers_are_valid_and_read_back() {
             birth::read_response(&doc, doc.document_element(), Vec::new())
                 .unwrap()
                 .unwrap(),
-            updated(Vec::new())
+            BirthRegistration::Registered(updated(Vec::new()))
         );
         let xml = birth::write_rejection(&Rejection {
             header: answering(h, Outcome::Rejected),
@@ -302,6 +303,88 @@ fn birth_requests_and_answers_are_valid_and_read_back() {
         .unwrap();
         assert_both_valid("1001-ko", &xml);
     }
+}
+
+/// ANPR's third 1001 answer: two registered women could be the mother, so nothing is registered.
+fn two_possible_mothers(place_warnings: Vec<PlaceWarning>) -> ParentsToChoose {
+    let mut other = anna();
+    other.codice_fiscale = Some("SGGNNA90R50F205X".into());
+    other.birth_place = Some(Place::Comune(milano()));
+    ParentsToChoose {
+        schema: SchemaV1,
+        id_operazione_anpr: "4242".into(),
+        candidate_fathers: Vec::new(),
+        candidate_mothers: vec![
+            CandidateParent {
+                person: anna(),
+                citizenship: Some(Citizenship {
+                    country_code: "100".into(),
+                    country_name: "ITALIA".into(),
+                }),
+            },
+            CandidateParent {
+                person: other,
+                citizenship: None,
+            },
+        ],
+        place_warnings,
+    }
+}
+
+#[test]
+fn a_multiple_birth_answer_is_valid_and_carries_the_candidates_in_the_event() {
+    let (xml, _) = birth::write_request(&newborn(), &context("101")).unwrap();
+    let doc = parse_payload(&xml);
+    let (h, _) = birth::read_request(&doc, doc.document_element()).unwrap();
+    let choice = two_possible_mothers(Vec::new());
+    let multiple = birth_candidates::write_response(&answering(h, Outcome::Ok), &choice).unwrap();
+    assert!(multiple.contains("RispostaMultipla1001"), "{multiple}");
+    assert_both_valid("1001-multiple", &multiple);
+
+    let doc = parse_payload(&multiple);
+    let warned = vec![PlaceWarning {
+        field: "child.birth_place.comune".into(),
+        reason: "not in the archive".into(),
+    }];
+    let event = birth::read_response(&doc, doc.document_element(), warned.clone())
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        event,
+        BirthRegistration::ParentsToChoose(two_possible_mothers(warned))
+    );
+
+    // The JSON the backend chooses from, and that it reads back.
+    let json = serde_json::to_value(&event).unwrap();
+    assert_eq!(json["outcome"], "parents_to_choose");
+    assert_eq!(
+        json["candidate_mothers"][1]["person"]["codice_fiscale"],
+        "SGGNNA90R50F205X"
+    );
+    assert_eq!(json["candidate_mothers"][0]["citizenship"]["country_code"], "100");
+    assert!(json.get("candidate_fathers").is_none(), "{json}");
+    assert_eq!(serde_json::from_value::<BirthRegistration>(json).unwrap(), event);
+}
+
+#[test]
+fn a_multiple_birth_answer_without_candidates_is_refused_both_ways() {
+    let (xml, _) = birth::write_request(&newborn(), &context("102")).unwrap();
+    let doc = parse_payload(&xml);
+    let (h, _) = birth::read_request(&doc, doc.document_element()).unwrap();
+    let mut empty = two_possible_mothers(Vec::new());
+    empty.candidate_mothers.clear();
+    let header = answering(h, Outcome::Ok);
+    assert!(birth_candidates::write_response(&header, &empty).is_err());
+
+    // An answer whose lists are absent (the XSD allows it) names no one to choose: an error, not an event.
+    let mut valid = birth_candidates::write_response(&header, &two_possible_mothers(Vec::new())).unwrap();
+    let start = valid.find("<elencoSoggettiMadre>").unwrap();
+    let end = valid.find("</elencoSoggettiMadre>").unwrap() + "</elencoSoggettiMadre>".len();
+    valid.replace_range(start..end, "");
+    assert_both_valid("1001-multiple-empty", &valid);
+    let doc = parse_payload(&valid);
+    let err = birth::read_response(&doc, doc.document_element(), Vec::new()).unwrap_err();
+    assert!(err.to_string().contains("no candidate parent"), "{err}");
 }
 
 #[test]
@@ -372,7 +455,9 @@ fn an_unknown_place_is_a_warning_on_the_event_not_a_rejection() {
     let doc = parse_payload(&ok);
     let event = birth::read_response(&doc, doc.document_element(), warnings.clone())
         .unwrap()
-        .unwrap();
+        .unwrap()
+        .registered()
+        .expect("registered");
     assert_eq!(event.place_warnings, warnings);
     let json = serde_json::to_value(&event).unwrap();
     assert_eq!(json["place_warnings"][0]["field"], "child.birth_place.comune");
@@ -543,12 +628,17 @@ fn the_readme_examples_of_the_registrations_are_valid_bodies() {
         .skip(1)
         .map(|b| b.split("```").next().expect("closed block"))
         .collect();
-    assert_eq!(blocks.len(), 4);
+    assert_eq!(blocks.len(), 5);
     let event: RegistryUpdated = serde_json::from_str(blocks[0]).expect("completed event example");
     assert_eq!(event.place_warnings.len(), 1);
     let residence: ChangeResidence = serde_json::from_str(blocks[1]).expect("5005 example");
     let birth: RegisterBirth = serde_json::from_str(blocks[2]).expect("1001 example");
-    let death: RegisterDeath = serde_json::from_str(blocks[3]).expect("2001 example");
+    let choice: BirthRegistration = serde_json::from_str(blocks[3]).expect("1001 multiple example");
+    assert_eq!(
+        choice,
+        BirthRegistration::ParentsToChoose(two_possible_mothers(Vec::new()))
+    );
+    let death: RegisterDeath = serde_json::from_str(blocks[4]).expect("2001 example");
     // Each example is a command the mappings send without a refusal or a warning.
     for (name, xml) in [
         (

@@ -498,6 +498,8 @@ async fn a_registered_birth_gets_a_codice_fiscale_and_can_be_looked_up() {
     let answer = h.call(BIRTH_PATH, &payload).await;
     let registered = birth::read_response(answer.envelope.document(), answer.envelope.payload(), Vec::new())
         .unwrap()
+        .expect("answered")
+        .registered()
         .expect("registered");
     let code = registered.subjects[0]
         .person
@@ -518,5 +520,103 @@ async fn a_registered_birth_gets_a_codice_fiscale_and_can_be_looked_up() {
             .as_ref()
             .map(|a| a.street_name.clone()),
         "the child lives with the mother"
+    );
+}
+
+#[tokio::test]
+async fn a_father_with_namesakes_is_answered_with_the_candidates_and_his_birth_date_settles_it() {
+    use snodo_mappings::anpr::birth::{self, Joins, RegisterBirth};
+    use snodo_mappings::anpr::birth_candidates::BirthRegistration;
+    use snodo_mappings::anpr::contract::{Citizenship, Place, Sex};
+    use snodo_simulators::population::person::Sex as PopSex;
+    let h = start().await;
+    let living_men: Vec<PopPerson> = population()
+        .iter()
+        .filter(|p| p.death_date.is_none() && p.sex == PopSex::Male)
+        .collect();
+    let (first, namesakes) = living_men
+        .iter()
+        .find_map(|p| {
+            let same: Vec<&PopPerson> = living_men
+                .iter()
+                .filter(|q| q.surname == p.surname && q.given_name == p.given_name)
+                .collect();
+            (same.len() >= 2 && same.iter().filter(|q| q.birth_date == p.birth_date).count() == 1).then(
+                || {
+                    (
+                        p.clone(),
+                        same.iter()
+                            .map(|q| q.codice_fiscale.to_string())
+                            .collect::<Vec<_>>(),
+                    )
+                },
+            )
+        })
+        .expect("the seeded population has namesakes born on different days");
+    let today = chrono::Utc::now().date_naive();
+    let birth_of = |father: Person| RegisterBirth {
+        schema: SchemaV1,
+        child: Person {
+            codice_fiscale: None,
+            surname: Some(first.surname.into()),
+            given_name: Some("PIETRO".into()),
+            sex: Some(Sex::M),
+            birth_date: Some(today),
+            birth_place: Some(Place::Comune(Comune {
+                name: "MILANO".into(),
+                istat_code: Some(ISTAT.into()),
+                province: "MI".into(),
+            })),
+        },
+        citizenship: Citizenship {
+            country_code: "100".into(),
+            country_name: "ITALIA".into(),
+        },
+        birth_record: None,
+        father: Some(father),
+        mother: None,
+        joins: Joins::Father,
+        household: None,
+        relationship: None,
+        effective_date: None,
+    };
+    let by_name = Person {
+        surname: Some(first.surname.into()),
+        given_name: Some(first.given_name.into()),
+        ..Person::default()
+    };
+    let (payload, _) = birth::write_request(&birth_of(by_name.clone()), &h.context(&h.next_id())).unwrap();
+    let answer = h.call(BIRTH_PATH, &payload).await;
+    let BirthRegistration::ParentsToChoose(choice) =
+        birth::read_response(answer.envelope.document(), answer.envelope.payload(), Vec::new())
+            .unwrap()
+            .expect("answered")
+    else {
+        panic!("a father with namesakes is not a registration");
+    };
+    let mut listed: Vec<String> = choice
+        .candidate_fathers
+        .iter()
+        .map(|c| c.person.codice_fiscale.clone().unwrap())
+        .collect();
+    listed.sort();
+    let mut expected = namesakes;
+    expected.sort();
+    assert_eq!(listed, expected);
+    assert!(choice.candidate_mothers.is_empty());
+
+    // His birth date leaves one candidate: ANPR registers the child.
+    let dated = Person {
+        birth_date: Some(first.birth_date),
+        ..by_name
+    };
+    let (payload, _) = birth::write_request(&birth_of(dated), &h.context(&h.next_id())).unwrap();
+    let answer = h.call(BIRTH_PATH, &payload).await;
+    let registered = birth::read_response(answer.envelope.document(), answer.envelope.payload(), Vec::new())
+        .unwrap()
+        .expect("answered");
+    assert!(
+        matches!(registered, BirthRegistration::Registered(_)),
+        "{registered:?}"
     );
 }

@@ -1,14 +1,16 @@
 //! `anpr.birth.register` → service 1001 (iscrizione_nascita): a child born to residents is
 //! registered, with the civil-status record, citizenship, parents and the household the child joins
-//! (`attribuzioneFamiglia`). The answer is the shared `Risposta_Comune` ([`RegistryUpdated`]).
+//! (`attribuzioneFamiglia`). The answer is the shared `Risposta_Comune` ([`RegistryUpdated`]), or
+//! the candidate parents to choose from ([`super::birth_candidates`]).
 
 use chrono::NaiveDate;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use snodo_security::xml::{Document, NodeId};
 
+use super::birth_candidates::{self, BirthRegistration};
 use super::contract::{self, Citizenship, Person, SchemaV1};
-use super::header;
+use super::header::{self, Reply};
 use super::place_check::{self, PlaceWarning};
 use super::registry_change::{self, CivilRecord, Household, RegistryUpdated, Relationship};
 use super::xml::XmlOut;
@@ -251,20 +253,23 @@ pub fn write_response(h: &ResponseHeader, event: &RegistryUpdated) -> Result<Str
     registry_change::write_response(ns::ISCRIZIONE, "Risposta1001", h, event)
 }
 
-/// Reads a `Risposta1001`; `place_warnings` are those [`write_request`] returned. ANPR's third
-/// answer, `RispostaMultipla1001` (several candidate parents), is an error: nothing was registered.
+/// Reads a `Risposta1001`: registered, ANPR's list of candidate parents (`RispostaMultipla1001`),
+/// or `rispostaKO`; `place_warnings` are those [`write_request`] returned.
 pub fn read_response(
     doc: &Document,
     node: NodeId,
     place_warnings: Vec<PlaceWarning>,
-) -> Result<Answer<RegistryUpdated>, AnprError> {
-    registry_change::read_response(
-        &el(doc, node),
-        ns::ISCRIZIONE,
-        "Risposta1001",
-        Some("RispostaMultipla1001"),
-        place_warnings,
-    )
+) -> Result<Answer<BirthRegistration>, AnprError> {
+    let payload = el(doc, node);
+    if let Reply::Ok(ok) = header::read_reply(&payload, ns::ISCRIZIONE, "Risposta1001", "rispostaKO")?
+        && ok.local_name() == "RispostaMultipla1001"
+    {
+        ok.expect(ns::ISCRIZIONE, "RispostaMultipla1001")?;
+        let choice = birth_candidates::read(&ok, place_warnings)?;
+        return Ok(Ok(BirthRegistration::ParentsToChoose(choice)));
+    }
+    let answer = registry_change::read_response(&payload, ns::ISCRIZIONE, "Risposta1001", place_warnings)?;
+    Ok(answer.map(BirthRegistration::Registered))
 }
 
 /// The simulator's `rispostaKO`.

@@ -177,7 +177,6 @@ pub fn read_response(
         &el(doc, node),
         ns::CANCELLAZIONE,
         "Risposta2001",
-        None,
         place_warnings,
     )
 }

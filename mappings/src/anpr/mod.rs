@@ -9,6 +9,7 @@
 //! The SOAP envelope around the payload is [`crate::soap`]'s.
 
 pub mod birth;
+pub mod birth_candidates;
 pub mod bulk;
 pub mod certificate;
 pub mod contract;

@@ -271,27 +271,17 @@ pub(crate) fn write_response(
 }
 
 /// Reads `RispostaNNNN`: `Risposta_Comune` or `rispostaKO`; the command's place warnings are added
-/// to the event. `multiple` names the service's third possible answer, if any (`RispostaMultipla1001`).
+/// to the event. (1001's third answer, `RispostaMultipla1001`, is read by `birth` before this.)
 pub(crate) fn read_response(
     payload: &El<'_>,
     namespace: &str,
     root: &str,
-    multiple: Option<&str>,
     place_warnings: Vec<PlaceWarning>,
 ) -> Result<Answer<RegistryUpdated>, AnprError> {
     let ok = match header::read_reply(payload, namespace, root, "rispostaKO")? {
         Reply::Rejected(r) => return Ok(Err(r)),
         Reply::Ok(ok) => ok,
     };
-    if multiple.is_some_and(|m| ok.local_name() == m) {
-        // ANPR found several people who could be the parent: nothing was registered; the command
-        // must identify the parents by codice fiscale.
-        return Err(AnprError::invalid(
-            ok.path(),
-            "is ANPR's list of candidate parents: the birth was not registered; identify the parents \
-             by codice fiscale",
-        ));
-    }
     ok.expect(ns::RISPOSTA_COMUNE, "Risposta_Comune")?;
     let id_operazione_anpr = match ok.child("testataRisposta") {
         Some(t) => Some(header::read_response_header(&t)?.id_operazione_anpr),

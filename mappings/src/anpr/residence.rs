@@ -137,7 +137,6 @@ pub fn read_response(
         &el(doc, node),
         ns::MUTAZIONE,
         "Risposta5005",
-        None,
         place_warnings,
     )
 }

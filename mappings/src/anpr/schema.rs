@@ -5,7 +5,7 @@ use schemars::{JsonSchema, schema_for};
 use serde_json::Value;
 
 use super::registry_change::RegistryUpdated;
-use super::{birth, bulk, certificate, death, lookup, notification, pdnd, residence};
+use super::{birth, birth_candidates, bulk, certificate, death, lookup, notification, pdnd, residence};
 
 fn of<T: JsonSchema>() -> Value {
     serde_json::to_value(schema_for!(T)).expect("a generated schema is JSON")
@@ -31,7 +31,7 @@ pub fn schemas() -> Vec<(&'static str, Value)> {
         (residence::COMMAND, of::<residence::ChangeResidence>()),
         (residence::COMPLETED, of::<RegistryUpdated>()),
         (birth::COMMAND, of::<birth::RegisterBirth>()),
-        (birth::COMPLETED, of::<RegistryUpdated>()),
+        (birth::COMPLETED, of::<birth_candidates::BirthRegistration>()),
         (death::COMMAND, of::<death::RegisterDeath>()),
         (death::COMPLETED, of::<RegistryUpdated>()),
     ]

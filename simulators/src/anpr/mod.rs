@@ -15,6 +15,7 @@
 //! Every service path accepts every service (ANPR routes by path; the simulator by payload, so a
 //! client with a wrong path still gets a meaningful answer rather than a 404).
 
+mod birth_parents;
 mod certificates;
 mod jobs;
 mod jwt;

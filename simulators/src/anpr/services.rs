@@ -13,13 +13,14 @@ use snodo_mappings::anpr::contract::{Person, Place, Sex};
 use snodo_mappings::anpr::lookup::{self, LookupCompleted, LookupKey, LookupResident, Section};
 use snodo_mappings::anpr::registry_change::{ChangedSubject, HouseholdId, RegistryUpdated};
 use snodo_mappings::anpr::{
-    AnprError, AnprMessage, Outcome, Rejection, RequestHeader, ResponseHeader, SchemaV1, birth, death,
-    residence,
+    AnprError, AnprMessage, Outcome, Rejection, RequestHeader, ResponseHeader, SchemaV1, birth,
+    birth_candidates, death, residence,
 };
 use snodo_mappings::codice_fiscale::{self, CodiceFiscale};
 use snodo_mappings::places::places;
 use snodo_security::xml::{Document, NodeId};
 
+use super::birth_parents::ambiguous_parents;
 use super::certificates::{certificate_refusal, certificate_text, certificate_title};
 use super::jobs::{BulkJob, BulkJobs, JobState};
 use super::pdf::render;
@@ -353,6 +354,9 @@ pub fn run(
                     "EN117",
                     "Impossibile modificare la scheda soggetto di competenza di altro comune",
                 );
+            }
+            if let Some(choice) = ambiguous_parents(ctx.registry, &r, today, &id) {
+                return answered(birth_candidates::write_response(&ok, &choice)?);
             }
             let mut child = r.child.clone();
             let code = match child.codice_fiscale.clone() {
