@@ -14,9 +14,9 @@ pub mod report;
 pub mod runner;
 
 // One line per suite (see certify/README.md, "Adding a suite").
-pub mod spid_sp;
 pub mod anpr_client;
 pub mod pagopa_ec;
+pub mod spid_sp;
 
 pub use case::{CaseId, CaseInfo};
 pub use cli::CommonArgs;

@@ -173,12 +173,7 @@ pub fn read_response(
     node: NodeId,
     place_warnings: Vec<PlaceWarning>,
 ) -> Result<Answer<RegistryUpdated>, AnprError> {
-    registry_change::read_response(
-        &el(doc, node),
-        ns::CANCELLAZIONE,
-        "Risposta2001",
-        place_warnings,
-    )
+    registry_change::read_response(&el(doc, node), ns::CANCELLAZIONE, "Risposta2001", place_warnings)
 }
 
 /// The simulator's `rispostaKO`.
