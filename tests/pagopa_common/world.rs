@@ -7,6 +7,9 @@
 //! [`Options`] varies the set-up: the legacy SOAP reporting API; a second tenant (the TEFA
 //! beneficiary, Città metropolitana) whose station the node knows as broadcast; and TLS ended at a
 //! proxy in front of Snodo, which passes the node's certificate fingerprint in a header.
+//!
+//! Every answer Snodo's EC endpoint sends is tapped ([`AnswerTap`]) and, when the world is dropped at
+//! the end of a test that passed, judged by `xmllint` against `paForNode.xsd` (issue 6's rule).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -41,6 +44,7 @@ use snodo_simulators::pagopa::{NodeSettings, PagopaNode};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+use super::xmllint::AnswerTap;
 use super::{EC, STATION, TEFA_EC, TENANT, TestBackend};
 
 const REGISTRATION: &PlatformRegistration = &snodo_connectors::pagopa::REGISTRATION;
@@ -89,12 +93,19 @@ pub struct World {
     pub inbound_url: String,
     /// The proxy the node calls, when there is one.
     pub proxy_url: Option<String>,
+    /// Every answer Snodo's EC endpoint sent, judged by `xmllint` when the world is dropped.
+    pub answers: AnswerTap,
     stop: CancellationToken,
 }
 
 impl Drop for World {
     fn drop(&mut self) {
         self.stop.cancel();
+        // Issue 6: every response Snodo produced in the tests goes before `xmllint` — unless the
+        // test already failed, where a second panic would abort and hide the first.
+        if !std::thread::panicking() {
+            self.answers.judge_every_answer();
+        }
     }
 }
 
@@ -303,7 +314,8 @@ impl World {
         for task in parts.background {
             tokio::spawn(task);
         }
-        let router = parts.inbound.expect("the pagoPA connector has an EC endpoint");
+        let answers = AnswerTap::default();
+        let router = answers.tap(parts.inbound.expect("the pagoPA connector has an EC endpoint"));
         let inbound_stop = stop.clone();
         if let Some(proxy) = proxy {
             // TLS ends at the proxy: Snodo's listener is plain HTTP, reached only through it here.
@@ -353,6 +365,7 @@ impl World {
             admin: build_client(&TlsClientConfig::new(pki.trust_anchors())).unwrap(),
             inbound_url,
             proxy_url,
+            answers,
             stop,
         }
     }
