@@ -13,63 +13,17 @@ mod inbound_fuzz_common;
 #[path = "../security/fuzz/inbound/bodies.rs"]
 mod bodies;
 
-use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use inbound_fuzz_common::*;
-
-/// A committed input larger than this is a campaign's corpus committed by mistake, not a seed.
-const MAX_INPUT_BYTES: u64 = 64 << 10;
+use snodo_security::testing::corpus::replay_corpus;
 
 fn fuzz_dir() -> PathBuf {
     repository().join("security/fuzz")
 }
 
-fn files(dir: &Path) -> Vec<PathBuf> {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return Vec::new();
-    };
-    let mut files: Vec<PathBuf> = entries
-        .map(|e| e.expect("readable directory entry").path())
-        .filter(|p| p.is_file() && p.file_name().is_some_and(|n| n != "README.md"))
-        .collect();
-    files.sort();
-    files
-}
-
 fn replay(target: &str, min_seeds: usize, body: impl Fn(&[u8])) {
-    let seeds = files(&fuzz_dir().join("seeds").join(target));
-    assert!(
-        seeds.len() >= min_seeds,
-        "fuzz/seeds/{target}/ has {} inputs, expected at least {min_seeds}",
-        seeds.len()
-    );
-    let regressions = files(&fuzz_dir().join("regressions").join(target));
-    let mut failures = Vec::new();
-    for path in seeds.iter().chain(&regressions) {
-        let size = std::fs::metadata(path).expect("readable input").len();
-        assert!(
-            size <= MAX_INPUT_BYTES,
-            "{} is {size} bytes: commit minimized inputs only (cargo fuzz tmin)",
-            path.display()
-        );
-        let data = std::fs::read(path).expect("readable input");
-        if let Err(panic) = catch_unwind(AssertUnwindSafe(|| body(&data))) {
-            let message = panic
-                .downcast_ref::<String>()
-                .map(String::as_str)
-                .or_else(|| panic.downcast_ref::<&str>().copied())
-                .unwrap_or("(non-string panic)");
-            failures.push(format!("{}: {message}", path.display()));
-        }
-    }
-    assert!(
-        failures.is_empty(),
-        "{target}: {} of {} inputs panicked:\n{}",
-        failures.len(),
-        seeds.len() + regressions.len(),
-        failures.join("\n")
-    );
+    replay_corpus(&fuzz_dir(), target, min_seeds, body);
 }
 
 #[test]
