@@ -18,9 +18,8 @@ use snodo_mappings::pagopa::contract::PublishPosition;
 use snodo_queue::runtime::{Command, CommandError, CommandHandler, ErrorCode};
 use snodo_security::tls::{TlsClientConfig, build_client};
 
-use super::config::{DEVELOPMENT_SUBSCRIPTION_KEY, read_secret};
-use super::{NAME, SIMULATOR_PORT};
-use crate::config::Environment;
+use super::config::DEVELOPMENT_SUBSCRIPTION_KEY;
+use super::{NAME, SIMULATOR_PORT, instance_secret};
 use crate::ops::PlatformCall;
 use crate::ops::calls;
 use crate::platform::{PlatformContext, PlatformError};
@@ -123,17 +122,12 @@ impl NodeApi {
             platform: NAME.into(),
             reason,
         };
-        let development = context
-            .config
-            .tenants
-            .iter()
-            .all(|t| t.environment == Environment::Development);
-        let key = read_secret(
+        let key = instance_secret(
+            context,
             "subscription_key_file",
             context.config.pagopa.subscription_key_file.as_deref(),
-            development.then_some(DEVELOPMENT_SUBSCRIPTION_KEY),
-        )
-        .map_err(|e| configuration(e.to_string()))?;
+            DEVELOPMENT_SUBSCRIPTION_KEY,
+        )?;
         let mut tls = TlsClientConfig::new(endpoint.trusted);
         tls.timeout = Duration::from_secs(30);
         let http = build_client(&tls).map_err(|e| configuration(e.to_string()))?;

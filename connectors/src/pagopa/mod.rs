@@ -27,6 +27,27 @@ use crate::platform::{PlatformContext, PlatformError, PlatformParts, PlatformReg
 
 /// The connector's name: `snodo.pagopa.commands`, `[connectors.pagopa]`.
 pub const NAME: &str = "pagopa";
+
+/// A secret of the instance's `[pagopa]` settings (`key` names it in errors): read from `path`, or —
+/// only when every tenant is a development one — the simulator's `development_default`.
+fn instance_secret(
+    context: &PlatformContext,
+    key: &'static str,
+    path: Option<&std::path::Path>,
+    development_default: &'static str,
+) -> Result<String, PlatformError> {
+    let development = context
+        .config
+        .tenants
+        .iter()
+        .all(|t| t.environment == crate::config::Environment::Development);
+    config::read_secret(key, path, development.then_some(development_default)).map_err(|e| {
+        PlatformError::Configuration {
+            platform: NAME.into(),
+            reason: e.to_string(),
+        }
+    })
+}
 /// The node simulator's default port (DESIGN §6).
 pub const SIMULATOR_PORT: u16 = 9442;
 

@@ -20,11 +20,10 @@ use snodo_mappings::pagopa::contract::{FdrFlow, FdrFlowsPage, FdrPayment, FdrPay
 use snodo_queue::runtime::journal::{PlatformAttempt, record_platform_attempt};
 use snodo_security::schema::Schema;
 
-use super::NAME;
 use super::aca::{NodeApi, NodeCallError};
-use super::config::{DEVELOPMENT_STATION_PASSWORD, ReportingApi, read_secret};
+use super::config::{DEVELOPMENT_STATION_PASSWORD, ReportingApi};
 use super::reporting_soap::SoapFlowFeed;
-use crate::config::Environment;
+use super::{NAME, instance_secret};
 use crate::platform::{Background, PlatformContext, PlatformError};
 use crate::schedule::{Feed, FeedError, FeedItem, Poll, Scheduler, SchedulerSettings};
 
@@ -215,17 +214,12 @@ fn legacy_setup(context: &PlatformContext) -> Result<LegacySetup, PlatformError>
         platform: NAME.into(),
         reason,
     };
-    let development = context
-        .config
-        .tenants
-        .iter()
-        .all(|t| t.environment == Environment::Development);
-    let password = read_secret(
+    let password = instance_secret(
+        context,
         "reporting.password_file",
         settings.password_file.as_deref(),
-        development.then_some(DEVELOPMENT_STATION_PASSWORD),
-    )
-    .map_err(|e| configuration(e.to_string()))?;
+        DEVELOPMENT_STATION_PASSWORD,
+    )?;
     // nodeForPa.xsd: stPassword is 8 to 15 characters; the node would refuse anything else.
     if !(8..=15).contains(&password.chars().count()) {
         return Err(configuration(
