@@ -2,7 +2,13 @@
 //! its demo backend's three notices) — every case passes — and against a test-only EC station, first
 //! correct (every case passes: the control) and then with one planted defect at a time, where the
 //! suite must fail exactly the cases that defect touches and no other.
+//!
+//! The demand cases (paDemandPaymentNotice) need a catalogue service the EC knows; `snodo up`'s demo
+//! backend has none, so Snodo's own endpoint is judged on them in the pagoPA end-to-end world
+//! (`pagopa_common::world`: the connector as `snodo up` builds it on RabbitMQ, a backend answering
+//! `pagopa.notice.demand`), where `xmllint` also judges every answer it sent against `paForNode.xsd`.
 
+mod pagopa_common;
 mod support;
 
 use std::collections::BTreeSet;
@@ -30,6 +36,40 @@ use tokio::net::TcpListener;
 
 const NOTICES: [&str; 3] = [TARI_NOTICE, FINE_NOTICE, SCHOOL_FEE_NOTICE];
 
+/// The catalogue service the demand cases ask about, a subject the test ECs know, and its data.
+const DEMAND_SERVICE: &str = "00001";
+const DEMAND_SUBJECT: &str = "00042";
+const DEMAND_DATA: &str =
+    "<richiesta xmlns=\"urn:comune:milano:ztl\"><targa>AB123CD</targa><giorni>1</giorni></richiesta>";
+/// The notice a demand creates (segregation code 01, IUV base 2025000000999).
+fn demanded_notice() -> String {
+    snodo_mappings::pagopa::NoticeNumber::aux3(1, 2_025_000_000_999)
+        .unwrap()
+        .to_string()
+}
+
+const DEMAND_CASES: [&str; 3] = ["demand", "demand-unknown-subject", "demand-bad-service-data"];
+
+/// `--demand-service … --demand-subject … --demand-data <a file holding DEMAND_DATA>`.
+fn demand_options() -> Vec<String> {
+    let file = std::env::temp_dir().join(format!(
+        "snodo-certify-demand-{}.xml",
+        uuid::Uuid::new_v4().simple()
+    ));
+    std::fs::write(&file, DEMAND_DATA).unwrap();
+    [
+        "--demand-service",
+        DEMAND_SERVICE,
+        "--demand-subject",
+        DEMAND_SUBJECT,
+        "--demand-data",
+        file.to_str().unwrap(),
+    ]
+    .iter()
+    .map(|s| (*s).to_owned())
+    .collect()
+}
+
 fn args(url: &str, extra: &[&str]) -> PagopaEcArgs {
     #[derive(clap::Parser)]
     struct Command {
@@ -48,8 +88,17 @@ fn args(url: &str, extra: &[&str]) -> PagopaEcArgs {
 }
 
 async fn certify(url: &str, extra: &[&str]) -> Report {
-    let mut suite = PagopaEc::new(&args(url, extra)).expect("the suite's settings");
-    let cases = select(PagopaEc::NAME, PagopaEc::catalogue(), &[]).unwrap();
+    certify_cases(url, extra, &[]).await
+}
+
+/// The run of `wanted` (every case when empty), the demand options added.
+async fn certify_cases(url: &str, extra: &[&str], wanted: &[&str]) -> Report {
+    let demand = demand_options();
+    let mut all: Vec<&str> = extra.to_vec();
+    all.extend(demand.iter().map(String::as_str));
+    let mut suite = PagopaEc::new(&args(url, &all)).expect("the suite's settings");
+    let wanted: Vec<String> = wanted.iter().map(|s| (*s).to_owned()).collect();
+    let cases = select(PagopaEc::NAME, PagopaEc::catalogue(), &wanted).unwrap();
     run(&mut suite, cases).await
 }
 
@@ -95,6 +144,17 @@ fn snodo_up_passes_every_pagopa_ec_case() {
     for notice in &NOTICES {
         argv.extend(["--notice", notice]);
     }
+    // The demo backend offers no catalogue service to demand notices of: every other case is run
+    // (the demand cases are judged on Snodo's endpoint below, with a backend that does).
+    let catalogue = PagopaEc::catalogue();
+    let without_demand: Vec<&str> = catalogue
+        .iter()
+        .map(|c| c.id.as_str())
+        .filter(|id| !DEMAND_CASES.contains(id))
+        .collect();
+    for id in &without_demand {
+        argv.extend(["--case", id]);
+    }
     let out = support::snodo(&argv).run();
     let summary = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{summary}\n{}", out.stderr_text());
@@ -104,7 +164,7 @@ fn snodo_up_passes_every_pagopa_ec_case() {
     assert_eq!(json["success"], true);
     assert_eq!(
         json["cases"].as_array().unwrap().len(),
-        PagopaEc::catalogue().len()
+        PagopaEc::catalogue().len() - DEMAND_CASES.len()
     );
     assert!(dir.join("pagopa-ec.junit.xml").is_file());
     up.stop();
@@ -121,6 +181,12 @@ struct Defects {
     wrong_amounts: bool,
     /// paGetPaymentV2 never answered.
     hangs_on_activation: bool,
+    /// A notice is created on demand for any subject, known or not.
+    demands_for_anyone: bool,
+    /// The notice created on demand is not known when the node verifies it.
+    forgets_demanded_notices: bool,
+    /// The demand's OK answer says allCCP "yes" (xs:boolean: true, false, 1 or 0).
+    demand_answer_breaks_xsd: bool,
 }
 
 /// A small EC station serving the demo's three notices from the mappings' own EC side.
@@ -174,8 +240,27 @@ async fn station(State(ec): State<Arc<TestEc>>, body: Bytes) -> Response {
                 answer
             }
         }
+        PaRequest::Verify(r)
+            if ec.defects.forgets_demanded_notices && r.qr_code.notice_number == demanded_notice() =>
+        {
+            answer_position(&request, &PaymentPosition::Unknown)
+        }
         PaRequest::Verify(r) => answer_position(&request, &position(&r.qr_code.notice_number)),
-        PaRequest::Demand(_) => answer_position(&request, &PaymentPosition::Unknown),
+        PaRequest::Demand(r) => {
+            let known = r.service_id == DEMAND_SERVICE
+                && (r.service_subject_id == DEMAND_SUBJECT || ec.defects.demands_for_anyone);
+            if !known {
+                answer_position(&request, &PaymentPosition::Unknown)
+            } else if ec.defects.demand_answer_breaks_xsd {
+                answer_position(&request, &demanded_position()).replacen(
+                    "<allCCP>false</allCCP>",
+                    "<allCCP>yes</allCCP>",
+                    1,
+                )
+            } else {
+                answer_position(&request, &demanded_position())
+            }
+        }
     };
     reply(ec.spoil(answer))
 }
@@ -194,10 +279,27 @@ impl TestEc {
 }
 
 fn position(notice: &str) -> PaymentPosition {
+    if notice == demanded_notice() {
+        return demanded_position();
+    }
     seeded()
         .into_iter()
         .find(|n| n.notice_number == notice)
         .map_or(PaymentPosition::Unknown, |n| PaymentPosition::Payable(n.position))
+}
+
+/// The position a demand creates: the fine's, on the demanded notice (which the answer names).
+fn demanded_position() -> PaymentPosition {
+    let notice = demanded_notice();
+    let mut position = seeded()
+        .into_iter()
+        .find(|n| n.notice_number == FINE_NOTICE)
+        .expect("the seeded fine")
+        .position;
+    position.iuv = notice[1..].to_owned();
+    position.notice_number = Some(notice);
+    position.description = "Permesso ZTL, un giorno".into();
+    PaymentPosition::Payable(position)
 }
 
 /// The first transferAmount one cent higher: the transfers no longer add up to paymentAmount.
@@ -258,6 +360,8 @@ async fn a_ko_without_fault_is_caught_in_every_case_expecting_a_ko() {
             "verify-wrong-broker",
             "verify-wrong-station",
             "verify-syntax-error",
+            "demand-unknown-subject",
+            "demand-bad-service-data",
             "get-payment-v2-unknown-notice",
             // This EC answers a duplicate receipt KO PAA_RECEIPT_DUPLICATA, which loses its fault too.
             "send-rt-v2-duplicate",
@@ -385,7 +489,7 @@ async fn an_activation_slower_than_the_nodes_timeout_is_caught() {
 #[test]
 fn the_catalogue_lists_every_case_with_an_id_and_a_description() {
     let catalogue = PagopaEc::catalogue();
-    assert_eq!(catalogue.len(), 15);
+    assert_eq!(catalogue.len(), 18);
     let unique: BTreeSet<&str> = catalogue.iter().map(|c| c.id.as_str()).collect();
     assert_eq!(unique.len(), catalogue.len());
     assert!(
@@ -393,4 +497,164 @@ fn the_catalogue_lists_every_case_with_an_id_and_a_description() {
             .iter()
             .all(|c| !c.description.is_empty() && !c.rule.is_empty() && !c.source.is_empty())
     );
+}
+
+/// The failed case ids and the text of one of them.
+fn failed_with(report: &Report, id: &str) -> (BTreeSet<String>, String) {
+    let text = report
+        .cases
+        .iter()
+        .find(|c| c.case.id == id)
+        .map(|c| c.outcome.text().to_owned())
+        .unwrap_or_default();
+    (not_passed(report), text)
+}
+
+#[tokio::test]
+async fn a_notice_created_for_a_subject_the_ec_does_not_know_is_caught() {
+    let report = against(Defects {
+        demands_for_anyone: true,
+        ..Defects::default()
+    })
+    .await;
+    let (failed, text) = failed_with(&report, "demand-unknown-subject");
+    assert_eq!(
+        failed,
+        ids(&["demand-unknown-subject"]),
+        "{}",
+        snodo_certify::report::summary::render(&report)
+    );
+    assert!(
+        text.contains("answered outcome OK") && text.contains("PAA_PAGAMENTO_SCONOSCIUTO"),
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn a_demanded_notice_the_ec_cannot_verify_is_caught() {
+    let report = against(Defects {
+        forgets_demanded_notices: true,
+        ..Defects::default()
+    })
+    .await;
+    let (failed, text) = failed_with(&report, "demand");
+    assert_eq!(
+        failed,
+        ids(&["demand"]),
+        "{}",
+        snodo_certify::report::summary::render(&report)
+    );
+    assert!(
+        text.contains(&demanded_notice()) && text.contains("PAA_PAGAMENTO_SCONOSCIUTO"),
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn a_demand_answer_invalid_against_pa_for_node_xsd_is_caught() {
+    let report = against(Defects {
+        demand_answer_breaks_xsd: true,
+        ..Defects::default()
+    })
+    .await;
+    let (failed, text) = failed_with(&report, "demand");
+    assert_eq!(
+        failed,
+        ids(&["demand"]),
+        "{}",
+        snodo_certify::report::summary::render(&report)
+    );
+    assert!(
+        text.contains("PPT_STAZIONE_INT_PA_ERRORE_RESPONSE")
+            && text.contains("paForNode.xsd")
+            && text.contains("allCCP"),
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn without_a_catalogue_service_the_demand_cases_are_not_judged() {
+    let url = start_test_ec(Defects::default()).await;
+    let mut suite = PagopaEc::new(&args(&url, &[])).expect("the suite's settings");
+    let wanted: Vec<String> = DEMAND_CASES.iter().map(|s| (*s).to_owned()).collect();
+    let report = run(
+        &mut suite,
+        select(PagopaEc::NAME, PagopaEc::catalogue(), &wanted).unwrap(),
+    )
+    .await;
+    assert_eq!(report.cases.len(), 3);
+    for case in &report.cases {
+        assert_eq!(case.outcome.label(), "error", "{}", case.case.id);
+        assert!(
+            case.outcome.text().contains("--demand-service"),
+            "{}",
+            case.outcome.text()
+        );
+    }
+}
+
+/// Snodo's EC endpoint, built as `snodo up` builds it, on RabbitMQ with a backend that knows the
+/// catalogue service: the demand cases pass, and `xmllint` judges every answer when the world drops.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn snodos_ec_endpoint_passes_the_demand_cases() {
+    use pagopa_common::Behaviour;
+    let world = pagopa_common::world::World::start().await;
+    let url = format!("{}/pagopa/{}", world.inbound_url, pagopa_common::STATION);
+    let pki_dir = snodo_security::devpki::shared_for_tests()
+        .directory()
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let options = ["--pki-dir", pki_dir.as_str()];
+
+    // The backend creates the notice for the known subject, and answers its position after.
+    world
+        .backend
+        .set(DEMAND_SERVICE, Behaviour::Answer(demanded_position()));
+    world
+        .backend
+        .set(&demanded_notice(), Behaviour::Answer(demanded_position()));
+    let report = certify_cases(&url, &options, &["demand", "demand-bad-service-data"]).await;
+    assert!(
+        report.is_success(),
+        "{}",
+        snodo_certify::report::summary::render(&report)
+    );
+
+    // The test backend answers by service: for the unknown subject's question it knows no position.
+    world
+        .backend
+        .set(DEMAND_SERVICE, Behaviour::Answer(PaymentPosition::Unknown));
+    let report = certify_cases(&url, &options, &["demand-unknown-subject"]).await;
+    assert!(
+        report.is_success(),
+        "{}",
+        snodo_certify::report::summary::render(&report)
+    );
+
+    // The backend was asked twice (the bad data never reach it: Snodo refuses them itself), with
+    // the subjects and the data as the suite sent them.
+    let demands: Vec<_> = world
+        .backend
+        .questions()
+        .into_iter()
+        .filter(|q| q.kind == "pagopa.notice.demand")
+        .collect();
+    let subjects: Vec<&str> = demands
+        .iter()
+        .map(|q| q.body["service_subject_id"].as_str().unwrap_or_default())
+        .collect();
+    assert_eq!(subjects, [DEMAND_SUBJECT, "99999"]);
+    assert_eq!(demands[0].body["service_data_xml"], DEMAND_DATA);
+    // xmllint, independently of the suite's libxml2: Snodo's three demand answers (an OK, two KOs)
+    // and the verify of the new notice are valid against paForNode.xsd.
+    let demand_answers = world
+        .answers
+        .answers()
+        .iter()
+        .filter(|a| a.body.contains("paDemandPaymentNoticeResponse"))
+        .map(|a| a.outcome().unwrap_or_default().to_owned())
+        .collect::<Vec<_>>();
+    assert_eq!(demand_answers, ["OK", "KO", "KO"]);
+    assert!(world.answers.judge_every_answer() >= 4);
 }

@@ -28,6 +28,20 @@ pub struct PagopaEcArgs {
     /// A notice number the EC does not know (default: one derived from the first notice).
     #[arg(long, value_name = "NAV")]
     pub unknown_notice: Option<String>,
+    /// `idServizio` of a catalogue service the EC creates notices for on demand (paDemandPaymentNotice,
+    /// "modello 4"); the demand cases need it, with `--demand-subject` and `--demand-data`.
+    #[arg(long, value_name = "ID", requires_all = ["demand_subject", "demand_data"])]
+    pub demand_service: Option<String>,
+    /// `idSoggettoServizio`: a subject of that service the EC knows (it creates a notice for it).
+    #[arg(long, value_name = "ID", requires = "demand_service")]
+    pub demand_subject: Option<String>,
+    /// The service's data for that subject: an XML document per the service's catalogue XSD, sent
+    /// base64 as `datiSpecificiServizioRequest`.
+    #[arg(long, value_name = "FILE", requires = "demand_service")]
+    pub demand_data: Option<PathBuf>,
+    /// An `idSoggettoServizio` the EC does not know for that service (default: `99999`, or `99998`).
+    #[arg(long, value_name = "ID", requires = "demand_service")]
+    pub unknown_subject: Option<String>,
     /// `idPA`: the EC's fiscal code (default: the demo tenant's).
     #[arg(long, default_value = DEMO_FISCAL_CODE)]
     pub id_pa: String,
@@ -75,6 +89,17 @@ pub struct Settings {
     pub dev_pki_dir: PathBuf,
     pub specs_dir: PathBuf,
     pub timeouts: Timeouts,
+    /// The catalogue service the demand cases ask about, when one was given.
+    pub demand: Option<DemandSettings>,
+}
+
+/// What the demand cases send: a service, a subject the EC knows and one it does not, the data.
+#[derive(Debug, Clone)]
+pub struct DemandSettings {
+    pub service_id: String,
+    pub subject_id: String,
+    pub unknown_subject_id: String,
+    pub service_data_xml: String,
 }
 
 impl PagopaEcArgs {
@@ -114,6 +139,7 @@ impl PagopaEcArgs {
                 client_key_file: self.client_key.clone(),
             }
         };
+        let demand = self.demand_settings()?;
         let delta = |d: Duration| {
             TimeDelta::from_std(d).map_err(|_| SuiteError::new(format!("timeout {d:?} is too long")))
         };
@@ -134,7 +160,66 @@ impl PagopaEcArgs {
                 get_payment: delta(self.get_payment_timeout)?,
                 send_rt: delta(self.send_rt_timeout)?,
             },
+            demand,
         })
+    }
+
+    fn demand_settings(&self) -> Result<Option<DemandSettings>, SuiteError> {
+        let Some(service_id) = self.demand_service.clone() else {
+            return Ok(None);
+        };
+        let (Some(subject_id), Some(data_file)) = (self.demand_subject.clone(), self.demand_data.as_ref())
+        else {
+            return Err(SuiteError::new(
+                "--demand-service needs --demand-subject and --demand-data",
+            ));
+        };
+        let unknown_subject_id = self
+            .unknown_subject
+            .clone()
+            .unwrap_or_else(|| if subject_id == "99999" { "99998" } else { "99999" }.to_owned());
+        // paForNode.xsd: both ids are exactly five characters; a wrong one would be the run's fault.
+        for (option, value) in [
+            ("--demand-service", &service_id),
+            ("--demand-subject", &subject_id),
+            ("--unknown-subject", &unknown_subject_id),
+        ] {
+            if value.chars().count() != 5 {
+                return Err(SuiteError::new(format!(
+                    "{option} {value}: exactly 5 characters (paForNode.xsd)"
+                )));
+            }
+        }
+        if unknown_subject_id == subject_id {
+            return Err(SuiteError::new(
+                "--unknown-subject is the same as --demand-subject",
+            ));
+        }
+        let service_data_xml = std::fs::read_to_string(data_file)
+            .map_err(|e| SuiteError::new(format!("--demand-data {}: {e}", data_file.display())))?;
+        if service_data_xml.trim().is_empty() {
+            return Err(SuiteError::new(format!(
+                "--demand-data {}: the file is empty",
+                data_file.display()
+            )));
+        }
+        // Data that are no XML document would be refused for the run's mistake, not the EC's.
+        snodo_security::xml::parse(
+            service_data_xml.as_bytes(),
+            &snodo_security::xml::Limits::default(),
+        )
+        .map_err(|e| {
+            SuiteError::new(format!(
+                "--demand-data {}: not an XML document: {e}",
+                data_file.display()
+            ))
+        })?;
+        Ok(Some(DemandSettings {
+            service_id,
+            subject_id,
+            unknown_subject_id,
+            service_data_xml,
+        }))
     }
 }
 

@@ -2,6 +2,7 @@
 //! receipt needs a payment the EC answered, its duplicate the first receipt accepted) does that step
 //! itself when it has not run yet — so `--case send-rt-v2-duplicate` works alone — and is reported
 //! "not judged" (an error) when the step is refused: the node would never have sent that request.
+//! The demand cases ask for new notices of a catalogue service the run is told of (`--demand-*`).
 
 use std::collections::HashMap;
 
@@ -9,6 +10,7 @@ use snodo_mappings::pagopa::contract::{Receipt, ReceiptVersion};
 use snodo_mappings::pagopa::{NoticeNumber, Operation, PaymentData, RequestHeader, VerifyAnswer};
 use snodo_simulators::pagopa::judge::{ERRORE_EMESSO_DA_PAA, PptFault, SYSTEM_ERROR};
 
+use super::args::DemandSettings;
 use super::node::{Call, Node, millis, told_psp};
 use super::receipt::receipt_for;
 use crate::outcome::Outcome;
@@ -362,5 +364,115 @@ pub async fn send_duplicate(
              answered OK or PAA_RECEIPT_DUPLICATA",
             told_psp(&fault)
         )),
+    }
+}
+
+/// The demand cases' inputs, or the reason they cannot run.
+pub fn demand_settings(demand: Option<&DemandSettings>) -> Result<&DemandSettings, Outcome> {
+    demand.ok_or_else(|| {
+        Outcome::error(
+            "not run: the demand cases need a catalogue service of the EC: give --demand-service, \
+             --demand-subject and --demand-data",
+        )
+    })
+}
+
+/// `demand`: a new notice for a subject the EC knows, of this EC, with right check digits, which the
+/// node then verifies as the PSP's payment would.
+pub async fn demand(node: &Node, found: &mut Found, demand: &DemandSettings) -> Outcome {
+    let envelope =
+        match node.demand_envelope(&demand.service_id, &demand.subject_id, &demand.service_data_xml) {
+            Ok(envelope) => envelope,
+            Err(e) => return Outcome::error(e.to_string()),
+        };
+    let call = node.demand(envelope).await;
+    let took = millis(call.elapsed);
+    let answer = match call.verdict {
+        Ok(answer) => answer,
+        Err(fault) if own_error(&fault) => return Outcome::error(fault.description),
+        Err(fault) => {
+            return Outcome::fail(format!(
+                "the node would tell the PSP {} ({took}) and the citizen gets no notice",
+                told_psp(&fault)
+            ));
+        }
+    };
+    if answer.qr_code.fiscal_code != node.header.id_pa {
+        return Outcome::fail(format!(
+            "answered OK with a notice of fiscal code {}, not of this EC ({}): the node refuses it \
+             (PPT_SYSTEM_ERROR to the PSP)",
+            answer.qr_code.fiscal_code, node.header.id_pa
+        ));
+    }
+    let notice = match NoticeNumber::parse(&answer.qr_code.notice_number)
+        .and_then(|n| n.verify_check_digits().map(|()| n))
+    {
+        Ok(notice) => notice,
+        Err(e) => {
+            return Outcome::fail(format!(
+                "answered OK with noticeNumber {}, which is no valid notice number: {e}",
+                answer.qr_code.notice_number
+            ));
+        }
+    };
+    let envelope = match node.verify_envelope(&node.header, &notice) {
+        Ok(envelope) => envelope,
+        Err(e) => return Outcome::error(e.to_string()),
+    };
+    let verify = node.verify(envelope).await;
+    match verify.verdict {
+        Ok(verified) if verified.amount == answer.option.amount => {
+            let observed = format!(
+                "OK: new notice {} of {}, {} € ({took}); its paVerifyPaymentNotice OK for the same amount ({})",
+                notice.as_str(),
+                answer.qr_code.fiscal_code,
+                answer.option.amount,
+                millis(verify.elapsed)
+            );
+            found.verified.insert(notice, verified);
+            Outcome::pass(observed)
+        }
+        Ok(verified) => Outcome::fail(format!(
+            "the demand answered {} € for notice {}, its paVerifyPaymentNotice {} €: the PSP would be shown \
+             two amounts",
+            answer.option.amount,
+            notice.as_str(),
+            verified.amount
+        )),
+        Err(fault) if own_error(&fault) => Outcome::error(fault.description),
+        Err(fault) => Outcome::fail(format!(
+            "the demand answered notice {} ({took}), but its paVerifyPaymentNotice was refused: the node \
+             would tell the PSP {} and the citizen cannot pay the notice just created",
+            notice.as_str(),
+            told_psp(&fault)
+        )),
+    }
+}
+
+/// `demand-unknown-subject`: a subject the EC does not know.
+pub async fn demand_unknown_subject(node: &Node, demand: &DemandSettings) -> Outcome {
+    match node.demand_envelope(
+        &demand.service_id,
+        &demand.unknown_subject_id,
+        &demand.service_data_xml,
+    ) {
+        Ok(envelope) => expect_ko(node.demand(envelope).await, &["PAA_PAGAMENTO_SCONOSCIUTO"]),
+        Err(e) => Outcome::error(e.to_string()),
+    }
+}
+
+/// `demand-bad-service-data`: service data that are no XML document (the request itself is valid
+/// against paForNode.xsd: the field is base64Binary).
+pub async fn demand_bad_service_data(node: &Node, demand: &DemandSettings) -> Outcome {
+    match node.demand_envelope(
+        &demand.service_id,
+        &demand.subject_id,
+        "this is not an XML document <",
+    ) {
+        Ok(envelope) => expect_ko(
+            node.demand(envelope).await,
+            &["PAA_SINTASSI_EXTRAXSD", "PAA_SINTASSI_XSD"],
+        ),
+        Err(e) => Outcome::error(e.to_string()),
     }
 }

@@ -10,6 +10,9 @@ pub const VERIFY_WRONG_DOMAIN: &str = "verify-wrong-domain";
 pub const VERIFY_WRONG_BROKER: &str = "verify-wrong-broker";
 pub const VERIFY_WRONG_STATION: &str = "verify-wrong-station";
 pub const VERIFY_SYNTAX_ERROR: &str = "verify-syntax-error";
+pub const DEMAND: &str = "demand";
+pub const DEMAND_UNKNOWN_SUBJECT: &str = "demand-unknown-subject";
+pub const DEMAND_BAD_SERVICE_DATA: &str = "demand-bad-service-data";
 pub const GET_PAYMENT_V2: &str = "get-payment-v2";
 pub const GET_PAYMENT_V2_REPEAT: &str = "get-payment-v2-repeat";
 pub const GET_PAYMENT_V2_UNKNOWN_NOTICE: &str = "get-payment-v2-unknown-notice";
@@ -66,6 +69,34 @@ pub fn cases() -> Vec<CaseInfo> {
             "a valid paVerifyPaymentNoticeRes KO with faultCode PAA_SINTASSI_XSD or PAA_SINTASSI_EXTRAXSD, \
              not a SOAP Fault",
             "pagoPA fault table Nodo -> EC, syntax (pagopa.md §3.1); SANP: errors are outcome KO with a fault",
+        ),
+        CaseInfo::new(
+            DEMAND,
+            "paDemandPaymentNotice for --demand-subject of --demand-service with --demand-data, then \
+             paVerifyPaymentNotice of the notice it created",
+            format!(
+                "outcome OK, valid against paForNode.xsd, a qrCode of this EC (fiscalCode = idPA = fiscalCodePA) \
+                 with a noticeNumber whose check digits are right, one payment option with amount, \
+                 paymentDescription and companyName; the new notice then verifies OK for the same amount; {TIMEOUT}"
+            ),
+            format!(
+                "{ANSWERS}; paDemandPaymentNotice (pagoPA \"modello 4\", pagopa.md §2.4: the PSP pays the new \
+                 notice like any other)"
+            ),
+        ),
+        CaseInfo::new(
+            DEMAND_UNKNOWN_SUBJECT,
+            "paDemandPaymentNotice for a subject of the service the EC does not know (--unknown-subject)",
+            "a valid KO with faultCode PAA_PAGAMENTO_SCONOSCIUTO: there is no position to create a notice for",
+            "pagoPA fault table Nodo -> EC, paDemandPaymentNotice semantic codes (pagopa.md §3.1)",
+        ),
+        CaseInfo::new(
+            DEMAND_BAD_SERVICE_DATA,
+            "paDemandPaymentNotice whose datiSpecificiServizioRequest is base64 of text that is no XML document",
+            "a valid paDemandPaymentNoticeResponse KO with faultCode PAA_SINTASSI_EXTRAXSD or PAA_SINTASSI_XSD, \
+             not a SOAP Fault and not a notice",
+            "pagoPA fault table Nodo -> EC, syntax: paDemandPaymentNotice lists both codes (pagopa.md §3.1); \
+             paForNode.xsd: the data are an XML document per the service's catalogue XSD (pagopa.md §2.2)",
         ),
         CaseInfo::new(
             GET_PAYMENT_V2,

@@ -8,6 +8,10 @@
 //! - [`catalogue`]: the cases, their rules and sources; [`cases`]: how each is run and judged;
 //! - [`receipt`]: the receipt of a payment, as the node writes it.
 //!
+//! With `--demand-service`, `--demand-subject` and `--demand-data` it also asks the EC for new notices
+//! of one of its catalogue services (paDemandPaymentNotice); without them the demand cases are "not
+//! judged".
+//!
 //! The run pays the notices it is given (a notice each for V2, V1 and Stand-In): point it at a test
 //! station.
 
@@ -139,6 +143,18 @@ impl Suite for PagopaEc {
                     cases::verify_expecting_ko(node, envelope, &["PAA_SINTASSI_XSD", "PAA_SINTASSI_EXTRAXSD"])
                         .await
                 }
+                Err(outcome) => outcome,
+            },
+            DEMAND => match cases::demand_settings(self.settings.demand.as_ref()) {
+                Ok(demand) => cases::demand(node, found, demand).await,
+                Err(outcome) => outcome,
+            },
+            DEMAND_UNKNOWN_SUBJECT => match cases::demand_settings(self.settings.demand.as_ref()) {
+                Ok(demand) => cases::demand_unknown_subject(node, demand).await,
+                Err(outcome) => outcome,
+            },
+            DEMAND_BAD_SERVICE_DATA => match cases::demand_settings(self.settings.demand.as_ref()) {
+                Ok(demand) => cases::demand_bad_service_data(node, demand).await,
                 Err(outcome) => outcome,
             },
             GET_PAYMENT_V2 => match slot(Slot::V2) {

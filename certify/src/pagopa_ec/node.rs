@@ -12,8 +12,9 @@ use std::time::{Duration, Instant};
 use chrono::TimeDelta;
 use snodo_mappings::pagopa::contract::{Receipt, ReceiptVersion};
 use snodo_mappings::pagopa::{
-    AnswerError, EcAnswer, GetPaymentRequest, NoticeNumber, Operation, PaymentData, QrCode, RequestHeader,
-    VerifyAnswer, VerifyRequest, read_get_payment_answer, read_send_rt_answer, read_verify_answer,
+    AnswerError, DemandAnswer, DemandPaymentRequest, EcAnswer, GetPaymentRequest, NoticeNumber, Operation,
+    PaymentData, QrCode, RequestHeader, VerifyAnswer, VerifyRequest, read_demand_answer,
+    read_get_payment_answer, read_send_rt_answer, read_verify_answer,
 };
 use snodo_mappings::soap::Envelope;
 use snodo_simulators::framework::SimClock;
@@ -122,6 +123,35 @@ impl Node {
         self.exchange(operation, envelope, self.timeouts.get_payment, |e| {
             read_get_payment_answer(e, operation, &iuv)
         })
+        .await
+    }
+
+    /// `paDemandPaymentNoticeRequest` for a subject of a catalogue service, the service's data as given.
+    pub fn demand_envelope(
+        &self,
+        service_id: &str,
+        subject_id: &str,
+        service_data_xml: &str,
+    ) -> Result<String, SuiteError> {
+        DemandPaymentRequest {
+            header: self.header.clone(),
+            service_id: service_id.to_owned(),
+            service_subject_id: subject_id.to_owned(),
+            service_data_xml: service_data_xml.to_owned(),
+        }
+        .to_envelope()
+        .map_err(|e| SuiteError::new(format!("writing paDemandPaymentNoticeRequest: {e}")))
+    }
+
+    /// Sends a demand and judges the answer; the node waits for it as for a verify (pagopa.md §5:
+    /// paDemandPaymentNotice, 7 s).
+    pub async fn demand(&self, envelope: String) -> Call<DemandAnswer> {
+        self.exchange(
+            Operation::DemandPaymentNotice,
+            envelope,
+            self.timeouts.verify,
+            read_demand_answer,
+        )
         .await
     }
 
