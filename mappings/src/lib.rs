@@ -6,5 +6,6 @@ pub mod anpr;
 pub mod cie_booking;
 pub mod codice_fiscale;
 pub mod pagopa;
+mod payload_xml;
 pub mod places;
 pub mod soap;

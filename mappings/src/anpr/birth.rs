@@ -13,7 +13,7 @@ use super::contract::{self, Citizenship, Person, SchemaV1};
 use super::header::{self, Reply};
 use super::place_check::{self, PlaceWarning};
 use super::registry_change::{self, CivilRecord, Household, RegistryUpdated, Relationship};
-use super::xml::XmlOut;
+use super::xml::payload_root;
 use super::{AnprError, Answer, Rejection, RequestContext, RequestHeader, ResponseHeader, el, ns};
 
 pub const COMMAND: &str = "anpr.birth.register";
@@ -162,7 +162,7 @@ pub fn write_request(
 ) -> Result<(String, Vec<PlaceWarning>), AnprError> {
     let warnings = cmd.check()?;
     let effective = cmd.effective_date.or(cmd.child.birth_date);
-    let mut out = XmlOut::root(ns::ISCRIZIONE, "Richiesta1001");
+    let mut out = payload_root(ns::ISCRIZIONE, "Richiesta1001");
     header::write_request_header(&mut out, ctx, SERVICE, effective)?;
     out.open("generalita1001");
     contract::write_person(&mut out, "generalita", &cmd.child, "child")?;
@@ -188,13 +188,13 @@ pub fn write_request(
         registry_change::write_relationship(&mut out, "legameSoggetto", r, "relationship")?;
     }
     out.open("datiControllo");
-    out.leaf("attribuzioneFamiglia", &joins_code(cmd.joins).to_string());
+    out.leaf("attribuzioneFamiglia", joins_code(cmd.joins).to_string());
     if cmd.child.codice_fiscale.is_none() {
         // EN146/EN147: without a code, ANPR must be asked to have the Agenzia assign one.
         out.leaf("gestioneCF", "1");
     }
     out.close("datiControllo");
-    Ok((out.finish("Richiesta1001"), warnings))
+    Ok((out.finish(), warnings))
 }
 
 /// The simulator's reading of a `Richiesta1001`.

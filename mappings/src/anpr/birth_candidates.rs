@@ -11,7 +11,7 @@ use super::contract::{self, Citizenship, Person, SchemaV1};
 use super::header::{self, ResponseHeader};
 use super::place_check::PlaceWarning;
 use super::registry_change::RegistryUpdated;
-use super::xml::{El, XmlOut};
+use super::xml::{El, payload_root};
 use super::{AnprError, ns};
 
 /// The completed event of `anpr.birth.register`: registered, or a choice of parents to make.
@@ -70,7 +70,7 @@ pub fn write_response(h: &ResponseHeader, choice: &ParentsToChoose) -> Result<St
             "or candidate_mothers must list someone in a multiple answer",
         ));
     }
-    let mut out = XmlOut::root(ns::ISCRIZIONE, "Risposta1001");
+    let mut out = payload_root(ns::ISCRIZIONE, "Risposta1001");
     out.open_ns("RispostaMultipla1001");
     header::write_response_header(&mut out, h)?;
     for (tag, field, list) in [
@@ -105,7 +105,7 @@ pub fn write_response(h: &ResponseHeader, choice: &ParentsToChoose) -> Result<St
         out.close(tag);
     }
     out.close_ns("RispostaMultipla1001");
-    Ok(out.finish("Risposta1001"))
+    Ok(out.finish())
 }
 
 /// Reads the `RispostaMultipla1001` element `ok`.

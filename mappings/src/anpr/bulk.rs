@@ -18,7 +18,7 @@ use snodo_security::xml::{Document, Limits, NodeId, parse};
 use super::contract::{SchemaV1, optional_date_schema};
 use super::header::{self, Reply};
 use super::lookup::Section;
-use super::xml::{El, XmlOut, date_text};
+use super::xml::{El, date_text, payload_root};
 use super::{AnprError, Answer, Rejection, RequestContext, RequestHeader, ResponseHeader, el, ns, rules};
 
 pub const COMMAND: &str = "anpr.bulk_lookup.start";
@@ -150,18 +150,18 @@ pub fn write_request(chunk: &Chunk, ctx: &RequestContext) -> Result<String, Anpr
         file.push_str("</codiceFiscale>");
     }
     file.push_str("</codiciFiscali>");
-    let mut out = XmlOut::root(ns::ESTRAZIONE, "Richiesta4002");
+    let mut out = payload_root(ns::ESTRAZIONE, "Richiesta4002");
     header::write_request_header(&mut out, ctx, SUBMIT_SERVICE, None)?;
     out.open("criteriRicerca");
-    out.leaf("dataRiferimento", &date_text(chunk.reference_date));
+    out.leaf("dataRiferimento", date_text(chunk.reference_date));
     for code in section_codes(&chunk.sections) {
-        out.leaf("datiRichiesti", &code.to_string());
+        out.leaf("datiRichiesti", code.to_string());
     }
-    out.leaf("xmlFileCodiciFiscali", &STANDARD.encode(file));
+    out.leaf("xmlFileCodiciFiscali", STANDARD.encode(file));
     // 2: the file lists codici fiscali (1 would be idANPR).
     out.leaf("criterioSelezione", "2");
     out.close("criteriRicerca");
-    Ok(out.finish("Richiesta4002"))
+    Ok(out.finish())
 }
 
 /// The simulator's reading of a `Richiesta4002`, the codici fiscali decoded from their file.
@@ -207,12 +207,12 @@ pub struct Accepted {
 
 pub fn write_response(h: &ResponseHeader, accepted: &Accepted) -> Result<String, AnprError> {
     rules::digits("id_operazione_anpr", &accepted.id_operazione_anpr, 1, 30)?;
-    let mut out = XmlOut::root(ns::ESTRAZIONE, "Risposta4002");
+    let mut out = payload_root(ns::ESTRAZIONE, "Risposta4002");
     out.open_ns("RispostaMultipla4002");
     header::write_response_header(&mut out, h)?;
     out.leaf("idOperazioneANPR", &accepted.id_operazione_anpr);
     out.close_ns("RispostaMultipla4002");
-    Ok(out.finish("Risposta4002"))
+    Ok(out.finish())
 }
 
 pub fn read_response(doc: &Document, node: NodeId) -> Result<Answer<Accepted>, AnprError> {
@@ -245,13 +245,13 @@ pub fn write_poll_request(
 ) -> Result<String, AnprError> {
     rules::digits("id_operazione_anpr", id_operazione_anpr, 1, 30)?;
     rules::range("page", page, 1, 99_999)?;
-    let mut out = XmlOut::root(ns::ESTRAZIONE, "Richiesta4005");
+    let mut out = payload_root(ns::ESTRAZIONE, "Richiesta4005");
     header::write_request_header(&mut out, ctx, POLL_SERVICE, None)?;
     out.open("verificaStato");
     out.leaf("idOperazioneANPR", id_operazione_anpr);
-    out.leaf("progressivo", &page.to_string());
+    out.leaf("progressivo", page.to_string());
     out.close("verificaStato");
-    Ok(out.finish("Richiesta4005"))
+    Ok(out.finish())
 }
 
 /// The simulator's reading of a 4005 `verificaStato`: (header, idOperazioneANPR, page).
@@ -288,7 +288,7 @@ pub struct PollItem {
 }
 
 pub fn write_poll_response(h: &ResponseHeader, r: &PollResult) -> Result<String, AnprError> {
-    let mut out = XmlOut::root(ns::ESTRAZIONE, "Risposta4005");
+    let mut out = payload_root(ns::ESTRAZIONE, "Risposta4005");
     out.open_ns("RispostaMultipla4005");
     header::write_response_header(&mut out, h)?;
     out.leaf("statoRichiesta", &r.status);
@@ -297,8 +297,8 @@ pub fn write_poll_response(h: &ResponseHeader, r: &PollResult) -> Result<String,
     out.leaf("dataDisponibilita", &r.available_at);
     if let Some((page, pages)) = r.page {
         out.open("datiFornitura");
-        out.leaf("progressivoCorrente", &page.to_string());
-        out.leaf("progressivoTotale", &pages.to_string());
+        out.leaf("progressivoCorrente", page.to_string());
+        out.leaf("progressivoTotale", pages.to_string());
         out.close("datiFornitura");
     }
     for (i, item) in r.items.iter().enumerate() {
@@ -321,14 +321,14 @@ pub fn write_poll_response(h: &ResponseHeader, r: &PollResult) -> Result<String,
         }
         out.open("elencoRisposte");
         out.leaf("idOperazioneANPR", &item.id_operazione_anpr);
-        out.opt("statoLavorazione", item.state.map(|s| s.to_string()).as_deref());
-        out.opt("tipoOperazione", item.kind.as_deref());
-        out.opt("contenutoRisposta", item.content_base64.as_deref());
-        out.opt("formatoRisposta", item.format.as_deref());
+        out.opt_leaf("statoLavorazione", item.state.map(|s| s.to_string()).as_deref());
+        out.opt_leaf("tipoOperazione", item.kind.as_deref());
+        out.opt_leaf("contenutoRisposta", item.content_base64.as_deref());
+        out.opt_leaf("formatoRisposta", item.format.as_deref());
         out.close("elencoRisposte");
     }
     out.close_ns("RispostaMultipla4005");
-    Ok(out.finish("Risposta4005"))
+    Ok(out.finish())
 }
 
 pub fn read_poll_response(doc: &Document, node: NodeId) -> Result<Answer<PollResult>, AnprError> {

@@ -8,7 +8,7 @@ use snodo_security::xml::{Document, NodeId};
 
 use super::contract::{self, Person, SchemaV1};
 use super::header::{self, Reply};
-use super::xml::XmlOut;
+use super::xml::{XmlOut, payload_root};
 use super::{
     AnprError, AnprMessage, Answer, Rejection, RequestContext, RequestHeader, ResponseHeader, el, ns, rules,
 };
@@ -144,7 +144,7 @@ impl IssueCertificate {
 /// The `Richiesta6001` payload for `cmd`.
 pub fn write_request(cmd: &IssueCertificate, ctx: &RequestContext) -> Result<String, AnprError> {
     cmd.check()?;
-    let mut out = XmlOut::root(ns::CERTIFICAZIONE, "Richiesta6001");
+    let mut out = payload_root(ns::CERTIFICAZIONE, "Richiesta6001");
     header::write_request_header(&mut out, ctx, SERVICE, None)?;
     write_types(&mut out, "listaTipiCertificati", &cmd.certificate_types);
     out.open("soggettoIntestatario");
@@ -155,26 +155,26 @@ pub fn write_request(cmd: &IssueCertificate, ctx: &RequestContext) -> Result<Str
     out.leaf("nomeUffAnagrafe", &cmd.officer.given_name);
     write_parameters(&mut out, cmd);
     out.close("datiControllo");
-    Ok(out.finish("Richiesta6001"))
+    Ok(out.finish())
 }
 
 fn write_types(out: &mut XmlOut, tag: &str, types: &[u32]) {
     out.open(tag);
     for t in types {
-        out.leaf("tipoCertificato", &t.to_string());
+        out.leaf("tipoCertificato", t.to_string());
     }
     out.close(tag);
 }
 
 /// The fields `datiControllo` and `parametriRichiesta` share, in their common order.
 fn write_parameters(out: &mut XmlOut, cmd: &IssueCertificate) {
-    out.leaf("tipoRichiedente", &code(&REQUESTERS, cmd.requester).to_string());
+    out.leaf("tipoRichiedente", code(&REQUESTERS, cmd.requester).to_string());
     out.leaf("tipoRichiesta", if cmd.data_only { "2" } else { "1" });
     out.leaf("paEstera", if cmd.foreign_authority { "1" } else { "0" });
-    out.leaf("emissione", &code(&DELIVERIES, cmd.delivery).to_string());
-    out.leaf("bollo", &cmd.stamp_duty_cents.to_string());
-    out.leaf("diritti", &cmd.fees_cents.to_string());
-    out.opt(
+    out.leaf("emissione", code(&DELIVERIES, cmd.delivery).to_string());
+    out.leaf("bollo", cmd.stamp_duty_cents.to_string());
+    out.leaf("diritti", cmd.fees_cents.to_string());
+    out.opt_leaf(
         "esenzioneBollo",
         cmd.stamp_duty_exemption.map(|e| e.to_string()).as_deref(),
     );
@@ -228,7 +228,7 @@ pub fn write_response(
     request: &IssueCertificate,
     event: &CertificateIssued,
 ) -> Result<String, AnprError> {
-    let mut out = XmlOut::root(ns::CERTIFICAZIONE, "Risposta6001");
+    let mut out = payload_root(ns::CERTIFICAZIONE, "Risposta6001");
     out.open_ns("Risposta6001OK");
     header::write_response_header(&mut out, h)?;
     write_types(&mut out, "listaTipiCertificato", &request.certificate_types);
@@ -249,7 +249,7 @@ pub fn write_response(
     }
     header::write_messages(&mut out, "listaAnomalie", "anomalie", &event.warnings)?;
     out.close_ns("Risposta6001OK");
-    Ok(out.finish("Risposta6001"))
+    Ok(out.finish())
 }
 
 /// Reads a `Risposta6001`.

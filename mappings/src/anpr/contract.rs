@@ -147,7 +147,7 @@ pub(crate) fn write_comune(out: &mut XmlOut, tag: &str, c: &Comune, field: &str)
     rules::province(&format!("{field}.province"), &c.province)?;
     out.open(tag);
     out.leaf("nomeComune", &c.name);
-    out.opt("codiceIstat", c.istat_code.as_deref());
+    out.opt_leaf("codiceIstat", c.istat_code.as_deref());
     out.leaf("siglaProvinciaIstat", &c.province);
     out.close(tag);
     Ok(())
@@ -168,7 +168,7 @@ fn write_foreign(out: &mut XmlOut, tag: &str, p: &ForeignPlace, field: &str) -> 
     rules::text(&format!("{field}.country_name"), &p.country_name, 120, false)?;
     rules::digits(&format!("{field}.country_code"), &p.country_code, 3, 3)?;
     out.open(tag);
-    out.opt("descrizioneLocalita", p.locality.as_deref());
+    out.opt_leaf("descrizioneLocalita", p.locality.as_deref());
     out.leaf("descrizioneStato", &p.country_name);
     out.leaf("codiceStato", &p.country_code);
     out.close(tag);
@@ -230,13 +230,13 @@ pub(crate) fn write_person(out: &mut XmlOut, tag: &str, p: &Person, field: &str)
     match &p.surname {
         Some(s) => out.leaf("cognome", s),
         None => out.leaf("senzaCognome", "1"),
-    }
+    };
     match &p.given_name {
         Some(n) => out.leaf("nome", n),
         None => out.leaf("senzaNome", "1"),
-    }
-    out.opt("sesso", p.sex.map(sex_code));
-    out.opt("dataNascita", p.birth_date.map(date_text).as_deref());
+    };
+    out.opt_leaf("sesso", p.sex.map(sex_code));
+    out.opt_leaf("dataNascita", p.birth_date.map(date_text).as_deref());
     if let Some(place) = &p.birth_place {
         write_place(out, "luogoNascita", place, &format!("{field}.birth_place"))?;
     }
@@ -319,12 +319,12 @@ pub(crate) fn write_address(out: &mut XmlOut, tag: &str, a: &Address, field: &st
         rules::digits(&format!("{field}.house_number"), n, 1, 20)?;
     }
     out.open(tag);
-    out.leaf("tipoIndirizzo", &a.kind.to_string());
+    out.leaf("tipoIndirizzo", a.kind.to_string());
     out.open("indirizzo");
     out.leaf("cap", &a.postal_code);
     write_comune(out, "comune", &a.comune, &format!("{field}.comune"))?;
     out.open("toponimo");
-    out.opt("specie", a.street_kind.as_deref());
+    out.opt_leaf("specie", a.street_kind.as_deref());
     out.leaf("denominazioneToponimo", &a.street_name);
     out.close("toponimo");
     if let Some(n) = &a.house_number {
@@ -333,7 +333,7 @@ pub(crate) fn write_address(out: &mut XmlOut, tag: &str, a: &Address, field: &st
         out.close("numeroCivico");
     }
     out.close("indirizzo");
-    out.opt("dataDecorrenzaResidenza", a.since.map(date_text).as_deref());
+    out.opt_leaf("dataDecorrenzaResidenza", a.since.map(date_text).as_deref());
     out.close(tag);
     Ok(())
 }

@@ -12,7 +12,7 @@ use super::contract::{self, Person, Place, SchemaV1, date_schema};
 use super::header;
 use super::place_check::{self, PlaceWarning};
 use super::registry_change::{self, CivilRecord, Member, RegistryUpdated};
-use super::xml::{XmlOut, date_text};
+use super::xml::{date_text, payload_root};
 use super::{AnprError, Answer, Rejection, RequestContext, RequestHeader, ResponseHeader, el, ns};
 
 pub const COMMAND: &str = "anpr.death.register";
@@ -90,14 +90,14 @@ pub fn write_request(
     ctx: &RequestContext,
 ) -> Result<(String, Vec<PlaceWarning>), AnprError> {
     let warnings = cmd.check()?;
-    let mut out = XmlOut::root(ns::CANCELLAZIONE, "Richiesta2001");
+    let mut out = payload_root(ns::CANCELLAZIONE, "Richiesta2001");
     header::write_request_header(&mut out, ctx, SERVICE, Some(cmd.death_date))?;
     out.open("motivoCancellazione");
     out.leaf("tipoMotivoCancellazione", if cmd.presumed { "2" } else { "1" });
     out.close("motivoCancellazione");
     contract::write_person(&mut out, "generalitaPerRicerca", &cmd.person, "person")?;
     out.open("datiDecesso");
-    out.leaf("dataEvento", &date_text(cmd.death_date));
+    out.leaf("dataEvento", date_text(cmd.death_date));
     if let Some(place) = &cmd.death_place {
         contract::write_place(&mut out, "luogoEvento", place, "death_place")?;
     }
@@ -116,7 +116,7 @@ pub fn write_request(
     out.open("datiControllo");
     out.leaf("ruoloSoggetto", if cmd.head_of_household { "1" } else { "2" });
     out.close("datiControllo");
-    Ok((out.finish("Richiesta2001"), warnings))
+    Ok((out.finish(), warnings))
 }
 
 /// The simulator's reading of a `Richiesta2001`.

@@ -6,7 +6,7 @@ use chrono::{DateTime, FixedOffset, SecondsFormat};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::xml::{El, XmlOut, date_text};
+use super::xml::{El, XmlOut, date_text, payload_root};
 use super::{AnprError, rules};
 
 /// `codDestinatario`: the only rule version ANPR accepts since 2024-07-01 (changelog.md).
@@ -72,12 +72,12 @@ pub(crate) fn write_request_header(
     out.leaf("operazioneRichiesta", service);
     out.leaf(
         "dataOraRichiesta",
-        &ctx.requested_at.to_rfc3339_opts(SecondsFormat::Millis, false),
+        ctx.requested_at.to_rfc3339_opts(SecondsFormat::Millis, false),
     );
     // C: an operation on the citizen's request or the office's own initiative (not a correction).
     out.leaf("tipoOperazione", "C");
     out.leaf("tipoInvio", ctx.mode.as_str());
-    out.opt("dataDecorrenza", effective.map(date_text).as_deref());
+    out.opt_leaf("dataDecorrenza", effective.map(date_text).as_deref());
     out.leaf("nomeApplicativo", "Snodo");
     out.leaf("versioneApplicativo", env!("CARGO_PKG_VERSION"));
     out.leaf("fornitoreApplicativo", "Snodo");
@@ -260,9 +260,9 @@ pub(crate) fn write_messages(
         out.leaf("codiceErroreAnomalia", &m.code);
         out.leaf("tipoErroreAnomalia", &m.severity);
         out.leaf("testoErroreAnomalia", &m.text);
-        out.opt("oggettoErroreAnomalia", m.object.as_deref());
-        out.opt("campoErroreAnomalia", m.field.as_deref());
-        out.opt("valoreErroreAnomalia", m.value.as_deref());
+        out.opt_leaf("oggettoErroreAnomalia", m.object.as_deref());
+        out.opt_leaf("campoErroreAnomalia", m.field.as_deref());
+        out.opt_leaf("valoreErroreAnomalia", m.value.as_deref());
         out.close(item);
     }
     out.close(list);
@@ -358,10 +358,10 @@ pub(crate) fn write_rejection(
             "a rejection carries at least one error",
         ));
     }
-    let mut out = XmlOut::root(namespace, root);
+    let mut out = payload_root(namespace, root);
     out.open_ns(ko);
     write_response_header(&mut out, &rejection.header)?;
     write_messages(&mut out, "listaErrori", "errore", &rejection.errors)?;
     out.close_ns(ko);
-    Ok(out.finish(root))
+    Ok(out.finish())
 }

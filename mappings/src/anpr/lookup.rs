@@ -10,7 +10,7 @@ use snodo_security::xml::{Document, NodeId};
 
 use super::contract::{self, Address, Citizenship, Person, Place, SchemaV1, Sex, optional_date_schema};
 use super::header::{self, Reply};
-use super::xml::{XmlOut, date_text};
+use super::xml::{XmlOut, date_text, payload_root};
 use super::{
     AnprError, AnprMessage, Answer, Rejection, RequestContext, RequestHeader, ResponseHeader, el, ns, rules,
 };
@@ -171,23 +171,25 @@ impl LookupResident {
 /// The `Richiesta3002` payload for `cmd`.
 pub fn write_request(cmd: &LookupResident, ctx: &RequestContext) -> Result<String, AnprError> {
     cmd.check()?;
-    let mut out = XmlOut::root(ns::CONSULTAZIONE, "Richiesta3002");
+    let mut out = payload_root(ns::CONSULTAZIONE, "Richiesta3002");
     header::write_request_header(&mut out, ctx, SERVICE, None)?;
     out.open("criteriRicerca");
     let mut birth = None;
     match &cmd.by {
-        LookupKey::CodiceFiscale(cf) => out.leaf("codiceFiscale", cf),
+        LookupKey::CodiceFiscale(cf) => {
+            out.leaf("codiceFiscale", cf);
+        }
         LookupKey::Generalita(g) => {
             out.leaf("cognome", &g.surname);
             out.leaf("nome", &g.given_name);
-            out.opt("sesso", g.sex.map(contract::sex_code));
+            out.opt_leaf("sesso", g.sex.map(contract::sex_code));
             birth = g.birth_date.map(|d| (d, g.birth_place.as_ref()));
         }
     }
     out.close("criteriRicerca");
     if let Some((date, place)) = birth {
         out.open("datiNascita");
-        out.leaf("dataEvento", &date_text(date));
+        out.leaf("dataEvento", date_text(date));
         if let Some(place) = place {
             contract::write_place(&mut out, "luogoNascita", place, "by.generalita.birth_place")?;
         }
@@ -197,13 +199,13 @@ pub fn write_request(cmd: &LookupResident, ctx: &RequestContext) -> Result<Strin
     // 1: the individual record (the sample requests' value); the sections choose its parts.
     out.leaf("schedaAnagraficaRichiesta", "1");
     let day = cmd.reference_date.unwrap_or(ctx.requested_at.date_naive());
-    out.leaf("dataRiferimentoRichiesta", &date_text(day));
+    out.leaf("dataRiferimentoRichiesta", date_text(day));
     for code in cmd.sections.iter().flat_map(|s| s.codes()) {
-        out.leaf("datiAnagraficiRichiesti", &code.to_string());
+        out.leaf("datiAnagraficiRichiesti", code.to_string());
     }
     out.leaf("ricercaNazionale", if cmd.nationwide { "1" } else { "0" });
     out.close("datiRichiesta");
-    Ok(out.finish("Richiesta3002"))
+    Ok(out.finish())
 }
 
 /// The simulator's reading of a `Richiesta3002`: its header and the command it stands for.
@@ -263,7 +265,7 @@ pub fn read_request(doc: &Document, node: NodeId) -> Result<(RequestHeader, Look
 
 /// The simulator's `Risposta3002_OK`.
 pub fn write_response(h: &ResponseHeader, event: &LookupCompleted) -> Result<String, AnprError> {
-    let mut out = XmlOut::root(ns::CONSULTAZIONE, "Risposta3002");
+    let mut out = payload_root(ns::CONSULTAZIONE, "Risposta3002");
     out.open_ns("Risposta3002_OK");
     header::write_response_header(&mut out, h)?;
     if !event.persons.is_empty() {
@@ -275,7 +277,7 @@ pub fn write_response(h: &ResponseHeader, event: &LookupCompleted) -> Result<Str
     }
     header::write_messages(&mut out, "listaAnomalie", "errore", &event.warnings)?;
     out.close_ns("Risposta3002_OK");
-    Ok(out.finish("Risposta3002"))
+    Ok(out.finish())
 }
 
 /// `tipoDatiRispostaEstrazioneSoggetti`, in the schema's element order.
@@ -295,7 +297,7 @@ pub(crate) fn write_resident(
     if let Some(code) = r.civil_status {
         rules::range(&format!("{field}.civil_status"), code, 0, 99)?;
         out.open("statoCivile");
-        out.leaf("statoCivile", &code.to_string());
+        out.leaf("statoCivile", code.to_string());
         out.close("statoCivile");
     }
     for (i, c) in r.citizenships.iter().enumerate() {
@@ -312,8 +314,8 @@ pub(crate) fn write_resident(
             99,
         )?;
         out.open("legameSoggetto");
-        out.leaf("dataDecorrenza", &date_text(l.since));
-        out.leaf("codiceLegame", &l.relationship.to_string());
+        out.leaf("dataDecorrenza", date_text(l.since));
+        out.leaf("codiceLegame", l.relationship.to_string());
         out.close("legameSoggetto");
     }
     if let Some(h) = &r.household {
@@ -322,8 +324,8 @@ pub(crate) fn write_resident(
         }
         rules::range(&format!("{field}.household.kind"), h.kind, 0, 9)?;
         out.open("famigliaConvivenza");
-        out.opt("idFamigliaConvivenzaANPR", h.id_anpr.as_deref());
-        out.leaf("tipoScheda", &h.kind.to_string());
+        out.opt_leaf("idFamigliaConvivenzaANPR", h.id_anpr.as_deref());
+        out.leaf("tipoScheda", h.kind.to_string());
         out.close("famigliaConvivenza");
     }
     out.close(tag);

@@ -42,23 +42,23 @@ pub fn write_request(query: &PullQuery, ctx: &RequestContext) -> Result<String, 
     if query.from > query.to {
         return Err(AnprError::field("from", "is after `to`"));
     }
-    let mut out = super::xml::XmlOut::root(ns::CONSULTAZIONE, "Richiesta3003");
+    let mut out = super::xml::payload_root(ns::CONSULTAZIONE, "Richiesta3003");
     header::write_request_header(&mut out, ctx, SERVICE, None)?;
     out.open("ricercaElenchiRichieste");
     out.leaf("statoLavorazione", READY);
-    out.opt("operazioneRichiesta", query.kind.as_deref());
+    out.opt_leaf("operazioneRichiesta", query.kind.as_deref());
     out.open("periodoRiferimentoRichieste");
     out.leaf(
         "dataOraIniziale",
-        &query.from.to_rfc3339_opts(SecondsFormat::Secs, false),
+        query.from.to_rfc3339_opts(SecondsFormat::Secs, false),
     );
     out.leaf(
         "dataOraFinale",
-        &query.to.to_rfc3339_opts(SecondsFormat::Secs, false),
+        query.to.to_rfc3339_opts(SecondsFormat::Secs, false),
     );
     out.close("periodoRiferimentoRichieste");
     out.close("ricercaElenchiRichieste");
-    Ok(out.finish("Richiesta3003"))
+    Ok(out.finish())
 }
 
 /// The notifications of one `Risposta3003`.

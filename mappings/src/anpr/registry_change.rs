@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use super::contract::{self, Comune, Person, SchemaV1, date_schema};
 use super::header::{self, Reply};
 use super::place_check::{self, PlaceWarning};
-use super::xml::{El, XmlOut, date_text};
+use super::xml::{El, XmlOut, date_text, payload_root};
 use super::{AnprError, AnprMessage, Answer, ResponseHeader, ns, rules};
 
 /// Which household: ANPR's id, or the comune's own (`idFamigliaConvivenzaComune`).
@@ -119,7 +119,9 @@ pub(crate) fn write_household(
             out.leaf("idFamigliaConvivenza", id);
             out.close("idFamigliaConvivenzaComune");
         }
-        HouseholdId::Anpr(id) => out.leaf("idFamigliaConvivenzaANPR", id),
+        HouseholdId::Anpr(id) => {
+            out.leaf("idFamigliaConvivenzaANPR", id);
+        }
     }
     out.leaf("tipoScheda", if h.cohabitation { "2" } else { "1" });
     out.close(tag);
@@ -150,8 +152,8 @@ pub(crate) fn write_relationship(
 ) -> Result<(), AnprError> {
     rules::range(&format!("{field}.code"), r.code, 1, 99)?;
     out.open(tag);
-    out.leaf("dataDecorrenza", &date_text(r.since));
-    out.leaf("codiceLegame", &r.code.to_string());
+    out.leaf("dataDecorrenza", date_text(r.since));
+    out.leaf("codiceLegame", r.code.to_string());
     out.close(tag);
     Ok(())
 }
@@ -219,9 +221,9 @@ pub(crate) fn write_record(
     }
     out.open(tag);
     contract::write_comune(out, "comuneRegistrazione", &r.comune, &format!("{field}.comune"))?;
-    out.leaf("anno", &r.year.to_string());
+    out.leaf("anno", r.year.to_string());
     out.leaf("parte", &r.part);
-    out.opt("serie", r.series.as_deref());
+    out.opt_leaf("serie", r.series.as_deref());
     out.leaf("numeroAtto", &r.number);
     out.close(tag);
     Ok(())
@@ -245,7 +247,7 @@ pub(crate) fn write_response(
     h: &ResponseHeader,
     event: &RegistryUpdated,
 ) -> Result<String, AnprError> {
-    let mut out = XmlOut::root(namespace, root);
+    let mut out = payload_root(namespace, root);
     out.open_qualified("r", ns::RISPOSTA_COMUNE, "Risposta_Comune");
     header::write_response_header(&mut out, h)?;
     if !event.subjects.is_empty() {
@@ -267,7 +269,7 @@ pub(crate) fn write_response(
     }
     header::write_messages(&mut out, "listaAnomalie", "anomalie", &event.warnings)?;
     out.close_qualified("r", "Risposta_Comune");
-    Ok(out.finish(root))
+    Ok(out.finish())
 }
 
 /// Reads `RispostaNNNN`: `Risposta_Comune` or `rispostaKO`; the command's place warnings are added

@@ -11,7 +11,7 @@ use super::contract::{self, Address, SchemaV1, date_schema};
 use super::header;
 use super::place_check::{self, PlaceWarning};
 use super::registry_change::{self, Household, Member, RegistryUpdated};
-use super::xml::XmlOut;
+use super::xml::payload_root;
 use super::{AnprError, Answer, Rejection, RequestContext, RequestHeader, ResponseHeader, el, ns, rules};
 
 pub const COMMAND: &str = "anpr.residence.change";
@@ -69,7 +69,7 @@ pub fn write_request(
 ) -> Result<(String, Vec<PlaceWarning>), AnprError> {
     let warnings = cmd.check()?;
     rules::digits("istat_code", &ctx.istat_code, 6, 6)?;
-    let mut out = XmlOut::root(ns::MUTAZIONE, "Richiesta5005");
+    let mut out = payload_root(ns::MUTAZIONE, "Richiesta5005");
     header::write_request_header(&mut out, ctx, SERVICE, Some(cmd.effective_date))?;
     registry_change::write_household(
         &mut out,
@@ -84,10 +84,10 @@ pub fn write_request(
     }
     out.open("datiControllo");
     // numerico2: exactly two digits.
-    out.leaf("tipoMutazione", &format!("{:02}", cmd.change_kind));
+    out.leaf("tipoMutazione", format!("{:02}", cmd.change_kind));
     out.leaf("tipoScheda", if cmd.household.cohabitation { "2" } else { "1" });
     out.close("datiControllo");
-    Ok((out.finish("Richiesta5005"), warnings))
+    Ok((out.finish(), warnings))
 }
 
 /// The simulator's reading of a `Richiesta5005`.

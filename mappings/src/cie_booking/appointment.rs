@@ -226,7 +226,7 @@ impl StatusKey {
         match self {
             StatusKey::BookingCode(code) => out.leaf("codicePrenotazione", code),
             StatusKey::CodiceFiscale(cf) => out.leaf("codiceFiscale", cf),
-        }
+        };
         Ok(())
     }
 

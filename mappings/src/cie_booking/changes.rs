@@ -63,8 +63,8 @@ impl ChangesQuery {
 
     pub(crate) fn write(&self, out: &mut XmlOut) -> Result<(), BookingError> {
         self.check()?;
-        out.opt("cursore", self.cursor.as_deref());
-        out.leaf("massimo", &self.max.to_string());
+        out.opt_leaf("cursore", self.cursor.as_deref());
+        out.leaf("massimo", self.max.to_string());
         Ok(())
     }
 
@@ -84,11 +84,10 @@ impl ChangesPage {
             rules::change_id(&format!("{at}.change_id"), &change.change_id)?;
             out.open("variazione");
             out.leaf("idVariazione", &change.change_id);
-            out.date_time(
+            out.leaf(
                 "dataOraVariazione",
-                &format!("{at}.changed_at"),
-                &change.changed_at,
-            )?;
+                rules::date_time_text(&format!("{at}.changed_at"), &change.changed_at)?,
+            );
             out.leaf("causale", change.cause.code());
             change
                 .appointment
@@ -97,7 +96,7 @@ impl ChangesPage {
         }
         rules::cursor("next_cursor", &self.next_cursor)?;
         out.leaf("cursoreSuccessivo", &self.next_cursor);
-        out.boolean("altreVariazioni", self.more);
+        out.leaf("altreVariazioni", self.more);
         Ok(())
     }
 

@@ -237,7 +237,7 @@ impl Office {
         out.leaf("idSede", &self.office_id);
         out.leaf("denominazione", &self.name);
         out.leaf("indirizzo", &self.address);
-        out.boolean("aperta", self.open);
+        out.leaf("aperta", self.open);
         out.close("sede");
         Ok(())
     }
@@ -266,9 +266,12 @@ impl Slot {
         out.open("slot");
         out.leaf("idSlot", &self.slot_id);
         out.leaf("idSede", &self.office_id);
-        out.date_time("dataOra", &format!("{at}.starts_at"), &self.starts_at)?;
-        out.leaf("durataMinuti", &self.duration_minutes.to_string());
-        out.leaf("postiLiberi", &self.free_places.to_string());
+        out.leaf(
+            "dataOra",
+            rules::date_time_text(&format!("{at}.starts_at"), &self.starts_at)?,
+        );
+        out.leaf("durataMinuti", self.duration_minutes.to_string());
+        out.leaf("postiLiberi", self.free_places.to_string());
         out.close("slot");
         Ok(())
     }
@@ -308,7 +311,7 @@ impl Citizen {
         out.leaf("cognome", &self.surname);
         out.leaf("nome", &self.given_name);
         out.leaf("email", &self.email);
-        out.opt("telefono", self.phone.as_deref());
+        out.opt_leaf("telefono", self.phone.as_deref());
         out.close("richiedente");
     }
 
@@ -346,15 +349,24 @@ impl Appointment {
         out.leaf("motivo", self.reason.code());
         out.leaf("idSede", &self.office_id);
         out.leaf("idSlot", &self.slot_id);
-        out.date_time("dataOra", &f("starts_at"), &self.starts_at)?;
-        out.leaf("durataMinuti", &self.duration_minutes.to_string());
+        out.leaf(
+            "dataOra",
+            rules::date_time_text(&f("starts_at"), &self.starts_at)?,
+        );
+        out.leaf("durataMinuti", self.duration_minutes.to_string());
         out.leaf("codIstatComuneResidenza", &self.residence_comune);
         if let Some(deadline) = &self.confirm_by {
-            out.date_time("scadenzaConferma", &f("confirm_by"), deadline)?;
+            out.leaf(
+                "scadenzaConferma",
+                rules::date_time_text(&f("confirm_by"), deadline)?,
+            );
         }
-        out.opt("numeroPratica", self.application_number.as_deref());
-        out.opt("codicePrenotazionePrecedente", self.replaces.as_deref());
-        out.date_time("dataOraAggiornamento", &f("updated_at"), &self.updated_at)?;
+        out.opt_leaf("numeroPratica", self.application_number.as_deref());
+        out.opt_leaf("codicePrenotazionePrecedente", self.replaces.as_deref());
+        out.leaf(
+            "dataOraAggiornamento",
+            rules::date_time_text(&f("updated_at"), &self.updated_at)?,
+        );
         out.close(local);
         Ok(())
     }

@@ -89,9 +89,12 @@ impl RequestHeader {
         out.open("testataRichiesta");
         out.leaf("idOperazione", self.operation_id.as_str());
         out.leaf("codMittente", &self.sender);
-        out.date_time("dataOraRichiesta", "header.requested_at", &self.requested_at)?;
+        out.leaf(
+            "dataOraRichiesta",
+            rules::date_time_text("header.requested_at", &self.requested_at)?,
+        );
         out.leaf("nomeApplicativo", &self.application);
-        out.opt("versioneApplicativo", self.application_version.as_deref());
+        out.opt_leaf("versioneApplicativo", self.application_version.as_deref());
         out.close("testataRichiesta");
         Ok(())
     }
@@ -139,7 +142,10 @@ impl ResponseHeader {
         out.open("testataRisposta");
         out.leaf("idOperazione", self.operation_id.as_str());
         out.leaf("codDestinatario", &self.recipient);
-        out.date_time("dataOraRisposta", "header.answered_at", &self.answered_at)?;
+        out.leaf(
+            "dataOraRisposta",
+            rules::date_time_text("header.answered_at", &self.answered_at)?,
+        );
         out.leaf("esito", if ok { "OK" } else { "KO" });
         out.close("testataRisposta");
         Ok(())
@@ -242,7 +248,7 @@ impl Rejection {
             out.open("errore");
             out.leaf("codice", e.code.as_str());
             out.leaf("testo", &e.text);
-            out.opt("campo", e.field.as_deref());
+            out.opt_leaf("campo", e.field.as_deref());
             out.close("errore");
         }
         out.close("listaErrori");

@@ -127,9 +127,9 @@ impl AvailabilityQuery {
     pub(crate) fn write(&self, out: &mut XmlOut) -> Result<(), BookingError> {
         self.check()?;
         out.leaf("codIstatComune", &self.comune);
-        out.opt("idSede", self.office_id.as_deref());
-        out.date("dataDa", "from", self.from)?;
-        out.date("dataA", "to", self.to)?;
+        out.opt_leaf("idSede", self.office_id.as_deref());
+        out.leaf("dataDa", rules::date_text("from", self.from)?);
+        out.leaf("dataA", rules::date_text("to", self.to)?);
         out.leaf("motivo", self.reason.code());
         Ok(())
     }
@@ -172,7 +172,10 @@ impl OfficesListed {
 impl AvailabilityFound {
     pub(crate) fn write(&self, out: &mut XmlOut) -> Result<(), BookingError> {
         if let Some(first) = &self.first_available {
-            out.date_time("primaDataDisponibile", "first_available", first)?;
+            out.leaf(
+                "primaDataDisponibile",
+                rules::date_time_text("first_available", first)?,
+            );
         }
         for (i, slot) in self.slots.iter().enumerate() {
             slot.write(out, &format!("slots[{i}]"))?;

@@ -15,7 +15,7 @@ use super::error::mask_quoted;
 use super::offices::{
     AvailabilityFound, AvailabilityQuery, ListOffices, OfficesListed, OfficesQuery, SearchAvailability,
 };
-use super::xml::{El, XmlOut};
+use super::xml::{El, XmlOut, payload_root};
 use super::{BookingError, NAMESPACE, Rejection, RequestHeader, ResponseHeader};
 use crate::soap::QName;
 
@@ -259,7 +259,7 @@ impl Request {
 
     /// Every field rule; the error names the field as the command's JSON does.
     pub fn check(&self) -> Result<(), BookingError> {
-        let mut sink = XmlOut::root(self.operation().names().request);
+        let mut sink = payload_root(self.operation().names().request);
         self.write_body(&mut sink)
     }
 
@@ -285,7 +285,7 @@ pub fn write_command(command: &Command, header: &RequestHeader) -> Result<String
 
 /// The request payload for `request`.
 pub fn write_request(header: &RequestHeader, request: &Request) -> Result<String, BookingError> {
-    let mut out = XmlOut::root(request.operation().names().request);
+    let mut out = payload_root(request.operation().names().request);
     header.write(&mut out)?;
     request.write_body(&mut out)?;
     Ok(out.finish())
@@ -389,7 +389,7 @@ pub struct Reply {
 /// The response payload of `operation` for `reply` (the simulator's answer).
 pub fn write_reply(operation: Operation, reply: &Reply) -> Result<String, BookingError> {
     let names = operation.names();
-    let mut out = XmlOut::root(names.response);
+    let mut out = payload_root(names.response);
     match &reply.answer {
         Ok(response) => {
             if response.operation() != operation {

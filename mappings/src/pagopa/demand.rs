@@ -84,6 +84,6 @@ impl DemandPaymentRequest {
             .leaf("fiscalCodePA", &self.header.id_pa)
             .leaf("companyName", &position.company_name)
             .opt_leaf("officeName", position.office_name.as_deref());
-        Ok(close(out, Operation::DemandPaymentNotice))
+        Ok(close(out))
     }
 }

@@ -147,6 +147,6 @@ impl GetPaymentRequest {
         out.close("transferList");
         write_metadata(&mut out, &position.metadata);
         out.close("data");
-        Ok(close(out, self.operation))
+        Ok(close(out))
     }
 }

@@ -87,9 +87,9 @@ pub fn read_node_for_pa_request(envelope: &Envelope) -> Result<NodeForPaRequest,
 }
 
 fn answer(element: &str, body: impl FnOnce(&mut XmlOut)) -> String {
-    let mut out = XmlOut::root(PREFIX, element, NODE_FOR_PA_NAMESPACE);
+    let mut out = XmlOut::root(PREFIX, NODE_FOR_PA_NAMESPACE, element);
     body(&mut out);
-    EnvelopeBuilder::new().body(&out.close_root(PREFIX, element))
+    EnvelopeBuilder::new().body(&out.finish())
 }
 
 /// The `nodoChiediElencoFlussiRendicontazioneRisposta` listing `flows`.
@@ -179,7 +179,7 @@ pub fn write_flow(flow: &ReportingFlow) -> Result<String, ContractError> {
         Amount::from_cents(cents).ok_or_else(|| ContractError::new(field, "amount out of range"))
     };
     let q = |local: &str| format!("{FLOW_PREFIX}:{local}");
-    let mut out = XmlOut::root(FLOW_PREFIX, "FlussoRiversamento", FLOW_NAMESPACE);
+    let mut out = XmlOut::root(FLOW_PREFIX, FLOW_NAMESPACE, "FlussoRiversamento");
     out.leaf(&q("versioneOggetto"), "1.0")
         .leaf(&q("identificativoFlusso"), &flow.flow_id)
         .leaf(&q("dataOraFlusso"), date_time)
@@ -241,5 +241,5 @@ pub fn write_flow(flow: &ReportingFlow) -> Result<String, ContractError> {
             .leaf(&q("dataEsitoSingoloPagamento"), date)
             .close(&q("datiSingoliPagamenti"));
     }
-    Ok(out.close_root(FLOW_PREFIX, "FlussoRiversamento"))
+    Ok(out.finish())
 }

@@ -19,15 +19,15 @@ use crate::soap::EnvelopeBuilder;
 const NODE_PREFIX: &str = "nfpa";
 
 fn open(operation: Operation, header: &RequestHeader) -> XmlOut {
-    let mut out = XmlOut::root(NODE_PREFIX, operation.request_element(), PA_NAMESPACE);
+    let mut out = XmlOut::root(NODE_PREFIX, PA_NAMESPACE, operation.request_element());
     out.leaf("idPA", &header.id_pa)
         .leaf("idBrokerPA", &header.id_broker_pa)
         .leaf("idStation", &header.id_station);
     out
 }
 
-fn close(out: XmlOut, operation: Operation) -> String {
-    EnvelopeBuilder::new().body(&out.close_root(NODE_PREFIX, operation.request_element()))
+fn close(out: XmlOut) -> String {
+    EnvelopeBuilder::new().body(&out.finish())
 }
 
 fn check_header(header: &RequestHeader) -> Result<(), ContractError> {
@@ -61,7 +61,7 @@ impl VerifyRequest {
         check_qr(&self.qr_code)?;
         let mut out = open(Operation::VerifyPaymentNotice, &self.header);
         self.qr_code.write(&mut out);
-        Ok(close(out, Operation::VerifyPaymentNotice))
+        Ok(close(out))
     }
 }
 
@@ -93,7 +93,7 @@ impl GetPaymentRequest {
                 }),
             )
             .opt_leaf("dueDate", self.due_date);
-        Ok(close(out, self.operation))
+        Ok(close(out))
     }
 }
 
@@ -121,7 +121,7 @@ impl super::DemandPaymentRequest {
                 "datiSpecificiServizioRequest",
                 base64::engine::general_purpose::STANDARD.encode(self.service_data_xml.as_bytes()),
             );
-        Ok(close(out, Operation::DemandPaymentNotice))
+        Ok(close(out))
     }
 }
 
@@ -233,7 +233,7 @@ impl Receipt {
             out.leaf("standIn", true);
         }
         out.close("receipt");
-        Ok(close(out, operation))
+        Ok(close(out))
     }
 
     /// The field rules of `ctReceipt`/`ctReceiptV2` the writer cannot express by construction.

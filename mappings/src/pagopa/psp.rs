@@ -160,7 +160,7 @@ impl PspRequest {
     /// The request envelope, as a PSP sends it.
     pub fn to_envelope(&self) -> String {
         let operation = self.operation();
-        let mut out = XmlOut::root(PREFIX, operation.request_element(), NODE_FOR_PSP_NAMESPACE);
+        let mut out = XmlOut::root(PREFIX, NODE_FOR_PSP_NAMESPACE, operation.request_element());
         let caller = self.caller();
         out.leaf("idPSP", &caller.id_psp)
             .leaf("idBrokerPSP", &caller.id_broker_psp)
@@ -204,7 +204,7 @@ impl PspRequest {
                 out.leaf("outcome", if *paid { "OK" } else { "KO" });
             }
         }
-        EnvelopeBuilder::new().body(&out.close_root(PREFIX, operation.request_element()))
+        EnvelopeBuilder::new().body(&out.finish())
     }
 }
 
@@ -305,13 +305,13 @@ pub struct PspFault {
 }
 
 fn root(operation: PspOperation, ok: bool) -> XmlOut {
-    let mut out = XmlOut::root(PREFIX, operation.response_element(), NODE_FOR_PSP_NAMESPACE);
+    let mut out = XmlOut::root(PREFIX, NODE_FOR_PSP_NAMESPACE, operation.response_element());
     out.leaf("outcome", if ok { "OK" } else { "KO" });
     out
 }
 
-fn close(out: XmlOut, operation: PspOperation) -> String {
-    EnvelopeBuilder::new().body(&out.close_root(PREFIX, operation.response_element()))
+fn close(out: XmlOut) -> String {
+    EnvelopeBuilder::new().body(&out.finish())
 }
 
 /// A KO answer to `operation` with the node's fault.
@@ -325,12 +325,12 @@ pub fn psp_ko(operation: PspOperation, fault: &PspFault) -> String {
         .opt_leaf("originalFaultCode", fault.original_fault_code.as_deref())
         .opt_leaf("originalFaultString", fault.original_fault_string.as_deref())
         .close("fault");
-    close(out, operation)
+    close(out)
 }
 
 /// An OK with nothing more (`sendPaymentOutcome[V2]`).
 pub fn psp_ok(operation: PspOperation) -> String {
-    close(root(operation, true), operation)
+    close(root(operation, true))
 }
 
 /// `verifyPaymentNoticeRes` OK from what the EC (or ACA, in Stand-In) said of the notice.
@@ -349,7 +349,7 @@ pub fn verify_psp_ok(answer: &VerifyAnswer, stand_in: bool) -> String {
         .leaf("companyName", &answer.company_name)
         .opt_leaf("officeName", answer.office_name.as_deref())
         .leaf("standin", stand_in);
-    close(out, operation)
+    close(out)
 }
 
 /// `activatePaymentNotice[V2]` OK: the token and the EC's transfers. V1 can only name accounts: a
@@ -405,5 +405,5 @@ pub fn activate_psp_ok(
     out.close("transferList");
     out.leaf("creditorReferenceId", &data.iuv);
     out.leaf("standin", stand_in);
-    close(out, operation)
+    close(out)
 }

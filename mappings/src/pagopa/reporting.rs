@@ -119,9 +119,9 @@ impl FlowCaller {
     /// The `nodoChiediElencoFlussiRendicontazione` request envelope.
     pub fn list_flows_request(&self) -> Result<String, ReportingError> {
         self.check()?;
-        let mut out = XmlOut::root(PREFIX, LIST, NODE_FOR_PA_NAMESPACE);
+        let mut out = XmlOut::root(PREFIX, NODE_FOR_PA_NAMESPACE, LIST);
         self.write(&mut out);
-        Ok(EnvelopeBuilder::new().body(&out.close_root(PREFIX, LIST)))
+        Ok(EnvelopeBuilder::new().body(&out.finish()))
     }
 
     /// The `nodoChiediFlussoRendicontazione` request envelope for `flow_id`.
@@ -134,10 +134,10 @@ impl FlowCaller {
                 max: 35,
             });
         }
-        let mut out = XmlOut::root(PREFIX, GET, NODE_FOR_PA_NAMESPACE);
+        let mut out = XmlOut::root(PREFIX, NODE_FOR_PA_NAMESPACE, GET);
         self.write(&mut out);
         out.leaf("identificativoFlusso", flow_id);
-        Ok(EnvelopeBuilder::new().body(&out.close_root(PREFIX, GET)))
+        Ok(EnvelopeBuilder::new().body(&out.finish()))
     }
 }
 

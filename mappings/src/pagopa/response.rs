@@ -41,24 +41,24 @@ pub(crate) fn validated(position: &Payable) -> Result<(), ResponseError> {
 }
 
 pub(crate) fn ok_root(operation: Operation) -> XmlOut {
-    let mut out = XmlOut::root(PA_PREFIX, operation.response_element(), PA_NAMESPACE);
+    let mut out = XmlOut::root(PA_PREFIX, PA_NAMESPACE, operation.response_element());
     out.leaf("outcome", "OK");
     out
 }
 
-pub(crate) fn close(out: XmlOut, operation: Operation) -> String {
-    EnvelopeBuilder::new().body(&out.close_root(PA_PREFIX, operation.response_element()))
+pub(crate) fn close(out: XmlOut) -> String {
+    EnvelopeBuilder::new().body(&out.finish())
 }
 
 /// The KO answer to `operation`: `outcome` KO and the complete fault, in a SOAP envelope (HTTP 200).
 pub fn ko(operation: Operation, fault: &FaultBean) -> String {
-    let mut out = XmlOut::root(PA_PREFIX, operation.response_element(), PA_NAMESPACE);
+    let mut out = XmlOut::root(PA_PREFIX, PA_NAMESPACE, operation.response_element());
     out.leaf("outcome", "KO");
     fault.write(&mut out);
-    close(out, operation)
+    close(out)
 }
 
 /// The OK answer of paSendRT / paSendRTV2 once the receipt is safely stored.
 pub fn receipt_ok(operation: Operation) -> String {
-    close(ok_root(operation), operation)
+    close(ok_root(operation))
 }

@@ -42,7 +42,7 @@ impl VerifyRequest {
             .leaf("fiscalCodePA", &self.qr_code.fiscal_code)
             .leaf("companyName", &position.company_name)
             .opt_leaf("officeName", position.office_name.as_deref());
-        Ok(super::response::close(out, Operation::VerifyPaymentNotice))
+        Ok(super::response::close(out))
     }
 }
 

@@ -1,4 +1,4 @@
-//! Reading pagoPA payloads strictly and writing them by construction.
+//! Reading pagoPA payloads strictly; they are written with the shared [`XmlOut`], by construction.
 //!
 //! The reader walks a payload the way its XSD sequence reads: each child element in order, with its
 //! cardinality, unqualified (the schemas declare no `elementFormDefault`), no attributes, no character
@@ -14,7 +14,8 @@ use super::simple::{
     self, Amount, XsdDate, XsdDateTime, is_country, is_digits, is_email, parse_boolean, parse_integer,
     xsd_length,
 };
-use crate::soap::escape_text;
+
+pub(crate) use crate::payload_xml::XmlOut;
 
 /// Which kind of syntax rule a request broke.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -374,57 +375,5 @@ impl<'d> Children<'d> {
             Some(ns) if Some(ns) != self.parent.child_ns => format!("{{{ns}}}{}", name.local_name()),
             _ => name.local_name().to_owned(),
         })
-    }
-}
-
-/// Writes unqualified child elements with escaped text: the only way responses are written.
-#[derive(Debug, Default)]
-pub(crate) struct XmlOut {
-    buf: String,
-}
-
-impl XmlOut {
-    pub(crate) fn new() -> XmlOut {
-        XmlOut::default()
-    }
-
-    /// Opens the payload root, qualified with `prefix` bound to `namespace`.
-    pub(crate) fn root(prefix: &str, local: &str, namespace: &str) -> XmlOut {
-        let mut out = XmlOut::new();
-        out.buf
-            .push_str(&format!("<{prefix}:{local} xmlns:{prefix}=\"{namespace}\">"));
-        out
-    }
-
-    pub(crate) fn close_root(mut self, prefix: &str, local: &str) -> String {
-        self.buf.push_str(&format!("</{prefix}:{local}>"));
-        self.buf
-    }
-
-    pub(crate) fn open(&mut self, local: &str) -> &mut XmlOut {
-        self.buf.push('<');
-        self.buf.push_str(local);
-        self.buf.push('>');
-        self
-    }
-
-    pub(crate) fn close(&mut self, local: &str) -> &mut XmlOut {
-        self.buf.push_str("</");
-        self.buf.push_str(local);
-        self.buf.push('>');
-        self
-    }
-
-    pub(crate) fn leaf(&mut self, local: &str, text: impl std::fmt::Display) -> &mut XmlOut {
-        self.open(local);
-        self.buf.push_str(&escape_text(&text.to_string()));
-        self.close(local)
-    }
-
-    pub(crate) fn opt_leaf<T: std::fmt::Display>(&mut self, local: &str, text: Option<T>) -> &mut XmlOut {
-        if let Some(text) = text {
-            self.leaf(local, text);
-        }
-        self
     }
 }
