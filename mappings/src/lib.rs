@@ -5,6 +5,7 @@
 pub mod anpr;
 pub mod cie_booking;
 pub mod codice_fiscale;
+mod json_contract;
 pub mod pagopa;
 mod payload_xml;
 pub mod places;

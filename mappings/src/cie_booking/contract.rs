@@ -5,49 +5,15 @@
 //! Conventions, as in the other contracts: `snake_case` field names, dates as `YYYY-MM-DD`,
 //! instants as RFC 3339 with their offset, unknown fields refused.
 
-use std::borrow::Cow;
-
 use chrono::{DateTime, FixedOffset};
 use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde::{Deserialize, Serialize};
 
 use super::xml::{El, XmlOut};
 use super::{BookingError, rules};
 
-/// `schema: 1`, the version of every `cie_booking.*` body; any other number is refused.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct SchemaV1;
-
-impl Serialize for SchemaV1 {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_u8(1)
-    }
-}
-
-impl<'de> Deserialize<'de> for SchemaV1 {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        match u64::deserialize(d)? {
-            1 => Ok(SchemaV1),
-            other => Err(serde::de::Error::custom(format!(
-                "schema {other} is not supported (this version reads schema 1)"
-            ))),
-        }
-    }
-}
-
-impl JsonSchema for SchemaV1 {
-    fn schema_name() -> Cow<'static, str> {
-        "SchemaVersion1".into()
-    }
-
-    fn json_schema(_: &mut SchemaGenerator) -> Schema {
-        json_schema!({ "type": "integer", "const": 1 })
-    }
-}
-
-pub(crate) fn date_schema(_: &mut SchemaGenerator) -> Schema {
-    json_schema!({ "type": "string", "format": "date" })
-}
+pub use crate::json_contract::SchemaV1;
+pub(crate) use crate::json_contract::date_schema;
 
 pub(crate) fn date_time_schema(_: &mut SchemaGenerator) -> Schema {
     json_schema!({ "type": "string", "format": "date-time" })
