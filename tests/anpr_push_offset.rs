@@ -204,11 +204,7 @@ async fn an_n010_pushed_by_the_simulator_reaches_the_inbound_listener_moved_by_t
     assert_eq!(attempt["delivered"], true, "{record:#}");
     assert_eq!(attempt["outcome"], "codiceEsito 0", "{record:#}");
 
-    let rest = tokio::task::spawn_blocking(move || up.stop()).await.unwrap();
-    assert!(
-        !rest.contains(&notification_id),
-        "the notification id in the log:\n{rest}"
-    );
+    tokio::task::spawn_blocking(move || up.stop()).await.unwrap();
 }
 
 /// `GET /admin/anpr/pushes` of the simulator.
