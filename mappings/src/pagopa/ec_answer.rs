@@ -12,6 +12,7 @@ use super::PA_NAMESPACE;
 use super::contract::{MapEntry, Subject};
 use super::request::{Operation, QrCode, read_metadata, read_subject};
 use super::simple::{Amount, XsdDate};
+use super::transfer::{TransferPa, read_transfer_list};
 use super::xml::{Node, SyntaxError};
 use crate::soap::{Envelope, QName};
 
@@ -79,17 +80,7 @@ pub enum AnsweredCredit {
 }
 
 /// One transfer of a `paGetPayment` answer.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AnsweredTransfer {
-    pub id: u8,
-    pub amount: Amount,
-    pub fiscal_code: String,
-    pub company_name: Option<String>,
-    pub credit: AnsweredCredit,
-    pub remittance_information: String,
-    pub category: String,
-    pub metadata: Vec<MapEntry>,
-}
+pub type AnsweredTransfer = TransferPa<AnsweredCredit>;
 
 /// `data` of a `paGetPayment[V2]` OK answer.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -311,50 +302,16 @@ pub fn read_get_payment_answer(
 }
 
 fn read_transfers(list: &Node<'_>, v2: bool) -> Result<Vec<AnsweredTransfer>, SyntaxError> {
-    let mut c = list.children()?;
-    let transfers = c
-        .repeated("transfer", 1, 5)?
-        .iter()
-        .map(|t| {
-            let mut f = t.children()?;
-            let id = f.required("idTransfer")?.integer(1, 5)? as u8;
-            let amount = f.required("transferAmount")?.amount_not_zero()?;
-            let fiscal_code = f.required("fiscalCodePA")?.fiscal_code_pa()?;
-            let company_name = if v2 {
-                f.optional("companyName")?.map(|n| n.string(1, 140)).transpose()?
-            } else {
-                None
-            };
-            let credit = match f.optional("IBAN")? {
-                Some(iban) => AnsweredCredit::Iban(iban.string(1, 35)?),
-                None if v2 => {
-                    let mut s = f.required("richiestaMarcaDaBollo")?.children()?;
-                    let stamp = AnsweredCredit::RevenueStamp {
-                        document_hash: s.required("hashDocumento")?.string(4, 72)?,
-                        stamp_type: s.required("tipoBollo")?.enumeration(&["01"])?.to_owned(),
-                        province: s.required("provinciaResidenza")?.country()?,
-                    };
-                    s.end()?;
-                    stamp
-                }
-                None => AnsweredCredit::Iban(f.required("IBAN")?.string(1, 35)?),
-            };
-            let transfer = AnsweredTransfer {
-                id,
-                amount,
-                fiscal_code,
-                company_name,
-                credit,
-                remittance_information: f.required("remittanceInformation")?.string(1, 140)?,
-                category: f.required("transferCategory")?.string(1, 140)?,
-                metadata: read_metadata(f.optional("metadata")?)?,
-            };
-            f.end()?;
-            Ok(transfer)
-        })
-        .collect::<Result<Vec<_>, SyntaxError>>()?;
-    c.end()?;
-    Ok(transfers)
+    read_transfer_list(list, v2, AnsweredCredit::Iban, |f| {
+        let mut s = f.required("richiestaMarcaDaBollo")?.children()?;
+        let stamp = AnsweredCredit::RevenueStamp {
+            document_hash: s.required("hashDocumento")?.string(4, 72)?,
+            stamp_type: s.required("tipoBollo")?.enumeration(&["01"])?.to_owned(),
+            province: s.required("provinciaResidenza")?.country()?,
+        };
+        s.end()?;
+        Ok(stamp)
+    })
 }
 
 /// Reads the answer to a `paSendRTReq` or `paSendRTV2Request`.

@@ -29,6 +29,7 @@ mod reporting;
 mod request;
 mod response;
 mod simple;
+mod transfer;
 mod verify;
 mod xml;
 
@@ -57,6 +58,7 @@ pub use reporting::{
 pub use request::{Operation, QrCode, RequestHeader, Station};
 pub use response::{ResponseError, ko, receipt_ok};
 pub use simple::{Amount, MAX_AMOUNT_CENTS, XsdDate, XsdDateTime};
+pub use transfer::TransferPa;
 pub use verify::VerifyRequest;
 pub use xml::{SyntaxError, SyntaxKind};
 

@@ -8,6 +8,7 @@
 use super::Operation;
 use super::contract::{Psp, Receipt, ReceiptTransfer, ReceiptVersion, TransferCredit};
 use super::request::{RequestHeader, read_metadata, read_subject};
+use super::transfer::read_transfer_list;
 use super::xml::{Node, SyntaxError};
 
 /// A receipt that is well-formed but cannot be a successful payment's receipt: `PAA_SEMANTICA`.
@@ -137,50 +138,29 @@ pub(crate) fn read(root: &Node<'_>, operation: Operation) -> Result<Receipt, Syn
 }
 
 fn read_transfers(list: &Node<'_>, v2: bool) -> Result<Vec<ReceiptTransfer>, SyntaxError> {
-    let mut c = list.children()?;
-    let transfers = c
-        .repeated("transfer", 1, 5)?
-        .iter()
-        .map(|t| {
-            let mut f = t.children()?;
-            let id = f.required("idTransfer")?.integer(1, 5)? as u8;
-            let amount_cents = f.required("transferAmount")?.amount_not_zero()?.cents();
-            let fiscal_code = f.required("fiscalCodePA")?.fiscal_code_pa()?;
-            let company_name = if v2 {
-                f.optional("companyName")?.map(|n| n.string(1, 140)).transpose()?
-            } else {
-                None
-            };
-            let credit = match f.optional("IBAN")? {
-                Some(iban) => TransferCredit::Iban(iban.string(1, 35)?),
-                None if v2 => {
-                    let attachment = f.required("MBDAttachment")?;
-                    attachment.base64()?;
-                    let text: String = attachment
-                        .any_string()?
-                        .chars()
-                        .filter(|c| !super::simple::is_xml_space(*c))
-                        .collect();
-                    TransferCredit::RevenueStampAttachment(text)
-                }
-                None => TransferCredit::Iban(f.required("IBAN")?.string(1, 35)?),
-            };
-            let transfer = ReceiptTransfer {
-                id,
-                amount_cents,
-                fiscal_code,
-                company_name,
-                credit,
-                remittance_information: f.required("remittanceInformation")?.string(1, 140)?,
-                category: f.required("transferCategory")?.string(1, 140)?,
-                metadata: read_metadata(f.optional("metadata")?)?,
-            };
-            f.end()?;
-            Ok(transfer)
+    let transfers = read_transfer_list(list, v2, TransferCredit::Iban, |f| {
+        let attachment = f.required("MBDAttachment")?;
+        attachment.base64()?;
+        let text: String = attachment
+            .any_string()?
+            .chars()
+            .filter(|c| !super::simple::is_xml_space(*c))
+            .collect();
+        Ok(TransferCredit::RevenueStampAttachment(text))
+    })?;
+    Ok(transfers
+        .into_iter()
+        .map(|t| ReceiptTransfer {
+            id: t.id,
+            amount_cents: t.amount.cents(),
+            fiscal_code: t.fiscal_code,
+            company_name: t.company_name,
+            credit: t.credit,
+            remittance_information: t.remittance_information,
+            category: t.category,
+            metadata: t.metadata,
         })
-        .collect::<Result<Vec<_>, SyntaxError>>()?;
-    c.end()?;
-    Ok(transfers)
+        .collect())
 }
 
 impl Receipt {
