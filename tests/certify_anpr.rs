@@ -1,9 +1,12 @@
 //! `snodo certify anpr-client` with Snodo's ANPR connector as the client (`snodo up --no-simulators`
 //! pointed at the judging simulator, driven by a few `snodo send` commands, plus the connector's own
-//! 3003 notification pull): every request passes every check. Then a test-only client sends one
-//! correct request and three each with one planted defect — an expired Timestamp, a Body changed
-//! after signing, a TLS certificate that is not the comune's — and the suite must fail exactly those
-//! checks of exactly those requests, in agreement with what the simulator itself answered.
+//! 3003 notification pull, and a PDND e-service call): every request passes every check. Then a
+//! test-only client sends one correct request and three each with one planted defect — an expired
+//! Timestamp, a Body changed after signing, a TLS certificate that is not the comune's — and the
+//! suite must fail exactly those checks of exactly those requests, in agreement with what the
+//! simulator itself answered. A test-only PDND client does the same with ModI: a correct call, then a
+//! Digest that is not the body's, signed_headers as a string, a reused voucher, a TrackingEvidence the
+//! voucher was not issued for, and a client assertion signed by a key PDND does not know.
 
 mod support;
 
@@ -27,6 +30,14 @@ use snodo_simulators::pagopa::settings::default_pki_dir;
 use support::{SnodoUp, snodo};
 
 const LOOKUP_PATH: &str = "/ANPR3000ServiziConsultazione/AnprService3000";
+const PDND_CASES: [&str; 6] = [
+    "pdnd-voucher-request",
+    "pdnd-tracking-evidence",
+    "pdnd-audit-digest",
+    "pdnd-digest",
+    "pdnd-signature",
+    "pdnd-fresh-voucher",
+];
 
 /// A running `snodo certify anpr-client`, its simulator's URL read from what it prints.
 struct Certify {
@@ -143,17 +154,24 @@ fn free_port_offset() -> u16 {
 fn snodo_anpr_connector_passes_every_anpr_client_check() {
     let offset = free_port_offset();
     let certify = Certify::start(9441 + offset);
+    let certify_report = certify.report.clone();
     let up = SnodoUp::start(
         &["--no-simulators", "--listener-offset", &offset.to_string()],
         &[],
     );
-    for body in [
+    for (command, body) in [
         r#"{"schema": 1, "by": {"codice_fiscale": "RSSMRA80A01H501U"}, "sections": ["personal_data", "residence"]}"#,
         r#"{"schema": 1, "by": {"generalita": {"surname": "ROSSI", "given_name": "MARIO"}}, "sections": ["personal_data"]}"#,
-    ] {
+    ]
+    .into_iter()
+    .map(|body| ("anpr.resident.lookup", body))
+    .chain([(
+        "anpr.pdnd.lookup",
+        r#"{"schema": 1, "service": "C030", "by": {"codice_fiscale": "RSSMRA80A01H501U"}, "reason": "Prot. 78/2025"}"#,
+    )]) {
         let out = snodo(&[
             "send",
-            "anpr.resident.lookup",
+            command,
             "--tenant",
             "015146",
             "--ops",
@@ -165,8 +183,8 @@ fn snodo_anpr_connector_passes_every_anpr_client_check() {
         let kind = event["type"].as_str().unwrap_or_default();
         // A person ANPR does not know is its business answer, not a refusal of the request.
         assert!(
-            kind == "anpr.resident.lookup.completed"
-                || (kind == "anpr.resident.lookup.failed" && event["body"]["code"] == "rejected"),
+            kind == format!("{command}.completed")
+                || (kind == format!("{command}.failed") && event["body"]["code"] == "rejected"),
             "{event}"
         );
     }
@@ -174,7 +192,7 @@ fn snodo_anpr_connector_passes_every_anpr_client_check() {
     up.stop();
     assert!(status.success(), "{summary}\n{requests:#?}");
     assert_eq!(report["success"], true, "{summary}");
-    assert!(summary.contains("10 passed"), "{summary}");
+    assert!(summary.contains("16 passed"), "{summary}");
     let payloads: BTreeSet<&str> = requests.iter().filter_map(|r| r["payload"].as_str()).collect();
     // The two lookups, and the connector's own notification pull at start-up.
     assert!(
@@ -188,6 +206,28 @@ fn snodo_anpr_connector_passes_every_anpr_client_check() {
             "{request:#}"
         );
     }
+    // The PDND call: a voucher request, then the e-service with that voucher, both passing.
+    let pdnd = std::fs::read(certify_report.join("anpr-client.requests.json")).unwrap();
+    let pdnd: serde_json::Value = serde_json::from_slice(&pdnd).unwrap();
+    let whats: Vec<&str> = pdnd["pdnd"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["what"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        whats,
+        ["voucher request", "C030-servizioAccertamentoIdUnicoNazionale"],
+        "{pdnd:#}"
+    );
+    assert!(
+        pdnd["pdnd"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|v| v["passes"] == true),
+        "{pdnd:#}"
+    );
 }
 
 /// The test client: the development comune's key and certificate, as Snodo's connector uses them.
@@ -327,15 +367,17 @@ fn a_client_with_planted_defects_fails_exactly_those_checks() {
             "{request:#}"
         );
     }
-    let not_passed: BTreeSet<&str> = report["cases"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|c| c["outcome"] != "pass")
-        .map(|c| c["id"].as_str().unwrap())
-        .collect();
+    let outcomes = |outcome: &str| -> BTreeSet<&str> {
+        report["cases"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|c| c["outcome"] == outcome)
+            .map(|c| c["id"].as_str().unwrap())
+            .collect()
+    };
     assert_eq!(
-        not_passed,
+        outcomes("fail"),
         BTreeSet::from([
             "ws-security-timestamp",
             "ws-security-signature",
@@ -343,6 +385,8 @@ fn a_client_with_planted_defects_fails_exactly_those_checks() {
         ]),
         "{summary}"
     );
+    // This client made no PDND call: those cases are not judged, and say so.
+    assert_eq!(outcomes("error"), BTreeSet::from(PDND_CASES), "{summary}");
     assert!(
         summary.contains("#2 Richiesta3002") && summary.contains("expired"),
         "{summary}"
@@ -365,11 +409,295 @@ fn sigterm_ends_the_run_and_the_reports_are_still_written() {
     let report: serde_json::Value =
         serde_json::from_slice(&std::fs::read(certify.report.join("anpr-client.json")).unwrap()).unwrap();
     let cases = report["cases"].as_array().unwrap();
-    assert_eq!(cases.len(), 10);
+    assert_eq!(cases.len(), 16);
     assert!(
-        cases
-            .iter()
-            .all(|c| c["outcome"] == "error" && c["reason"].as_str().unwrap().contains("no request reached")),
+        cases.iter().all(|c| {
+            let reason = c["reason"].as_str().unwrap();
+            c["outcome"] == "error" && (reason.contains("no request reached") || reason.contains("no PDND"))
+        }),
         "{report:#}"
+    );
+}
+
+/// The e-service the PDND test client calls, and its audience (platform notes §2.2).
+const ESERVICE: &str = "C030-servizioAccertamentoIdUnicoNazionale";
+const PDND_CLIENT_ID: &str = "snodo-015146";
+
+/// A PDND client as the simulator registers the development comune (client `snodo-015146`, key id
+/// `anpr-015146`, the comune's ANPR key, purpose `purpose-C030`), signing its ModI tokens itself with
+/// OpenSSL so that each defect can be planted alone.
+struct PdndTestClient {
+    key: openssl::pkey::PKey<openssl::pkey::Private>,
+    http: reqwest::Client,
+    base: String,
+}
+
+fn b64url(bytes: &[u8]) -> String {
+    openssl::base64::encode_block(bytes)
+        .trim_end_matches('=')
+        .replace('+', "-")
+        .replace('/', "_")
+}
+
+fn sha256(bytes: &[u8]) -> Vec<u8> {
+    openssl::hash::hash(openssl::hash::MessageDigest::sha256(), bytes)
+        .unwrap()
+        .to_vec()
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn jws(key: &openssl::pkey::PKey<openssl::pkey::Private>, claims: &serde_json::Value) -> String {
+    let header = serde_json::json!({"alg": "RS256", "typ": "JWT", "kid": "anpr-015146"});
+    let input = format!(
+        "{}.{}",
+        b64url(header.to_string().as_bytes()),
+        b64url(claims.to_string().as_bytes())
+    );
+    let mut signer = openssl::sign::Signer::new(openssl::hash::MessageDigest::sha256(), key).unwrap();
+    signer.update(input.as_bytes()).unwrap();
+    format!("{input}.{}", b64url(&signer.sign_to_vec().unwrap()))
+}
+
+fn now_unix() -> i64 {
+    Utc::now().timestamp()
+}
+
+impl PdndTestClient {
+    fn new(url: &str) -> PdndTestClient {
+        let pki = pki();
+        PdndTestClient {
+            key: pki.anpr_client().identity.key().clone(),
+            http: build_client(
+                &TlsClientConfig::new(pki.trust_anchors()).with_identity(pki.anpr_client().identity.clone()),
+            )
+            .unwrap(),
+            base: url.to_owned(),
+        }
+    }
+
+    fn audience() -> String {
+        format!("https://modipa-val.anpr.interno.it/govway/rest/in/MinInternoPortaANPR/{ESERVICE}/v1")
+    }
+
+    /// A fresh `Agid-JWT-TrackingEvidence`.
+    fn evidence(&self) -> String {
+        self.evidence_for(&Self::audience())
+    }
+
+    /// A fresh `Agid-JWT-TrackingEvidence` for `audience`.
+    fn evidence_for(&self, audience: &str) -> String {
+        let now = now_unix();
+        jws(
+            &self.key,
+            &serde_json::json!({
+                "iss": PDND_CLIENT_ID, "aud": audience, "purposeId": "purpose-C030",
+                "dnonce": 1_234_567_890_123u64, "userID": "certify-test", "userLocation": "sportello-1",
+                "LoA": "LoA2", "iat": now, "nbf": now, "exp": now + 300,
+                "jti": uuid::Uuid::new_v4().to_string(),
+            }),
+        )
+    }
+
+    /// Asks for a voucher bound to `evidence`, the assertion signed with `key`.
+    async fn voucher(
+        &self,
+        evidence: &str,
+        key: &openssl::pkey::PKey<openssl::pkey::Private>,
+    ) -> Option<String> {
+        let now = now_unix();
+        let assertion = jws(
+            key,
+            &serde_json::json!({
+                "iss": PDND_CLIENT_ID, "sub": PDND_CLIENT_ID, "aud": "auth.uat.interop.pagopa.it/client-assertion",
+                "purposeId": "purpose-C030", "jti": uuid::Uuid::new_v4().to_string(), "iat": now,
+                "exp": now + 300, "digest": {"alg": "SHA256", "value": hex(&sha256(evidence.as_bytes()))},
+            }),
+        );
+        let form = format!(
+            "grant_type=client_credentials&client_id={PDND_CLIENT_ID}&client_assertion_type=\
+             urn%3Aietf%3Aparams%3Aoauth%3Aclient-assertion-type%3Ajwt-bearer&client_assertion={assertion}"
+        );
+        let answer = self
+            .http
+            .post(format!("{}/pdnd/token.oauth2", self.base))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(form)
+            .send()
+            .await
+            .unwrap();
+        let body: serde_json::Value = answer.json().await.unwrap_or_default();
+        body["access_token"].as_str().map(str::to_owned)
+    }
+
+    /// Calls the e-service; `digest_of` is what the Digest header hashes (the body itself when
+    /// correct), `signed_headers` replaces the array when given.
+    async fn call(
+        &self,
+        voucher: &str,
+        evidence: &str,
+        id: u32,
+        digest_of: Option<&[u8]>,
+        signed_headers: Option<serde_json::Value>,
+    ) -> u16 {
+        let body = serde_json::json!({
+            "idOperazioneClient": id.to_string(),
+            "criteriRicerca": {"codiceFiscale": "RSSMRA80A01H501U"},
+            "datiRichiesta": {"dataRiferimentoRichiesta": "2025-01-01", "motivoRichiesta": "Prot. 1/2025", "casoUso": "C030"},
+        })
+        .to_string();
+        let digest = format!(
+            "SHA-256={}",
+            openssl::base64::encode_block(&sha256(digest_of.unwrap_or(body.as_bytes())))
+        );
+        let now = now_unix();
+        let signature = jws(
+            &self.key,
+            &serde_json::json!({
+                "iss": PDND_CLIENT_ID, "sub": PDND_CLIENT_ID, "aud": Self::audience(), "iat": now, "nbf": now,
+                "exp": now + 300, "jti": uuid::Uuid::new_v4().to_string(),
+                "signed_headers": signed_headers.unwrap_or_else(|| serde_json::json!(
+                    [{"digest": digest}, {"content-type": "application/json"}]
+                )),
+            }),
+        );
+        self.http
+            .post(format!(
+                "{}/govway/rest/in/MinInternoPortaANPR-PDND/{ESERVICE}/v1/anpr-service-e002",
+                self.base
+            ))
+            .header("authorization", format!("Bearer {voucher}"))
+            .header("content-type", "application/json")
+            .header("digest", digest)
+            .header("agid-jwt-signature", signature)
+            .header("agid-jwt-trackingevidence", evidence)
+            .body(body)
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16()
+    }
+}
+
+#[test]
+fn a_pdnd_client_with_planted_defects_fails_exactly_those_checks() {
+    let certify = Certify::start(0);
+    let report_dir = certify.report.clone();
+    let client = PdndTestClient::new(&certify.url);
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let statuses = runtime.block_on(async {
+        let mut statuses = Vec::new();
+        // #1, #2: correct.
+        let e1 = client.evidence();
+        let v1 = client.voucher(&e1, &client.key).await.expect("a voucher");
+        statuses.push(client.call(&v1, &e1, 1, None, None).await);
+        // #3, #4: the Digest (and the signature over it) of another body.
+        let e = client.evidence();
+        let v = client.voucher(&e, &client.key).await.expect("a voucher");
+        statuses.push(client.call(&v, &e, 2, Some(b"{}"), None).await);
+        // #5, #6: signed_headers as a string.
+        let e = client.evidence();
+        let v = client.voucher(&e, &client.key).await.expect("a voucher");
+        statuses.push(
+            client
+                .call(&v, &e, 3, None, Some(serde_json::json!("digest content-type")))
+                .await,
+        );
+        // #7: the first voucher again, with its own TrackingEvidence (GovWay lets it through).
+        statuses.push(client.call(&v1, &e1, 4, None, None).await);
+        // #8, #9: a voucher bound to one TrackingEvidence, the call carrying another.
+        let bound = client.evidence();
+        let v = client.voucher(&bound, &client.key).await.expect("a voucher");
+        statuses.push(client.call(&v, &client.evidence(), 5, None, None).await);
+        // #10, #11: a TrackingEvidence whose aud is the e-service's URL as called (with -PDND and the
+        //     operation), the voucher bound to it.
+        let wrong_aud = client.evidence_for(&format!(
+            "https://modipa-val.anpr.interno.it/govway/rest/in/MinInternoPortaANPR-PDND/{ESERVICE}/v1/anpr-service-e002"
+        ));
+        let v = client.voucher(&wrong_aud, &client.key).await.expect("a voucher");
+        statuses.push(client.call(&v, &wrong_aud, 6, None, None).await);
+        // #12: a client assertion signed with a key that is not the client's (no voucher comes back).
+        let foreign = pki().tls_client().identity.key().clone();
+        assert!(client.voucher(&client.evidence(), &foreign).await.is_none());
+        statuses
+    });
+    let (status, summary, report, requests) = certify.finish();
+    assert_eq!(status.code(), Some(1), "{summary}");
+    assert!(requests.is_empty(), "no SOAP request was sent: {requests:#?}");
+    let verdicts: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(report_dir.join("anpr-client.requests.json")).unwrap())
+            .unwrap();
+    let pdnd = verdicts["pdnd"].as_array().unwrap();
+    let failed: Vec<(String, Vec<&str>)> = pdnd
+        .iter()
+        .map(|v| {
+            (
+                v["what"].as_str().unwrap().to_owned(),
+                v["checks"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .filter(|c| c["status"] == "fail")
+                    .map(|c| c["check"].as_str().unwrap())
+                    .collect(),
+            )
+        })
+        .collect();
+    let voucher = |f: &[&'static str]| ("voucher request".to_owned(), f.to_vec());
+    let call = |f: &[&'static str]| (ESERVICE.to_owned(), f.to_vec());
+    assert_eq!(
+        failed,
+        vec![
+            voucher(&[]),
+            call(&[]),
+            voucher(&[]),
+            call(&["pdnd-digest"]),
+            voucher(&[]),
+            call(&["pdnd-signature"]),
+            call(&["pdnd-fresh-voucher"]),
+            voucher(&[]),
+            call(&["pdnd-audit-digest"]),
+            voucher(&[]),
+            call(&["pdnd-tracking-evidence"]),
+            voucher(&["pdnd-voucher-request"]),
+        ],
+        "{verdicts:#}"
+    );
+    // The suite agrees with the simulator's GovWay where GovWay checks: a call passing every check gets
+    // past it to ANPR (which answers 200, or 404 EN122 for a person not in its registry), a call
+    // failing the Digest, the signature or the audit binding is refused 400. Only the reused voucher
+    // gets through GovWay: the rule is PDND's binding, which the suite enforces.
+    let past_govway = |status: u16| status == 200 || status == 404;
+    assert!(
+        past_govway(statuses[0]) && past_govway(statuses[3]),
+        "{statuses:?}"
+    );
+    assert_eq!(
+        [statuses[1], statuses[2], statuses[4]],
+        [400, 400, 400],
+        "{verdicts:#}"
+    );
+    let outcomes = |outcome: &str| -> BTreeSet<&str> {
+        report["cases"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|c| c["outcome"] == outcome)
+            .map(|c| c["id"].as_str().unwrap())
+            .collect()
+    };
+    assert_eq!(outcomes("fail"), BTreeSet::from(PDND_CASES), "{summary}");
+    assert!(
+        summary.contains("PDND #4") && summary.contains("is not SHA-256 of the"),
+        "{summary}"
+    );
+    assert!(summary.contains("GovWay wants an array of objects"), "{summary}");
+    assert!(summary.contains("already used by call #2"), "{summary}");
+    assert!(
+        summary.contains("PDND #11") && summary.contains("without -PDND"),
+        "{summary}"
     );
 }

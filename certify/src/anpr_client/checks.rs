@@ -18,10 +18,28 @@ pub const XSD: &str = "xsd";
 pub const HEADER: &str = "header";
 pub const ID_OPERAZIONE: &str = "id-operazione-comune";
 
+pub const PDND_VOUCHER_REQUEST: &str = "pdnd-voucher-request";
+pub const PDND_TRACKING_EVIDENCE: &str = "pdnd-tracking-evidence";
+pub const PDND_AUDIT_DIGEST: &str = "pdnd-audit-digest";
+pub const PDND_DIGEST: &str = "pdnd-digest";
+pub const PDND_SIGNATURE: &str = "pdnd-signature";
+pub const PDND_FRESH_VOUCHER: &str = "pdnd-fresh-voucher";
+
+/// The PDND checks: the first judged on voucher requests, the others on e-service calls.
+pub const PDND: [&str; 6] = [
+    PDND_VOUCHER_REQUEST,
+    PDND_TRACKING_EVIDENCE,
+    PDND_AUDIT_DIGEST,
+    PDND_DIGEST,
+    PDND_SIGNATURE,
+    PDND_FRESH_VOUCHER,
+];
+
 /// The WS-Security checks, in the verifier's order.
 pub const WS_SECURITY: [&str; 5] = [TIMESTAMP, TOKEN, SIGNATURE, ASSERTION, ID_POSTAZIONE_FIRMATO];
 
 const SECURITY: &str = "anpr-and-cie-booking.md §1.6; soap-client-example/wsdl/policy-X509v3.xml";
+const MODI: &str = "anpr-and-cie-booking.md §2.4 (ModI on PDND; GovWay's refusals in italia/anpr issues)";
 
 pub fn cases() -> Vec<CaseInfo> {
     vec![
@@ -100,6 +118,48 @@ pub fn cases() -> Vec<CaseInfo> {
             "a new number is greater than the comune's last; a number already used is reused only for the \
              same service (a retry); never for another service",
             "anpr-and-cie-booking.md §1.3, §1.7 (EN079); tipoDato.xsd (testataRichiesta)",
+        ),
+        CaseInfo::new(
+            PDND_VOUCHER_REQUEST,
+            "PDND voucher requests: client_credentials with a signed client assertion bound to the audit token",
+            "form-encoded grant_type client_credentials, client_assertion_type jwt-bearer, client_id; a client \
+             assertion (RS256, kid) verifying with a trusted comune key, iss = sub = client_id, aud PDND's \
+             …/client-assertion, purposeId, jti, iat not in the future, exp not passed, digest {alg SHA256, \
+             value: 64 hex digits}",
+            format!("{MODI}, step 2"),
+        ),
+        CaseInfo::new(
+            PDND_TRACKING_EVIDENCE,
+            "e-service calls carry a signed Agid-JWT-TrackingEvidence (AUDIT_REST_02)",
+            "RS256 with kid, verifying with a trusted comune key; iss, aud the e-service's audience (the URL \
+             without -PDND and the operation), purposeId, dnonce, userID, userLocation, LoA, jti; fresh",
+            format!("{MODI}, step 1; §2.2 (aud)"),
+        ),
+        CaseInfo::new(
+            PDND_AUDIT_DIGEST,
+            "the TrackingEvidence sent is the one the voucher was issued for",
+            "hex SHA-256 of the Agid-JWT-TrackingEvidence header equals the digest.value of the client \
+             assertion that obtained the call's voucher (recomputed here)",
+            format!("{MODI}, step 2 (the digest binds the audit token to the voucher)"),
+        ),
+        CaseInfo::new(
+            PDND_DIGEST,
+            "e-service calls carry a Digest of the exact body",
+            "Digest: SHA-256=<base64 of SHA-256 of the body bytes received> (recomputed here)",
+            format!("{MODI}, step 3; GovWay: \"Digest does not match\""),
+        ),
+        CaseInfo::new(
+            PDND_SIGNATURE,
+            "e-service calls carry an Agid-JWT-Signature over their headers (INTEGRITY_REST_02)",
+            "RS256 with kid, verifying with a trusted comune key; iss, aud the e-service's audience, jti, \
+             fresh; signed_headers an array of objects naming the Digest and the Content-Type sent",
+            format!("{MODI}, step 4; GovWay refuses signed_headers as a string"),
+        ),
+        CaseInfo::new(
+            PDND_FRESH_VOUCHER,
+            "every e-service call uses a voucher of its own, issued during the run",
+            "the Bearer voucher was issued by the run's PDND and used by no earlier call",
+            format!("{MODI} (pn-national-registries asks a fresh voucher per ANPR call: the audit binding)"),
         ),
     ]
 }

@@ -1,12 +1,13 @@
 //! `snodo certify anpr-client`: runs the ANPR simulator in judging mode and reports, for every
 //! request a client (a comune's software, Snodo's ANPR connector) sends during the run, whether its
 //! SOAP envelope, WS-Security header, TLS client certificate, XSD, header and operation id would pass
-//! ANPR.
+//! ANPR — and for every PDND voucher request and e-service call, whether its ModI tokens and digests
+//! would pass PDND and GovWay.
 //!
 //! - [`args`]: listener, trust, environment, duration;
 //! - [`simulator`]: the simulator wrapped with the judging layer and the `/admin/certify/…` calls;
 //! - [`judge`]: one request on every check; [`wssec`] the WS-Security part on the security crate's
-//!   verifier; [`testata`] the header and the id sequence;
+//!   verifier; [`testata`] the header and the id sequence; [`pdnd`] the PDND requests;
 //! - [`checks`]: the catalogue — one case per check, failed when any request fails it.
 //!
 //! The run is the suite's set-up: it listens until `--for` elapses, the client posts
@@ -17,6 +18,7 @@
 mod args;
 mod checks;
 mod judge;
+mod pdnd;
 mod simulator;
 mod testata;
 mod wssec;
@@ -38,6 +40,8 @@ pub use args::AnprClientArgs;
 pub use checks::Status;
 use judge::RequestJudge;
 pub use judge::RequestVerdict;
+use pdnd::PdndJudge;
+pub use pdnd::PdndVerdict;
 use simulator::{Judging, JudgingAnpr};
 
 use crate::case::CaseInfo;
@@ -73,6 +77,7 @@ pub struct AnprClient {
     report_dir: Option<PathBuf>,
     interrupted: CancellationToken,
     verdicts: Vec<RequestVerdict>,
+    pdnd: Vec<PdndVerdict>,
     others: Vec<String>,
     listened_at: Option<String>,
 }
@@ -90,6 +95,7 @@ impl AnprClient {
             report_dir,
             interrupted,
             verdicts: Vec::new(),
+            pdnd: Vec::new(),
             others: Vec::new(),
             listened_at: None,
         }
@@ -98,6 +104,11 @@ impl AnprClient {
     /// Every request's verdict, after the run.
     pub fn verdicts(&self) -> &[RequestVerdict] {
         &self.verdicts
+    }
+
+    /// Every PDND request's verdict (voucher requests, e-service calls), after the run.
+    pub fn pdnd_verdicts(&self) -> &[PdndVerdict] {
+        &self.pdnd
     }
 
     fn trusted_comuni(&self, pki: &DevPki) -> Result<Vec<X509>, SuiteError> {
@@ -141,6 +152,7 @@ impl AnprClient {
         let document = serde_json::json!({
             "suite": "anpr-client",
             "requests": self.verdicts,
+            "pdnd": self.pdnd,
             "not_judged": self.others,
         });
         std::fs::create_dir_all(dir)
@@ -181,6 +193,10 @@ impl Suite for AnprClient {
             RequestJudge::new(&schema_dir, trusted.clone(), &self.args.tipo_invio)
                 .map_err(|e| SuiteError::new(e.to_string()))?,
         );
+        let pdnd = Arc::new(
+            PdndJudge::new(&trusted)
+                .map_err(|e| SuiteError::new(format!("a trusted comune certificate's key: {e}")))?,
+        );
         let mut settings = AnprSettings::development(&pki)
             .map_err(|e| SuiteError::new(format!("the ANPR simulator's settings: {e}")))?;
         settings.schema_dir = schema_dir;
@@ -195,6 +211,7 @@ impl Suite for AnprClient {
             inner,
             Judging {
                 judge: judge.clone(),
+                pdnd: pdnd.clone(),
                 done: done.clone(),
                 progress: true,
             },
@@ -232,18 +249,73 @@ impl Suite for AnprClient {
         // Idle keep-alive connections of the client must not hold the report back.
         let _ = tokio::time::timeout(std::time::Duration::from_secs(5), running.stopped()).await;
         self.verdicts = judge.verdicts();
+        self.pdnd = pdnd.verdicts();
         self.others = judge.others();
         eprintln!(
-            "anpr-client: {} request(s) judged, {} passing",
+            "anpr-client: {} request(s) judged, {} passing; {} PDND request(s), {} passing",
             self.verdicts.len(),
-            self.verdicts.iter().filter(|v| v.passes).count()
+            self.verdicts.iter().filter(|v| v.passes).count(),
+            self.pdnd.len(),
+            self.pdnd.iter().filter(|v| v.passes).count()
         );
         self.write_requests()
     }
 
     async fn run_case(&mut self, case: &CaseInfo) -> Outcome {
-        aggregate(case.id.as_str(), &self.verdicts, &self.others)
+        let check = case.id.as_str();
+        if checks::PDND.contains(&check) {
+            return aggregate_pdnd(check, &self.pdnd);
+        }
+        aggregate(check, &self.verdicts, &self.others)
     }
+}
+
+/// What a case says of one judged request.
+trait Judged {
+    /// `#3 Richiesta3002`, `PDND #2 C030-…`.
+    fn label(&self) -> String;
+    fn result(&self, check: &str) -> Option<&checks::CheckResult>;
+}
+
+impl Judged for RequestVerdict {
+    fn label(&self) -> String {
+        format!(
+            "#{} {}",
+            self.seq,
+            self.payload.as_deref().unwrap_or("(no payload)")
+        )
+    }
+
+    fn result(&self, check: &str) -> Option<&checks::CheckResult> {
+        RequestVerdict::result(self, check)
+    }
+}
+
+impl Judged for PdndVerdict {
+    fn label(&self) -> String {
+        format!("PDND #{} {}", self.seq, self.what)
+    }
+
+    fn result(&self, check: &str) -> Option<&checks::CheckResult> {
+        PdndVerdict::result(self, check)
+    }
+}
+
+/// A PDND check over the requests it applies to (voucher requests or e-service calls).
+fn aggregate_pdnd(check: &str, verdicts: &[PdndVerdict]) -> Outcome {
+    let concerned: Vec<&PdndVerdict> = verdicts.iter().filter(|v| v.result(check).is_some()).collect();
+    if concerned.is_empty() {
+        let what = if check == checks::PDND_VOUCHER_REQUEST {
+            "no PDND voucher request"
+        } else {
+            "no PDND e-service call"
+        };
+        return Outcome::error(format!(
+            "{what} reached the simulator during the run ({} PDND request(s) in all)",
+            verdicts.len()
+        ));
+    }
+    judge_over(check, &concerned)
 }
 
 /// One check over every request: failed when a request fails it.
@@ -262,8 +334,14 @@ fn aggregate(check: &str, verdicts: &[RequestVerdict], others: &[String]) -> Out
             "no request reached an ANPR service path during the run{others}"
         ));
     }
-    let status_of = |v: &RequestVerdict| v.result(check).map(|r| r.status);
-    let failed: Vec<&RequestVerdict> = verdicts
+    judge_over(check, &verdicts.iter().collect::<Vec<_>>())
+}
+
+/// `check` over `verdicts`: failed naming the requests that fail it, an error when it was judged on
+/// none, passed otherwise.
+fn judge_over<J: Judged>(check: &str, verdicts: &[&J]) -> Outcome {
+    let status_of = |v: &J| v.result(check).map(|r| r.status);
+    let failed: Vec<&&J> = verdicts
         .iter()
         .filter(|v| status_of(v) == Some(Status::Fail))
         .collect();
@@ -278,9 +356,8 @@ fn aggregate(check: &str, verdicts: &[RequestVerdict], others: &[String]) -> Out
             .take(NAMED)
             .map(|v| {
                 format!(
-                    "#{} {}: {}",
-                    v.seq,
-                    v.payload.as_deref().unwrap_or("(no payload)"),
+                    "{}: {}",
+                    v.label(),
                     v.result(check).map(|r| r.detail.as_str()).unwrap_or_default()
                 )
             })

@@ -7,6 +7,8 @@
 //! |---|---|
 //! | `GET /admin/certify/requests` | the verdicts so far, oldest first |
 //! | `POST /admin/certify/done` | the client is done: the run ends and the reports are written |
+//!
+//! PDND requests (the voucher endpoint, the e-services) are judged by [`PdndJudge`] instead.
 
 use std::sync::Arc;
 use std::time::SystemTime;
@@ -27,6 +29,7 @@ use snodo_simulators::framework::{PlatformError, RequestView, Simulator};
 use tokio_util::sync::CancellationToken;
 
 use super::judge::RequestJudge;
+use super::pdnd::{PdndJudge, TOKEN_PATH, eservice_of};
 
 /// Bodies are already bounded by the framework's fault layer, which buffers them first.
 const MAX_BODY: usize = 64 << 20;
@@ -35,6 +38,8 @@ const MAX_BODY: usize = 64 << 20;
 #[derive(Clone)]
 pub struct Judging {
     pub judge: Arc<RequestJudge>,
+    /// Voucher requests and e-service calls.
+    pub pdnd: Arc<PdndJudge>,
     /// Cancelled by `POST /admin/certify/done`.
     pub done: CancellationToken,
     /// Prints one line per judged request (the CLI's progress).
@@ -109,6 +114,9 @@ impl Simulator for JudgingAnpr {
 
 async fn judge_layer(State(judging): State<Judging>, request: Request, next: Next) -> Response {
     let path = request.uri().path().to_owned();
+    if request.method() == Method::POST && (path == TOKEN_PATH || eservice_of(&path).is_some()) {
+        return judge_pdnd(&judging, path, request, next).await;
+    }
     if request.method() != Method::POST || !SERVICE_PATHS.contains(&path.as_str()) {
         judging.judge.note_other(format!("{} {path}", request.method()));
         return next.run(request).await;
@@ -141,6 +149,63 @@ async fn judge_layer(State(judging): State<Judging>, request: Request, next: Nex
     Response::from_parts(parts, Body::from(body))
 }
 
+/// A PDND request: judged on its headers and body before the simulator answers, kept with the answer
+/// (a voucher request's answer is the voucher later calls are matched with).
+async fn judge_pdnd(judging: &Judging, path: String, request: Request, next: Next) -> Response {
+    let (parts, body) = request.into_parts();
+    let bytes = match axum::body::to_bytes(body, MAX_BODY).await {
+        Ok(bytes) => bytes,
+        Err(e) => {
+            return (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!("request body not received whole: {e}"),
+            )
+                .into_response();
+        }
+    };
+    let now = SystemTime::now();
+    let headers = parts.headers.clone();
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let judged = match eservice_of(&path) {
+        Some(eservice) => Err(judging.pdnd.call(eservice, &header, &bytes, now)),
+        None => Ok(judging.pdnd.voucher_request(&bytes, now)),
+    };
+    let response = next.run(Request::from_parts(parts, Body::from(bytes))).await;
+    let (parts, body) = response.into_parts();
+    let body = axum::body::to_bytes(body, MAX_BODY)
+        .await
+        .unwrap_or_else(|_| Bytes::new());
+    let status = parts.status.as_u16();
+    match judged {
+        Ok(pending) => judging.pdnd.voucher_answered(pending, status, &body),
+        Err(verdict) => {
+            if judging.progress {
+                eprintln!("anpr-client: {}", pdnd_line(&verdict));
+            }
+            judging.pdnd.call_answered(verdict, status, &body);
+        }
+    }
+    Response::from_parts(parts, Body::from(body))
+}
+
+fn pdnd_line(verdict: &super::pdnd::PdndVerdict) -> String {
+    if verdict.passes {
+        return format!("PDND #{} {}: passes", verdict.seq, verdict.what);
+    }
+    let failed: Vec<String> = verdict
+        .checks
+        .iter()
+        .filter(|c| c.status == super::checks::Status::Fail)
+        .map(|c| format!("{}: {}", c.check, c.detail))
+        .collect();
+    format!(
+        "PDND #{} {}: FAILS {}",
+        verdict.seq,
+        verdict.what,
+        failed.join("; ")
+    )
+}
+
 /// `#3 Richiesta3002 (CN=015146-CO-9999): passes` or the failed checks with their reasons.
 pub fn one_line(verdict: &super::judge::RequestVerdict) -> String {
     let what = verdict.payload.as_deref().unwrap_or("(no payload)");
@@ -163,6 +228,7 @@ pub fn one_line(verdict: &super::judge::RequestVerdict) -> String {
 async fn requests(State(judging): State<Judging>) -> Response {
     Json(serde_json::json!({
         "requests": judging.judge.verdicts(),
+        "pdnd": judging.pdnd.verdicts(),
         "not_judged": judging.judge.others(),
     }))
     .into_response()
