@@ -32,7 +32,13 @@ pub async fn inject(
     injected: Arc<Mutex<Injected>>,
     stop: CancellationToken,
 ) {
-    let targets: Vec<&'static str> = workloads.iter().filter_map(|w| w.simulator()).collect();
+    // Each simulator once, however many workloads reach it.
+    let mut targets: Vec<&'static str> = Vec::new();
+    for sim in workloads.iter().filter_map(|w| w.simulator()) {
+        if !targets.contains(&sim) {
+            targets.push(sim);
+        }
+    }
     for w in workloads.iter() {
         if let (Some(sim), Some(refusal)) = (w.simulator(), w.platform_error()) {
             let rule = json!({"times": refusal.times, "fault": refusal.fault});

@@ -3,9 +3,9 @@
 //! (duplicates included: delivery is at least once); at the end [`Ledger::verify`] holds the two against
 //! each other and against the dead-letter index, and returns the figures the test prints.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 use snodo_queue::envelope::Envelope;
@@ -14,6 +14,7 @@ use snodo_queue::{ConsumeOptions, SharedTransport};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
+use super::logins::{BrowserSaw, Intent, LoginRecord, key_of};
 use super::workloads::{Expect, Planned};
 
 /// One terminal event as received (first copy; later copies only counted).
@@ -21,8 +22,20 @@ use super::workloads::{Expect, Planned};
 pub struct Terminal {
     pub kind: String,
     pub code: Option<String>,
+    /// The platform's own code of a failure (`SLOT_ESAURITO`, `HTTP 400`), when it gave one.
+    pub platform_code: Option<String>,
     pub attempt: u32,
     pub external_key: Option<String>,
+    pub copies: u32,
+}
+
+/// One `identity.login.*` event as received; copies add the tickets they carry (a login whose
+/// answer was "try again" may have had its event stored by the failed attempt too, same message id).
+#[derive(Debug, Clone)]
+pub struct LoginEvent {
+    pub kind: String,
+    pub tickets: BTreeSet<String>,
+    pub spid_error_code: Option<u64>,
     pub copies: u32,
 }
 
@@ -42,6 +55,8 @@ pub struct Ledger {
     pub terminals: Mutex<HashMap<Uuid, BTreeMap<Uuid, Terminal>>>,
     /// `pagopa.receipt.received`: event message id → (receipt id, copies).
     pub receipts: Mutex<HashMap<Uuid, (String, u32)>>,
+    /// `identity.login.*`: login key (from the event's return URL) → event message id → the event.
+    pub logins: Mutex<HashMap<String, BTreeMap<Uuid, LoginEvent>>>,
     pub events_received: Mutex<u64>,
     pub publish_retries: Mutex<u64>,
 }
@@ -131,14 +146,41 @@ impl Ledger {
             entry.1 += 1;
             return;
         }
+        if kind.starts_with("identity.login.") {
+            let body: serde_json::Value = serde_json::from_slice(&message.body).unwrap_or_default();
+            let Some(key) = body["return_url"].as_str().and_then(key_of) else {
+                return;
+            };
+            let mut logins = self.logins.lock();
+            let event = logins
+                .entry(key.to_owned())
+                .or_default()
+                .entry(envelope.message_id)
+                .or_insert_with(|| LoginEvent {
+                    kind: kind.clone(),
+                    tickets: BTreeSet::new(),
+                    spid_error_code: body["spid_error_code"].as_u64(),
+                    copies: 0,
+                });
+            event.copies += 1;
+            if let Some(ticket) = body["ticket"].as_str() {
+                event.tickets.insert(ticket.to_owned());
+            }
+            return;
+        }
         let terminal = kind.ends_with(".completed") || kind.ends_with(".failed");
         let Some(correlation) = envelope.correlation_id.filter(|_| terminal) else {
             return;
         };
-        let code = kind.ends_with(".failed").then(|| {
-            let body: serde_json::Value = serde_json::from_slice(&message.body).unwrap_or_default();
-            body["code"].as_str().unwrap_or("?").to_owned()
-        });
+        let failure: Option<serde_json::Value> = kind
+            .ends_with(".failed")
+            .then(|| serde_json::from_slice(&message.body).unwrap_or_default());
+        let code = failure
+            .as_ref()
+            .map(|body| body["code"].as_str().unwrap_or("?").to_owned());
+        let platform_code = failure
+            .as_ref()
+            .and_then(|body| body["platform_code"].as_str().map(str::to_owned));
         let mut terminals = self.terminals.lock();
         let events = terminals.entry(correlation).or_default();
         events
@@ -147,6 +189,7 @@ impl Ledger {
             .or_insert(Terminal {
                 kind,
                 code,
+                platform_code,
                 attempt: envelope.attempt,
                 external_key: envelope.external_key.clone(),
                 copies: 1,
@@ -176,6 +219,20 @@ pub struct Verdict {
     pub lines: Vec<String>,
     pub violations: Vec<String>,
     pub retried: Vec<(Uuid, Option<String>)>,
+    /// Commands the platform refused as expected, with the platform code: for the journal check
+    /// that no refusal was retried.
+    pub refused: Vec<(Uuid, String)>,
+}
+
+impl Verdict {
+    /// Records a violation, keeping the list readable (the first 30, then a marker).
+    pub fn report(&mut self, what: String) {
+        if self.violations.len() < 30 {
+            self.violations.push(what);
+        } else if self.violations.len() == 30 {
+            self.violations.push("… (more)".into());
+        }
+    }
 }
 
 impl Ledger {
@@ -199,16 +256,15 @@ impl Ledger {
             retried: u64,
         }
         let mut per: BTreeMap<&str, Figures> = BTreeMap::new();
-        let report = |v: &mut Verdict, what: String| {
-            if v.violations.len() < 30 {
-                v.violations.push(what);
-            } else if v.violations.len() == 30 {
-                v.violations.push("… (more)".into());
-            }
-        };
+        let report = |v: &mut Verdict, what: String| v.report(what);
+        // Expected refusals: platform code → (sent, refused as expected).
+        let mut refusals: BTreeMap<&str, (u64, u64)> = BTreeMap::new();
         for (id, s) in sent.iter() {
             let f = per.entry(s.connector).or_default();
             f.sent += 1;
+            if let Expect::Rejected { platform_code } = s.expect {
+                refusals.entry(platform_code).or_default().0 += 1;
+            }
             let Some(events) = terminals.get(id) else {
                 f.missing += 1;
                 report(&mut verdict, format!("{} {id}: no terminal event", s.kind));
@@ -231,6 +287,21 @@ impl Ledger {
             if t.attempt > 1 {
                 f.retried += 1;
                 verdict.retried.push((*id, t.external_key.clone()));
+            }
+            if let Expect::Rejected { platform_code } = s.expect {
+                if t.code.as_deref() == Some("rejected") && t.platform_code.as_deref() == Some(platform_code)
+                {
+                    refusals.entry(platform_code).or_default().1 += 1;
+                    verdict.refused.push((*id, platform_code.to_owned()));
+                } else {
+                    report(
+                        &mut verdict,
+                        format!(
+                            "{} {id}: ended {} {:?} (platform code {:?}), not rejected {platform_code}",
+                            s.kind, t.kind, t.code, t.platform_code
+                        ),
+                    );
+                }
             }
             match &t.code {
                 None => {
@@ -341,6 +412,14 @@ impl Ledger {
             dead.len()
         ));
         verdict.lines.push(format!(
+            "platform refusals (sent, ended rejected with the platform code): {}",
+            refusals
+                .iter()
+                .map(|(code, (sent, refused))| format!("{code} {sent}/{refused}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+        verdict.lines.push(format!(
             "receipts the node delivered: {}; distinct receipt events: {}; copies received: {receipt_copies}",
             receipts_delivered.len(),
             receipts.len()
@@ -349,6 +428,170 @@ impl Ledger {
             "events received (all copies): {}; publishes retried by the generator: {}",
             self.events_received.lock(),
             self.publish_retries.lock()
+        ));
+        verdict
+    }
+}
+
+/// How long after RabbitMQ is back an instance may still be reconnecting its publishers.
+const RECONNECT_MARGIN: Duration = Duration::from_secs(10);
+
+impl Ledger {
+    /// The login proof: a login the browser saw succeed (303 to the backend page with a ticket) has
+    /// exactly one `identity.login.succeeded` event, a copy of which carries that ticket; a login
+    /// refused at the IdP and explained as such by the SP has exactly one `identity.login.failed`
+    /// with the SPID code; no login has two distinct events or an event contradicting what the
+    /// citizen was told; a login that failed was never sent to the backend page. `broker_away`: when
+    /// RabbitMQ was down, the only time a refusal's event may be missing (the SP stores it within a
+    /// budget and explains the refusal to the citizen either way).
+    pub fn verify_logins(&self, records: &[LoginRecord], broker_away: &[(Instant, Instant)]) -> Verdict {
+        let events = self.logins.lock();
+        let mut verdict = Verdict::default();
+        /// What became of the logins of one group (the steady stream, a burst).
+        #[derive(Default)]
+        struct Group {
+            logins: u64,
+            spid: u64,
+            logged_in: u64,
+            refused: u64,
+            failed: BTreeMap<String, u64>,
+            reposted: u64,
+            reposted_then_logged_in: u64,
+            during_outage: u64,
+        }
+        let mut groups: BTreeMap<&str, Group> = BTreeMap::new();
+        let mut confirmed_unanswered = 0u64;
+        let mut refusal_event_lost = 0u64;
+        let mut failed_with_event = 0u64;
+        let empty = BTreeMap::new();
+        for r in records {
+            let group = groups.entry(r.burst.unwrap_or("steady")).or_default();
+            group.logins += 1;
+            if r.federation == super::logins::Federation::Spid {
+                group.spid += 1;
+            }
+            let during_outage = r.acs_window.is_some_and(|(sent, answered)| {
+                broker_away
+                    .iter()
+                    .any(|(down, up)| sent <= *up + RECONNECT_MARGIN && answered >= *down)
+            });
+            if during_outage {
+                group.during_outage += 1;
+            }
+            if r.acs_posts > 1 {
+                group.reposted += 1;
+            }
+            let mine = events.get(&r.key).unwrap_or(&empty);
+            let what = format!("login {} ({}, {:?})", r.key, r.federation.name(), r.intent);
+            if mine.len() > 1 {
+                let kinds: Vec<&str> = mine.values().map(|e| e.kind.as_str()).collect();
+                verdict.report(format!("{what}: {} distinct events {kinds:?}", mine.len()));
+                continue;
+            }
+            let event = mine.values().next();
+            if r.intent == Intent::RefuseConsent
+                && event.is_some_and(|e| e.kind == "identity.login.succeeded")
+            {
+                verdict.report(format!("{what}: consent refused, yet identity.login.succeeded"));
+            }
+            match &r.saw {
+                BrowserSaw::LoggedIn { ticket } => {
+                    group.logged_in += 1;
+                    if r.acs_posts > 1 {
+                        group.reposted_then_logged_in += 1;
+                    }
+                    if r.intent != Intent::Consent {
+                        verdict.report(format!("{what}: consent refused, yet sent to the backend page"));
+                    }
+                    match event {
+                        Some(e) if e.kind == "identity.login.succeeded" && e.tickets.contains(ticket) => {}
+                        Some(e) => verdict.report(format!(
+                            "{what}: 303 with a ticket, but the event is {} carrying {} other ticket(s)",
+                            e.kind,
+                            e.tickets.len()
+                        )),
+                        None => verdict.report(format!("{what}: 303 to the backend page, no event")),
+                    }
+                }
+                BrowserSaw::Refused => {
+                    group.refused += 1;
+                    if r.intent != Intent::RefuseConsent {
+                        verdict.report(format!("{what}: the citizen consented, yet was shown a refusal"));
+                    }
+                    match event {
+                        Some(e)
+                            if e.kind == "identity.login.failed"
+                                && e.spid_error_code == Some(super::logins::CONSENT_DENIED) => {}
+                        Some(e) => verdict.report(format!(
+                            "{what}: refused, but the event is {} (SPID code {:?})",
+                            e.kind, e.spid_error_code
+                        )),
+                        None if during_outage => refusal_event_lost += 1,
+                        None => verdict.report(format!(
+                            "{what}: refused at the ACS with RabbitMQ up, no identity.login.failed"
+                        )),
+                    }
+                }
+                BrowserSaw::Failed(why) => {
+                    let place = why.split_whitespace().next().unwrap_or("?");
+                    *group.failed.entry(place.to_owned()).or_default() += 1;
+                    if r.intent == Intent::Consent && why.starts_with("acs HTTP 403 after 1 posts") {
+                        verdict.report(format!(
+                            "{what}: a valid Response refused at its first post: {why}"
+                        ));
+                    }
+                    match event {
+                        Some(e) if e.kind == "identity.login.succeeded" => confirmed_unanswered += 1,
+                        Some(_) => failed_with_event += 1,
+                        None => {}
+                    }
+                }
+            }
+        }
+        for (name, g) in &groups {
+            verdict.lines.push(format!(
+                "logins {name:<13} {:>4} (SPID {}, CIE ID {}): 303 to the backend page {}, refused at the IdP {}, \
+                 failed for the browser {} {:?}; ACS posted again {} (then 303: {}); \
+                 ACS while RabbitMQ was away (or within 10 s of its return) {}",
+                g.logins,
+                g.spid,
+                g.logins - g.spid,
+                g.logged_in,
+                g.refused,
+                g.failed.values().sum::<u64>(),
+                g.failed,
+                g.reposted,
+                g.reposted_then_logged_in,
+                g.during_outage
+            ));
+        }
+        let made: HashSet<&str> = records.iter().map(|r| r.key.as_str()).collect();
+        for key in events.keys().filter(|k| !made.contains(k.as_str())) {
+            verdict.report(format!(
+                "an identity.login.* event for login {key}, which nobody made"
+            ));
+        }
+        let distinct = |kind: &str| {
+            events
+                .values()
+                .flat_map(|m| m.values())
+                .filter(|e| e.kind == kind)
+                .count()
+        };
+        let copies: u64 = events
+            .values()
+            .flat_map(|m| m.values())
+            .map(|e| u64::from(e.copies))
+            .sum();
+        verdict.lines.push(format!(
+            "login events: {} identity.login.succeeded, {} identity.login.failed (distinct), {copies} copies received",
+            distinct("identity.login.succeeded"),
+            distinct("identity.login.failed"),
+        ));
+        verdict.lines.push(format!(
+            "failed for the browser but with an event: {confirmed_unanswered} succeeded (confirmed, the answer lost \
+             with its instance), {failed_with_event} failed; refusals without their event while RabbitMQ was away: \
+             {refusal_event_lost}"
         ));
         verdict
     }

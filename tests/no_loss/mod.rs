@@ -4,6 +4,7 @@
 //! fault test (`tests/no_loss_faults.rs`) and the scale-out test (`tests/scale_out.rs`) both run on it.
 //!
 //! - [`workloads`]: one command generator per connector, behind the `Workload` trait;
+//! - [`logins`]: SPID and CIE ID logins walked as a browser walks them, through the balancer;
 //! - [`ledger`]: what was sent, what came back, and the proof;
 //! - [`process`], [`balancer`]: the processes and the load balancer;
 //! - [`faults`]: fault windows through the simulators' admin API, and the payments the node drives.
@@ -13,6 +14,7 @@
 pub mod balancer;
 pub mod faults;
 pub mod ledger;
+pub mod logins;
 pub mod process;
 pub mod workloads;
 

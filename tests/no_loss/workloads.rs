@@ -20,6 +20,9 @@ pub enum Expect {
     InvalidMessage,
     /// No event can name it (it has no `message_id`): one dead letter with `invalid_message`.
     InvalidWithoutId,
+    /// A business refusal the platform answers whatever the faults: exactly one `failed` event with
+    /// `rejected` and this platform code, dead-lettered, never retried into another outcome.
+    Rejected { platform_code: &'static str },
 }
 
 /// One message to publish and what must become of it.
@@ -29,6 +32,14 @@ pub struct Planned {
 }
 
 impl Planned {
+    /// A command the platform must refuse with `platform_code`.
+    pub fn refused(kind: &str, body: Value, platform_code: &'static str) -> Planned {
+        Planned {
+            expect: Expect::Rejected { platform_code },
+            ..Planned::command(kind, body)
+        }
+    }
+
     pub fn command(kind: &str, body: Value) -> Planned {
         let envelope = Envelope::command(kind.parse().expect("a valid command type")).with_tenant(TENANT);
         Planned {
@@ -75,6 +86,11 @@ pub trait Workload: Send + Sync {
     fn platform_error(&self) -> Option<FaultKind> {
         None
     }
+    /// Commands that must have completed before the run starts, with no fault active: the platform
+    /// state its refusals rely on (a slot already taken).
+    fn setup(&self) -> Vec<Planned> {
+        Vec::new()
+    }
 }
 
 /// Faults every simulator takes (DESIGN §8): slow, 5xx, dropped connections.
@@ -107,6 +123,8 @@ pub fn all() -> Vec<Box<dyn Workload>> {
         Box::new(PagopaPositions),
         Box::new(IdentityTickets),
         Box::new(Hostile),
+        Box::new(CieBookingRefusals::new()),
+        Box::new(PagopaRefusals),
     ]
 }
 
@@ -168,6 +186,9 @@ impl Workload for Anpr {
     }
 }
 
+/// How many citizens of the booking simulator's population [`CieBooking`] books for.
+const CIE_BOOKING_CITIZENS: usize = 4000;
+
 /// CIE booking: availability searches, bookings of distinct citizens into free places, status reads.
 struct CieBooking {
     offices: Vec<String>,
@@ -178,17 +199,13 @@ struct CieBooking {
 
 impl CieBooking {
     fn new() -> CieBooking {
-        let today = snodo_simulators::cie_booking::in_rome(Utc::now()).date_naive();
-        let first_monday = (today + Days::days(7))
-            .iter_days()
-            .find(|d| d.weekday() == Weekday::Mon)
-            .expect("a week has a Monday");
+        let first_monday = first_monday_after_a_week();
         let open: Vec<_> = snodo_simulators::cie_booking::seeded_offices()
             .into_iter()
             .filter(|o| o.open)
             .collect();
         let mut places = Vec::new();
-        for day in first_monday.iter_days().take(8 * 7) {
+        for day in first_monday.iter_days().take(BOOKED_WEEKS as usize * 7) {
             for office in &open {
                 for start in office.slot_starts(day) {
                     let slot = snodo_simulators::cie_booking::SlotRef {
@@ -202,7 +219,7 @@ impl CieBooking {
         }
         let citizens = snodo_simulators::cie_booking::population()
             .iter()
-            .take(4000)
+            .take(CIE_BOOKING_CITIZENS)
             .map(|p| (p.codice_fiscale.as_str().to_owned(), p.surname, p.given_name))
             .collect();
         CieBooking {
@@ -226,7 +243,7 @@ impl Workload for CieBooking {
         match n % 3 {
             0 => {
                 let office = &self.offices[i % self.offices.len()];
-                let from = self.first_monday + Days::weeks((i / 3 % 8) as i64);
+                let from = self.first_monday + Days::weeks((i / 3) as i64 % BOOKED_WEEKS);
                 Planned::command(
                     "cie_booking.availability.search",
                     json!({"schema": 1, "office_id": office, "from": from, "to": from + Days::days(6),
@@ -252,6 +269,114 @@ impl Workload for CieBooking {
                     json!({"schema": 1, "by": {"codice_fiscale": cf}}),
                 )
             }
+        }
+    }
+    fn simulator(&self) -> Option<&'static str> {
+        Some("cie_booking")
+    }
+}
+
+/// The first Monday at least a week away (Rome's date): the bookings' calendar starts there, well
+/// clear of the booking deadlines.
+fn first_monday_after_a_week() -> NaiveDate {
+    let today = snodo_simulators::cie_booking::in_rome(Utc::now()).date_naive();
+    (today + Days::days(7))
+        .iter_days()
+        .find(|d| d.weekday() == Weekday::Mon)
+        .expect("a week has a Monday")
+}
+
+/// How many weeks from the first Monday [`CieBooking`] books into; the refusals' slots lie beyond.
+const BOOKED_WEEKS: i64 = 8;
+
+/// CIE booking refusals the Ministry's service answers whatever the faults: bookings into slots the
+/// setup filled (`SLOT_ESAURITO`), and cancellations of bookings the citizen does not hold
+/// (`PRENOTAZIONE_NON_TROVATA`). Its citizens are apart from [`CieBooking`]'s, and none of them
+/// ever holds a booking but the setup's, so no other rule (one active booking each) can answer first.
+struct CieBookingRefusals {
+    /// Slots of a one-counter office, past the weeks [`CieBooking`] books into.
+    full_slots: Vec<String>,
+    /// The setup's citizens (one per full slot), then those whose bookings are refused.
+    citizens: Vec<(String, &'static str, &'static str)>,
+}
+
+impl CieBookingRefusals {
+    fn new() -> CieBookingRefusals {
+        let office = snodo_simulators::cie_booking::seeded_offices()
+            .into_iter()
+            .filter(|o| o.open && o.counters == 1)
+            .min_by(|a, b| a.office_id.cmp(&b.office_id))
+            .expect("a seeded office with one counter");
+        let day = (first_monday_after_a_week() + Days::weeks(BOOKED_WEEKS + 2))
+            .iter_days()
+            .find(|d| office.slot_starts(*d).next().is_some())
+            .expect("the office opens within a week");
+        let full_slots: Vec<String> = office
+            .slot_starts(day)
+            .take(4)
+            .map(|start| {
+                snodo_simulators::cie_booking::SlotRef {
+                    office_id: office.office_id.clone(),
+                    local_start: start,
+                }
+                .id()
+            })
+            .collect();
+        let citizens = snodo_simulators::cie_booking::population()
+            .iter()
+            .skip(CIE_BOOKING_CITIZENS)
+            .take(2000)
+            .map(|p| (p.codice_fiscale.as_str().to_owned(), p.surname, p.given_name))
+            .collect();
+        CieBookingRefusals { full_slots, citizens }
+    }
+
+    /// A citizen who never holds a booking: past the setup's.
+    fn refused_citizen(&self, n: u64) -> &(String, &'static str, &'static str) {
+        let first = self.full_slots.len();
+        &self.citizens[first + n as usize % (self.citizens.len() - first)]
+    }
+}
+
+impl Workload for CieBookingRefusals {
+    fn connector(&self) -> &'static str {
+        "cie_booking"
+    }
+    fn weight(&self) -> u32 {
+        2
+    }
+    fn setup(&self) -> Vec<Planned> {
+        self.full_slots
+            .iter()
+            .zip(&self.citizens)
+            .map(|(slot, (cf, surname, given_name))| {
+                Planned::command(
+                    "cie_booking.appointment.book",
+                    json!({"schema": 1, "slot_id": slot, "reason": "first_document",
+                           "citizen": {"codice_fiscale": cf, "surname": surname, "given_name": given_name,
+                                       "email": "cittadino@example.it"}}),
+                )
+            })
+            .collect()
+    }
+    fn command(&self, n: u64) -> Planned {
+        let (cf, surname, given_name) = self.refused_citizen(n);
+        if n.is_multiple_of(2) {
+            let slot = &self.full_slots[(n / 2) as usize % self.full_slots.len()];
+            Planned::refused(
+                "cie_booking.appointment.book",
+                json!({"schema": 1, "slot_id": slot, "reason": "first_document",
+                       "citizen": {"codice_fiscale": cf, "surname": surname, "given_name": given_name,
+                                   "email": "cittadino@example.it"}}),
+                "SLOT_ESAURITO",
+            )
+        } else {
+            Planned::refused(
+                "cie_booking.appointment.cancel",
+                json!({"schema": 1, "booking_code": format!("CIE{:08}", n), "codice_fiscale": cf,
+                       "cancelled_by": "citizen"}),
+                "PRENOTAZIONE_NON_TROVATA",
+            )
         }
     }
     fn simulator(&self) -> Option<&'static str> {
@@ -292,8 +417,42 @@ impl Workload for PagopaPositions {
     }
 }
 
+/// pagoPA refusals: positions whose IUV is not 17 digits, sent without a notice number. The contract
+/// allows such IUVs (the notice number then says which), but ACA cannot derive a notice number from
+/// them and answers HTTP 400, a refusal no retry changes.
+struct PagopaRefusals;
+
+impl Workload for PagopaRefusals {
+    fn connector(&self) -> &'static str {
+        "pagopa"
+    }
+    fn weight(&self) -> u32 {
+        2
+    }
+    fn command(&self, n: u64) -> Planned {
+        Planned::refused(
+            "pagopa.position.publish",
+            json!({
+                "fiscal_code": "01199250158",
+                "debtor_type": "F",
+                "debtor_fiscal_code": "RSSMRA80A01F205X",
+                "debtor_full_name": "Mario Rossi",
+                "iuv": format!("08{:013}", n),
+                "amount_cents": 2500,
+                "description": "TARI 2025",
+                "expiration": "2030-12-31T23:59:59Z",
+                "iban": "IT60X0542811101000000123456",
+            }),
+            "HTTP 400",
+        )
+    }
+    fn simulator(&self) -> Option<&'static str> {
+        Some("pagopa")
+    }
+}
+
 /// Identity: a backend redeeming tickets nobody issued — each must end `rejected`, parked with its
-/// reason (logins themselves are inbound, and the SAML ACS is the fuzzing's concern).
+/// reason. (Logins are inbound, not commands: `super::logins` walks them beside the command stream.)
 struct IdentityTickets;
 
 impl Workload for IdentityTickets {
