@@ -22,6 +22,7 @@ use serde::{Deserialize, Serialize};
 
 pub mod record;
 pub mod redis_index;
+mod redis_space;
 pub mod redis_trace;
 pub mod trace;
 pub mod writer;

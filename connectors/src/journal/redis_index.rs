@@ -6,56 +6,39 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use redis::AsyncCommands;
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
+use super::redis_space::{JournalRedis, unavailable};
 use super::{CLAIM_TTL, DeadLetter, DeadLetterFilter, DeadLetterIndex, JournalError, Replay};
 
 pub struct RedisDeadLetters {
-    connection: ConnectionManager,
-    prefix: String,
-    retention: Duration,
-}
-
-fn unavailable(e: redis::RedisError) -> JournalError {
-    // redis-rs may quote the URL with its credentials in connection errors: keep only the kind.
-    JournalError::Unavailable(format!("Redis error ({:?})", e.kind()))
+    redis: JournalRedis,
 }
 
 impl RedisDeadLetters {
     pub async fn connect(url: &str, prefix: &str, retention: Duration) -> Result<Self, JournalError> {
-        let client = redis::Client::open(url).map_err(unavailable)?;
-        let config = ConnectionManagerConfig::new()
-            .set_response_timeout(Some(Duration::from_secs(5)))
-            .set_connection_timeout(Some(Duration::from_secs(5)))
-            .set_number_of_retries(3);
-        let connection = ConnectionManager::new_with_config(client, config)
-            .await
-            .map_err(unavailable)?;
         Ok(RedisDeadLetters {
-            connection,
-            prefix: prefix.to_owned(),
-            retention,
+            redis: JournalRedis::connect(url, prefix, retention).await?,
         })
     }
 
     fn entry_key(&self, id: &str) -> String {
-        format!("{}:journal:dlq:{id}", self.prefix)
+        self.redis.key(format_args!("dlq:{id}"))
     }
 
     fn claim_key(&self, id: &str) -> String {
-        format!("{}:journal:dlq-claim:{id}", self.prefix)
+        self.redis.key(format_args!("dlq-claim:{id}"))
     }
 
     fn index_key(&self) -> String {
-        format!("{}:journal:dlq-index", self.prefix)
+        self.redis.key("dlq-index")
     }
 
     async fn write(&self, entry: &DeadLetter) -> Result<(), JournalError> {
         let json = serde_json::to_string(entry).map_err(|e| JournalError::Corrupt(e.to_string()))?;
-        let mut con = self.connection.clone();
+        let mut con = self.redis.connection();
         redis::pipe()
             .atomic()
-            .set_ex(self.entry_key(&entry.id), json, self.retention.as_secs().max(1))
+            .set_ex(self.entry_key(&entry.id), json, self.redis.expiry_secs())
             .zadd(self.index_key(), &entry.id, entry.failed_at.timestamp_millis())
             .query_async::<()>(&mut con)
             .await
@@ -70,14 +53,14 @@ impl DeadLetterIndex for RedisDeadLetters {
     }
 
     async fn get(&self, id: &str) -> Result<DeadLetter, JournalError> {
-        let mut con = self.connection.clone();
+        let mut con = self.redis.connection();
         let raw: Option<String> = con.get(self.entry_key(id)).await.map_err(unavailable)?;
         let raw = raw.ok_or_else(|| JournalError::NotFound(id.to_owned()))?;
         serde_json::from_str(&raw).map_err(|e| JournalError::Corrupt(format!("{id}: {e}")))
     }
 
     async fn list(&self, filter: &DeadLetterFilter) -> Result<Vec<DeadLetter>, JournalError> {
-        let mut con = self.connection.clone();
+        let mut con = self.redis.connection();
         let min = filter
             .since
             .map(|t| t.timestamp_millis().to_string())
@@ -129,7 +112,7 @@ impl DeadLetterIndex for RedisDeadLetters {
                 at: r.at,
             });
         }
-        let mut con = self.connection.clone();
+        let mut con = self.redis.connection();
         let taken: Option<String> = redis::cmd("SET")
             .arg(self.claim_key(id))
             .arg("1")
@@ -155,7 +138,7 @@ impl DeadLetterIndex for RedisDeadLetters {
     }
 
     async fn release(&self, id: &str) -> Result<(), JournalError> {
-        let mut con = self.connection.clone();
+        let mut con = self.redis.connection();
         con.del::<_, ()>(self.claim_key(id)).await.map_err(unavailable)
     }
 
@@ -167,7 +150,7 @@ impl DeadLetterIndex for RedisDeadLetters {
     }
 
     async fn remove(&self, id: &str) -> Result<bool, JournalError> {
-        let mut con = self.connection.clone();
+        let mut con = self.redis.connection();
         let (removed, _): (u64, u64) = redis::pipe()
             .atomic()
             .del(self.entry_key(id))

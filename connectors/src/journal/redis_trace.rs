@@ -8,59 +8,42 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use redis::AsyncCommands;
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
 use super::JournalError;
+use super::redis_space::{JournalRedis, unavailable};
 use super::trace::{TraceRecord, TraceStore};
 
 /// Failures kept for the page beyond which the oldest go (they stay findable by trace).
 const MAX_FAILURES: isize = 10_000;
 
 pub struct RedisTrace {
-    connection: ConnectionManager,
-    prefix: String,
-    retention: Duration,
-}
-
-fn unavailable(e: redis::RedisError) -> JournalError {
-    // redis-rs may quote the URL with its credentials in connection errors: keep only the kind.
-    JournalError::Unavailable(format!("Redis error ({:?})", e.kind()))
+    redis: JournalRedis,
 }
 
 impl RedisTrace {
     pub async fn connect(url: &str, prefix: &str, retention: Duration) -> Result<Self, JournalError> {
-        let client = redis::Client::open(url).map_err(unavailable)?;
-        let config = ConnectionManagerConfig::new()
-            .set_response_timeout(Some(Duration::from_secs(5)))
-            .set_connection_timeout(Some(Duration::from_secs(5)))
-            .set_number_of_retries(3);
-        let connection = ConnectionManager::new_with_config(client, config)
-            .await
-            .map_err(unavailable)?;
         Ok(RedisTrace {
-            connection,
-            prefix: prefix.to_owned(),
-            retention,
+            redis: JournalRedis::connect(url, prefix, retention).await?,
         })
     }
 
     fn record_key(&self, id: &str) -> String {
-        format!("{}:journal:rec:{id}", self.prefix)
+        self.redis.key(format_args!("rec:{id}"))
     }
 
     fn index_key(&self, key: &str) -> String {
-        format!("{}:journal:key:{key}", self.prefix)
+        self.redis.key(format_args!("key:{key}"))
     }
 
     fn failures_key(&self) -> String {
-        format!("{}:journal:failures", self.prefix)
+        self.redis.key("failures")
     }
 
     /// Reads the hash key that [`super::writer`] keeps on Redis when no key file is configured:
     /// the first instance to start sets it, the others read it.
     pub async fn shared_hmac_key(&self, candidate: &[u8]) -> Result<Vec<u8>, JournalError> {
-        let mut con = self.connection.clone();
-        let key = format!("{}:journal:hmac-key", self.prefix);
+        let mut con = self.redis.connection();
+        let key = self.redis.key("hmac-key");
         let _: Option<String> = redis::cmd("SET")
             .arg(&key)
             .arg(candidate)
@@ -76,7 +59,7 @@ impl RedisTrace {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
-        let mut con = self.connection.clone();
+        let mut con = self.redis.connection();
         let keys: Vec<String> = ids.iter().map(|id| self.record_key(id)).collect();
         let values: Vec<Option<String>> = redis::cmd("MGET")
             .arg(&keys)
@@ -100,7 +83,7 @@ impl RedisTrace {
 #[async_trait]
 impl TraceStore for RedisTrace {
     async fn append(&self, records: &[TraceRecord]) -> Result<(), JournalError> {
-        let ttl = self.retention.as_secs().max(1);
+        let ttl = self.redis.expiry_secs();
         let mut pipe = redis::pipe();
         for r in records {
             let json = serde_json::to_string(r).map_err(|e| JournalError::Corrupt(e.to_string()))?;
@@ -116,18 +99,18 @@ impl TraceStore for RedisTrace {
             }
         }
         let cutoff = (Utc::now()
-            - chrono::Duration::from_std(self.retention).unwrap_or(chrono::Duration::MAX))
+            - chrono::Duration::from_std(self.redis.retention()).unwrap_or(chrono::Duration::MAX))
         .timestamp_millis();
         pipe.zrembyscore(self.failures_key(), "-inf", format!("({cutoff}"))
             .ignore();
         pipe.zremrangebyrank(self.failures_key(), 0, -(MAX_FAILURES + 1))
             .ignore();
-        let mut con = self.connection.clone();
+        let mut con = self.redis.connection();
         pipe.query_async::<()>(&mut con).await.map_err(unavailable)
     }
 
     async fn find(&self, keys: &[String]) -> Result<Vec<TraceRecord>, JournalError> {
-        let mut con = self.connection.clone();
+        let mut con = self.redis.connection();
         let mut ids: Vec<String> = Vec::new();
         for k in keys {
             let found: Vec<String> = con.zrange(self.index_key(k), 0, -1).await.map_err(unavailable)?;
@@ -146,7 +129,7 @@ impl TraceStore for RedisTrace {
     }
 
     async fn delete(&self, records: &[TraceRecord]) -> Result<u64, JournalError> {
-        let mut con = self.connection.clone();
+        let mut con = self.redis.connection();
         let mut deleted = 0;
         for r in records {
             let mut pipe = redis::pipe();
@@ -162,7 +145,7 @@ impl TraceStore for RedisTrace {
     }
 
     async fn failures(&self, since: DateTime<Utc>) -> Result<Vec<TraceRecord>, JournalError> {
-        let mut con = self.connection.clone();
+        let mut con = self.redis.connection();
         let ids: Vec<String> = con
             .zrangebyscore(self.failures_key(), since.timestamp_millis(), "+inf")
             .await
