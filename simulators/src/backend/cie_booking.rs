@@ -21,10 +21,9 @@ use chrono::{Datelike, NaiveDate, Utc, Weekday};
 use parking_lot::Mutex;
 use serde::Deserialize;
 use serde_json::{Value, json};
-use snodo_queue::envelope::{Envelope, MessageType};
-use snodo_queue::transport::Publish;
 
 use super::DemoBackend;
+use super::desk::{desk_page, escape};
 
 /// How long the page waits for a command's outcome event.
 const OUTCOME_WAIT: Duration = Duration::from_secs(10);
@@ -89,30 +88,10 @@ async fn command(
     kind: &str,
     body: Value,
 ) -> Result<(String, Value), String> {
-    let message_type: MessageType = kind.parse().map_err(|e| format!("{kind}: {e}"))?;
-    let mut envelope = Envelope::command(message_type).with_tenant(demo.link.tenant.clone());
-    envelope.app_id = Some("snodo-demo-backend".into());
-    let message = envelope.to_message(serde_json::to_vec(&body).expect("JSON"));
+    let link = &demo.link;
     backend
-        .transport
-        .publish(Publish::new(demo.link.commands_exchange.clone(), kind, message))
+        .command_outcome(&link.tenant, &link.commands_exchange, kind, &body, OUTCOME_WAIT)
         .await
-        .map_err(|e| format!("the command could not be sent: {e}"))?;
-    let id = envelope.message_id.to_string();
-    let deadline = tokio::time::Instant::now() + OUTCOME_WAIT;
-    loop {
-        let outcome = backend.log.lock().iter().rev().find_map(|e| {
-            (e.correlation_id.as_deref() == Some(id.as_str()) && e.kind.starts_with(kind))
-                .then(|| (e.kind.clone(), e.body.clone()))
-        });
-        if let Some(outcome) = outcome {
-            return Ok(outcome);
-        }
-        if tokio::time::Instant::now() >= deadline {
-            return Err(format!("no outcome of {kind} within {OUTCOME_WAIT:?}"));
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
 }
 
 /// One line about an outcome: the event type and, when it failed, the code and message.
@@ -444,20 +423,7 @@ async fn act(
 }
 
 fn page(body: String) -> Html<String> {
-    Html(format!(
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Snodo demo — CIE appointments</title>\
-         <style>body {{ font-family: system-ui, sans-serif; margin: 2rem; }} td, th {{ padding: .2rem .5rem; \
-         border-bottom: 1px solid #ddd; text-align: left; }} table {{ border-collapse: collapse; }} \
-         .outcome {{ background: #eef6ee; padding: .5rem; }}</style></head>\
-         <body><p><a href=\"/demo\">Demo backend</a></p><h1>CIE appointment desk</h1>{body}</body></html>"
-    ))
-}
-
-fn escape(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
+    desk_page("CIE appointments", "CIE appointment desk", body)
 }
 
 #[cfg(test)]

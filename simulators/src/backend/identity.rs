@@ -14,10 +14,9 @@ use axum::response::Html;
 use axum::routing::get;
 use parking_lot::Mutex;
 use serde::Deserialize;
-use snodo_queue::envelope::{Envelope, MessageType};
-use snodo_queue::transport::Publish;
 
 use super::DemoBackend;
+use super::desk::escape;
 
 const REDEEM: &str = "identity.ticket.redeem";
 /// How long the page waits for the redemption's outcome event.
@@ -143,31 +142,11 @@ async fn redeem(
     demo: &IdentityDemo,
     ticket: &str,
 ) -> Result<(String, serde_json::Value), String> {
-    let kind: MessageType = REDEEM.parse().expect("a valid constant type");
-    let mut envelope = Envelope::command(kind).with_tenant(demo.link.tenant.clone());
-    envelope.app_id = Some("snodo-demo-backend".into());
-    let body = serde_json::to_vec(&serde_json::json!({ "ticket": ticket })).expect("JSON");
-    let message = envelope.to_message(body);
+    let body = serde_json::json!({ "ticket": ticket });
+    let link = &demo.link;
     backend
-        .transport
-        .publish(Publish::new(demo.link.commands_exchange.clone(), REDEEM, message))
+        .command_outcome(&link.tenant, &link.commands_exchange, REDEEM, &body, OUTCOME_WAIT)
         .await
-        .map_err(|e| format!("the command could not be sent: {e}"))?;
-    let id = envelope.message_id.to_string();
-    let deadline = tokio::time::Instant::now() + OUTCOME_WAIT;
-    loop {
-        let outcome = backend.log.lock().iter().rev().find_map(|e| {
-            (e.correlation_id.as_deref() == Some(id.as_str()) && e.kind.starts_with(REDEEM))
-                .then(|| (e.kind.clone(), e.body.clone()))
-        });
-        if let Some(outcome) = outcome {
-            return Ok(outcome);
-        }
-        if tokio::time::Instant::now() >= deadline {
-            return Err(format!("no outcome of {REDEEM} within {OUTCOME_WAIT:?}"));
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }
 
 /// "Name Surname (codice fiscale), SpidL2 via <IdP>" from a login body. Synthetic people only: the
@@ -203,11 +182,4 @@ fn encode(value: &str) -> String {
             _ => format!("%{b:02X}"),
         })
         .collect()
-}
-
-fn escape(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
 }

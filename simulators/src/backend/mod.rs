@@ -22,6 +22,7 @@ use tokio_util::sync::CancellationToken;
 
 pub mod anpr;
 pub mod cie_booking;
+mod desk;
 pub mod identity;
 mod page;
 pub mod pagopa;

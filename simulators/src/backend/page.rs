@@ -2,6 +2,7 @@
 //! `snodo.ping` through the operations listener so that a newcomer sees one round trip without a tool.
 
 use super::Entry;
+use super::desk::escape;
 
 pub(super) fn render(entries: &[Entry], identity: &str) -> String {
     let mut rows = String::new();
@@ -55,11 +56,4 @@ setTimeout(() => location.reload(), 2000);
 </body></html>
 "#
     )
-}
-
-fn escape(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
 }
