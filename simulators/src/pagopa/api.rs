@@ -21,7 +21,7 @@ use std::sync::Arc;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use snodo_mappings::pagopa::contract::{
@@ -32,11 +32,10 @@ use snodo_mappings::pagopa::{
     FlowRef, NodeFault, NodeForPaRequest, NodeRequestError, NoticeNumber, XsdDateTime, get_flow_answer,
     list_flows_answer, node_fault_answer, read_node_for_pa_request, write_flow,
 };
-use snodo_mappings::soap::{EnvelopeBuilder, Fault, FaultCode, SOAP11_CONTENT_TYPE, read_envelope};
-use snodo_security::xml::Limits;
 
 use super::archive::{AcaEntry, PublishedFlow};
 use super::node::NodeCore;
+use super::soap::{client_fault, open_envelope, soap};
 
 pub const ACA_PATH: &str = "/aca/paCreatePosition";
 pub const FDR_BASE: &str = "/fdr-org/service/v1";
@@ -366,10 +365,6 @@ async fn get_fdr_payments(
     .into_response()
 }
 
-fn soap(status: StatusCode, body: String) -> Response {
-    (status, [(header::CONTENT_TYPE, SOAP11_CONTENT_TYPE)], body).into_response()
-}
-
 /// The node's `ctRisposta` fault.
 fn ppt(element: &str, code: &str, string: &str, description: Option<String>) -> Response {
     let fault = NodeFault {
@@ -387,26 +382,14 @@ async fn node_for_pa(
     Query(query): Query<HashMap<String, String>>,
     body: Bytes,
 ) -> Response {
-    if let Err(denied) = key_check(&core, &headers, &query) {
-        return denied;
-    }
-    let envelope = match read_envelope(&body, &Limits::default()) {
+    let envelope = match open_envelope(&core, &headers, &query, &body) {
         Ok(e) => e,
-        Err(e) => {
-            return soap(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                EnvelopeBuilder::new().fault(&e.fault()),
-            );
-        }
+        Err(refused) => return refused,
     };
     let request = match read_node_for_pa_request(&envelope) {
         Ok(r) => r,
         Err(NodeRequestError::UnknownOperation(name)) => {
-            let fault = Fault::new(FaultCode::Client, format!("no nodeForPa operation takes {name}"));
-            return soap(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                EnvelopeBuilder::new().fault(&fault),
-            );
+            return client_fault(format!("no nodeForPa operation takes {name}"));
         }
         Err(NodeRequestError::Syntax(e)) => {
             let local = envelope.payload_name().local_name().to_owned();

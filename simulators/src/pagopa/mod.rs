@@ -31,6 +31,7 @@ pub mod payment;
 pub mod psp;
 pub mod scenario;
 pub mod settings;
+mod soap;
 pub mod stamp;
 pub mod standin;
 

@@ -20,23 +20,20 @@ use std::sync::{Arc, OnceLock};
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Query, State};
-use axum::http::{HeaderMap, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
 use axum::routing::post;
 use snodo_mappings::pagopa::{
     NODE_FOR_PSP_NAMESPACE, PaymentData, PspFault, PspOperation, PspRequest, PspRequestError, QrCode,
     RequestHeader, VerifyAnswer, activate_psp_ok, psp_ko, psp_ok, read_psp_request, verify_psp_ok,
 };
-use snodo_mappings::soap::{
-    Envelope, EnvelopeBuilder, Fault, FaultCode, QName, SOAP11_CONTENT_TYPE, read_envelope,
-};
+use snodo_mappings::soap::{Envelope, QName};
 use snodo_security::schema::Schema;
-use snodo_security::xml::Limits;
 
-use super::api::key_check;
 use super::judge::{self, IRRAGGIUNGIBILE, PptFault, TIMEOUT};
 use super::node::NodeCore;
 use super::payment::{ActivationRequest, StandIn, Version, activate, call_verify, release, settle};
+use super::soap::{client_fault, open_envelope, soap};
 use super::standin;
 
 pub const NODE_FOR_PSP_PATH: &str = "/nodo-auth/node-for-psp/v1";
@@ -45,17 +42,6 @@ pub fn router(core: Arc<NodeCore>) -> Router {
     Router::new()
         .route(NODE_FOR_PSP_PATH, post(node_for_psp))
         .with_state(core)
-}
-
-fn soap(status: StatusCode, body: String) -> Response {
-    (status, [(header::CONTENT_TYPE, SOAP11_CONTENT_TYPE)], body).into_response()
-}
-
-fn client_fault(text: String) -> Response {
-    soap(
-        StatusCode::INTERNAL_SERVER_ERROR,
-        EnvelopeBuilder::new().fault(&Fault::new(FaultCode::Client, text)),
-    )
 }
 
 /// The node's fault to the PSP, from its verdict.
@@ -105,17 +91,9 @@ async fn node_for_psp(
     Query(query): Query<HashMap<String, String>>,
     body: Bytes,
 ) -> Response {
-    if let Err(denied) = key_check(&core, &headers, &query) {
-        return denied;
-    }
-    let envelope = match read_envelope(&body, &Limits::default()) {
+    let envelope = match open_envelope(&core, &headers, &query, &body) {
         Ok(e) => e,
-        Err(e) => {
-            return soap(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                EnvelopeBuilder::new().fault(&e.fault()),
-            );
-        }
+        Err(refused) => return refused,
     };
     let Some(operation) = operation_of(&envelope) else {
         return client_fault(format!(
