@@ -382,14 +382,14 @@ impl Ledger {
         }
 
         verdict.lines.push(format!(
-            "{:<12} {:>6} {:>9} {:>7} {:>8} {:>10} {:>8}  failed by code",
+            "{:<14} {:>6} {:>9} {:>7} {:>8} {:>10} {:>8}  failed by code",
             "connector", "sent", "completed", "failed", "missing", "duplicates", "retried"
         ));
         let mut total = Figures::default();
         for (connector, f) in &per {
             let failed: u64 = f.failed.values().sum();
             verdict.lines.push(format!(
-                "{connector:<12} {:>6} {:>9} {failed:>7} {:>8} {:>10} {:>8}  {:?}",
+                "{connector:<14} {:>6} {:>9} {failed:>7} {:>8} {:>10} {:>8}  {:?}",
                 f.sent, f.completed, f.missing, f.duplicates, f.retried, f.failed
             ));
             total.sent += f.sent;
@@ -403,7 +403,7 @@ impl Ledger {
         }
         let failed: u64 = total.failed.values().sum();
         verdict.lines.push(format!(
-            "{:<12} {:>6} {:>9} {failed:>7} {:>8} {:>10} {:>8}  {:?}",
+            "{:<14} {:>6} {:>9} {failed:>7} {:>8} {:>10} {:>8}  {:?}",
             "all", total.sent, total.completed, total.missing, total.duplicates, total.retried, total.failed
         ));
         verdict.lines.push(format!(
@@ -413,11 +413,15 @@ impl Ledger {
         ));
         verdict.lines.push(format!(
             "platform refusals (sent, ended rejected with the platform code): {}",
-            refusals
-                .iter()
-                .map(|(code, (sent, refused))| format!("{code} {sent}/{refused}"))
-                .collect::<Vec<_>>()
-                .join(", ")
+            if refusals.is_empty() {
+                "none in this mix".to_owned()
+            } else {
+                refusals
+                    .iter()
+                    .map(|(code, (sent, refused))| format!("{code} {sent}/{refused}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            }
         ));
         verdict.lines.push(format!(
             "receipts the node delivered: {}; distinct receipt events: {}; copies received: {receipt_copies}",
@@ -533,8 +537,9 @@ impl Ledger {
                     }
                 }
                 BrowserSaw::Failed(why) => {
-                    let place = why.split_whitespace().next().unwrap_or("?");
-                    *group.failed.entry(place.to_owned()).or_default() += 1;
+                    // Where and how, without the page's text: "acs HTTP 403 after 2 posts".
+                    let how = why.split(':').next().unwrap_or(why);
+                    *group.failed.entry(how.to_owned()).or_default() += 1;
                     if r.intent == Intent::Consent && why.starts_with("acs HTTP 403 after 1 posts") {
                         verdict.report(format!(
                             "{what}: a valid Response refused at its first post: {why}"

@@ -72,7 +72,8 @@ pub struct FaultKind {
 
 /// One connector's share of the command stream.
 pub trait Workload: Send + Sync {
-    /// The connector (command family), for the printed figures.
+    /// The connector (command family) it exercises, or a named share of one: the row of the printed
+    /// figures, and what the scale-out test picks workloads by.
     fn connector(&self) -> &'static str;
     /// Relative weight in the mix.
     fn weight(&self) -> u32;
@@ -340,7 +341,8 @@ impl CieBookingRefusals {
 
 impl Workload for CieBookingRefusals {
     fn connector(&self) -> &'static str {
-        "cie_booking"
+        // Its own row: these need the setup, which only the fault test runs.
+        "cie_refusal"
     }
     fn weight(&self) -> u32 {
         2
@@ -424,7 +426,7 @@ struct PagopaRefusals;
 
 impl Workload for PagopaRefusals {
     fn connector(&self) -> &'static str {
-        "pagopa"
+        "pagopa_refusal"
     }
     fn weight(&self) -> u32 {
         2
