@@ -2,8 +2,9 @@
 //! `openssl s_client` CLI against our server and our client against `openssl s_server`, with and
 //! without a client certificate, a client certificate from another CA, an expired one, a wrongly
 //! pinned CA, and a chain whose CA carries a critical certificatePolicies extension (which OpenSSL,
-//! unlike rustls, accepts). Also: handshake failures and stalled handshakes never stop the loop, the
-//! connection limit holds, and shutdown lets an open request finish.
+//! unlike rustls, accepts). Also: handshake failures and stalled handshakes never stop the loop, each
+//! failure reaches the configured observer once with OpenSSL's verify error, the connection limit
+//! holds, and shutdown lets an open request finish.
 
 use std::io::Write;
 use std::net::SocketAddr;
@@ -17,7 +18,8 @@ use axum::routing::get;
 use snodo_security::devpki::{self, Authority, LeafProfile, Validity};
 use snodo_security::pki::{Identity, TrustAnchors};
 use snodo_security::tls::{
-    ClientAuth, PeerCertificate, TlsClientConfig, TlsServer, TlsServerConfig, build_client,
+    ClientAuth, HandshakeFailure, HandshakeFailureCause, HandshakeObserver, PeerCertificate, TlsClientConfig,
+    TlsServer, TlsServerConfig, build_client,
 };
 use tokio::io::AsyncReadExt;
 use tokio::net::TcpListener;
@@ -240,6 +242,111 @@ async fn optional_client_certificate_serves_anonymous_clients_without_a_peer() {
         get_text(&client(Some(foreign_client()), pki.trust_anchors()), &url)
             .await
             .is_err()
+    );
+    running.stop().await;
+}
+
+/// The failures an observer was told of, as they arrive.
+#[derive(Clone, Default)]
+struct Observed(std::sync::Arc<std::sync::Mutex<Vec<HandshakeFailure>>>);
+
+impl Observed {
+    fn observer(&self) -> HandshakeObserver {
+        let seen = self.0.clone();
+        HandshakeObserver::new(move |failure| seen.lock().unwrap().push(failure))
+    }
+
+    /// Waits for the server side to report `count` failures in all (the client may learn of a
+    /// refusal before the server's task reports it), then checks that no more arrive.
+    async fn settle(&self, count: usize) -> Vec<HandshakeFailure> {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        while self.0.lock().unwrap().len() < count && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        self.0.lock().unwrap().clone()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn handshake_failures_reach_the_observer_with_openssls_verify_error() {
+    let pki = devpki::shared_for_tests();
+    let observed = Observed::default();
+    let mut config = TlsServerConfig::new(server_identity(), ClientAuth::Optional(pki.trust_anchors()));
+    config.on_handshake_failure = Some(observed.observer());
+    config.handshake_timeout = Duration::from_millis(500);
+    let running = start(config, router()).await;
+    let url = running.url("/whoami");
+
+    // Completed handshakes, with and without a certificate, are not failures.
+    let named = client(Some(pki.tls_client().identity.clone()), pki.trust_anchors());
+    assert_eq!(
+        get_text(&named, &url).await.unwrap(),
+        "peer CN=Snodo DEVELOPMENT client"
+    );
+    assert_eq!(
+        get_text(&client(None, pki.trust_anchors()), &url).await.unwrap(),
+        "anonymous"
+    );
+    assert!(observed.settle(0).await.is_empty());
+
+    // A certificate from a CA the server does not trust: one failure, naming OpenSSL's verify error.
+    let foreign = client(Some(foreign_client()), pki.trust_anchors());
+    assert!(get_text(&foreign, &url).await.is_err());
+    let failures = observed.settle(1).await;
+    assert_eq!(failures.len(), 1, "{failures:?}");
+    let failure = &failures[0];
+    assert!(failure.remote.ip().is_loopback(), "{failure:?}");
+    let verify = failure.verify_error().expect("the chain is why");
+    assert_eq!(
+        verify.as_raw(),
+        20,
+        "X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY: {}",
+        verify.error_string()
+    );
+    assert!(
+        failure
+            .to_string()
+            .contains("client certificate chain not trusted: unable to get local issuer certificate"),
+        "{failure}"
+    );
+
+    // An expired certificate of the trusted CA: its own verify error.
+    assert!(
+        get_text(&client(Some(expired_client()), pki.trust_anchors()), &url)
+            .await
+            .is_err()
+    );
+    let failures = observed.settle(2).await;
+    assert_eq!(failures.len(), 2, "{failures:?}");
+    assert_eq!(
+        failures[1].verify_error().map(|v| v.error_string()),
+        Some("certificate has expired")
+    );
+
+    // A client refusing the server's certificate is a failure without a verify error.
+    let pinned_elsewhere = client(None, TrustAnchors::new(vec![foreign_ca().certificate().clone()]));
+    assert!(get_text(&pinned_elsewhere, &url).await.is_err());
+    let failures = observed.settle(3).await;
+    assert_eq!(failures.len(), 3, "{failures:?}");
+    assert!(
+        matches!(failures[2].cause, HandshakeFailureCause::Protocol(_)),
+        "{:?}",
+        failures[2]
+    );
+    assert_eq!(failures[2].verify_error(), None);
+
+    // A client that never sends its hello is reported when the handshake timeout strikes.
+    let stalled = tokio::net::TcpStream::connect(running.address).await.unwrap();
+    let failures = observed.settle(4).await;
+    assert_eq!(failures.len(), 4, "{failures:?}");
+    assert_eq!(failures[3].cause, HandshakeFailureCause::TimedOut);
+    drop(stalled);
+
+    // Reporting does not stop the loop.
+    assert_eq!(
+        get_text(&named, &url).await.unwrap(),
+        "peer CN=Snodo DEVELOPMENT client"
     );
     running.stop().await;
 }

@@ -14,10 +14,13 @@ mod server;
 
 pub use client::{TlsClientConfig, build_client};
 pub use peer::PeerCertificate;
-pub use server::{ClientAuth, TlsServer, TlsServerConfig};
+pub use server::{
+    ClientAuth, HandshakeFailure, HandshakeFailureCause, HandshakeObserver, TlsServer, TlsServerConfig,
+};
 
 /// Why a TLS endpoint could not be set up. Failures of single connections are never errors of the
-/// server: they are logged and the loop goes on.
+/// server: they are logged (and reported to a [`HandshakeObserver`] when one is configured) and the
+/// loop goes on.
 #[derive(Debug, thiserror::Error)]
 pub enum TlsError {
     #[error("TLS {side}: OpenSSL refused the configuration while {doing}: {reason}")]

@@ -7,6 +7,11 @@
 //! `handshake_timeout`) only ends that connection; at most `max_connections` connections exist at
 //! once (past that, new ones wait in the kernel's backlog instead of exhausting memory or file
 //! descriptors); on shutdown it stops accepting and lets open requests finish within `shutdown_grace`.
+//!
+//! A failed handshake is logged and, when the configuration asks for it
+//! ([`TlsServerConfig::on_handshake_failure`]), reported to the owner as a [`HandshakeFailure`]: a
+//! certification suite must tell a client that its certificate chain was refused, which no handler
+//! can do since the refused client never reaches one.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -22,7 +27,7 @@ use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use openssl::ssl::{Ssl, SslAcceptor, SslMethod, SslVerifyMode};
 use openssl::stack::Stack;
-use openssl::x509::X509Name;
+use openssl::x509::{X509Name, X509VerifyResult};
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tokio_openssl::SslStream;
@@ -43,6 +48,76 @@ pub enum ClientAuth {
     Required(TrustAnchors),
 }
 
+/// A client handshake the server could not complete.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HandshakeFailure {
+    pub remote: SocketAddr,
+    pub cause: HandshakeFailureCause,
+}
+
+/// Why a handshake failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HandshakeFailureCause {
+    /// The client's certificate chain did not verify against the client CAs; OpenSSL's verify
+    /// result says why ("unable to get local issuer certificate", "certificate has expired", …).
+    UntrustedCertificate(X509VerifyResult),
+    /// Any other failure, in OpenSSL's words: no certificate when one is required, a protocol
+    /// error, a client that refused our certificate, a port scanner.
+    Protocol(String),
+    /// The client did not finish its handshake within `handshake_timeout`.
+    TimedOut,
+}
+
+impl HandshakeFailure {
+    /// OpenSSL's verify error, when the client's certificate chain is why the handshake failed.
+    pub fn verify_error(&self) -> Option<X509VerifyResult> {
+        match self.cause {
+            HandshakeFailureCause::UntrustedCertificate(result) => Some(result),
+            _ => None,
+        }
+    }
+}
+
+impl std::fmt::Display for HandshakeFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.cause {
+            HandshakeFailureCause::UntrustedCertificate(result) => write!(
+                f,
+                "TLS handshake from {} refused: client certificate chain not trusted: {}",
+                self.remote,
+                result.error_string()
+            ),
+            HandshakeFailureCause::Protocol(error) => {
+                write!(f, "TLS handshake from {} failed: {error}", self.remote)
+            }
+            HandshakeFailureCause::TimedOut => {
+                write!(f, "TLS handshake from {} timed out", self.remote)
+            }
+        }
+    }
+}
+
+/// Receives every failed handshake, on the connection's task: it must return quickly (record,
+/// count or send on a channel; never block).
+#[derive(Clone)]
+pub struct HandshakeObserver(Arc<dyn Fn(HandshakeFailure) + Send + Sync>);
+
+impl HandshakeObserver {
+    pub fn new(observe: impl Fn(HandshakeFailure) + Send + Sync + 'static) -> HandshakeObserver {
+        HandshakeObserver(Arc::new(observe))
+    }
+
+    fn report(&self, failure: HandshakeFailure) {
+        (self.0)(failure)
+    }
+}
+
+impl std::fmt::Debug for HandshakeObserver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("HandshakeObserver")
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct TlsServerConfig {
     pub identity: Identity,
@@ -52,6 +127,8 @@ pub struct TlsServerConfig {
     pub max_connections: usize,
     /// How long open connections may take to finish after shutdown is asked.
     pub shutdown_grace: Duration,
+    /// Told of every failed handshake, besides the log; none by default.
+    pub on_handshake_failure: Option<HandshakeObserver>,
 }
 
 impl TlsServerConfig {
@@ -62,6 +139,7 @@ impl TlsServerConfig {
             handshake_timeout: Duration::from_secs(10),
             max_connections: 1024,
             shutdown_grace: Duration::from_secs(30),
+            on_handshake_failure: None,
         }
     }
 }
@@ -168,11 +246,19 @@ impl TlsServer {
             let acceptor = self.acceptor.clone();
             let router = router.clone();
             let handshake_timeout = self.config.handshake_timeout;
+            let observer = self.config.on_handshake_failure.clone();
             let watcher = graceful.watcher();
             tokio::spawn(async move {
                 let _permit = permit;
-                let Some(stream) = handshake(&acceptor, tcp, remote, handshake_timeout).await else {
-                    return;
+                let stream = match handshake(&acceptor, tcp, remote, handshake_timeout).await {
+                    Ok(stream) => stream,
+                    Err(None) => return,
+                    Err(Some(failure)) => {
+                        if let Some(observer) = observer {
+                            observer.report(failure);
+                        }
+                        return;
+                    }
                 };
                 let peer = stream
                     .ssl()
@@ -207,31 +293,38 @@ impl TlsServer {
     }
 }
 
+/// The established stream, or the failure to report (`None`: the session could not even start,
+/// a fault of this server rather than of the client).
 async fn handshake(
     acceptor: &SslAcceptor,
     tcp: tokio::net::TcpStream,
     remote: SocketAddr,
     timeout: Duration,
-) -> Option<SslStream<tokio::net::TcpStream>> {
-    let ssl = match Ssl::new(acceptor.context()) {
-        Ok(ssl) => ssl,
+) -> Result<SslStream<tokio::net::TcpStream>, Option<HandshakeFailure>> {
+    let stream = Ssl::new(acceptor.context()).and_then(|ssl| SslStream::new(ssl, tcp));
+    let mut stream = match stream {
+        Ok(stream) => stream,
         Err(e) => {
             tracing::warn!(%remote, error = %e, "TLS server: cannot start a session");
-            return None;
+            return Err(None);
         }
     };
-    let mut stream = SslStream::new(ssl, tcp).ok()?;
-    match tokio::time::timeout(timeout, Pin::new(&mut stream).accept()).await {
-        Ok(Ok(())) => Some(stream),
+    let cause = match tokio::time::timeout(timeout, Pin::new(&mut stream).accept()).await {
+        Ok(Ok(())) => return Ok(stream),
         Ok(Err(e)) => {
             // The verify result names what was wrong with the client's certificate, if anything.
             let verify = stream.ssl().verify_result();
             tracing::info!(%remote, error = %e, verify = %verify.error_string(), "TLS server: handshake failed");
-            None
+            if verify == X509VerifyResult::OK {
+                HandshakeFailureCause::Protocol(e.to_string())
+            } else {
+                HandshakeFailureCause::UntrustedCertificate(verify)
+            }
         }
         Err(_) => {
             tracing::info!(%remote, "TLS server: handshake timed out");
-            None
+            HandshakeFailureCause::TimedOut
         }
-    }
+    };
+    Err(Some(HandshakeFailure { remote, cause }))
 }
