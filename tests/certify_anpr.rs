@@ -6,7 +6,9 @@
 //! suite must fail exactly those checks of exactly those requests, in agreement with what the
 //! simulator itself answered. A test-only PDND client does the same with ModI: a correct call, then a
 //! Digest that is not the body's, signed_headers as a string, a reused voucher, a TrackingEvidence the
-//! voucher was not issued for, and a client assertion signed by a key PDND does not know.
+//! voucher was not issued for, and a client assertion signed by a key PDND does not know. Last, a
+//! client whose certificate (CN the comune's) comes from a CA ANPR does not trust: its handshake is
+//! refused, and the reports must say so in `client-certificate` with OpenSSL's reason.
 
 mod support;
 
@@ -21,7 +23,7 @@ use std::io::BufReader;
 use snodo_mappings::anpr::header::{RequestContext, SendMode};
 use snodo_mappings::anpr::lookup::{LookupResident, write_request};
 use snodo_mappings::soap::EnvelopeBuilder;
-use snodo_security::devpki::{DevPki, DevTenant};
+use snodo_security::devpki::{self, Authority, DevPki, DevTenant, LeafProfile, Validity};
 use snodo_security::dsig::{SignaturePolicy, SigningKey};
 use snodo_security::pki::Identity;
 use snodo_security::tls::{TlsClientConfig, build_client};
@@ -283,18 +285,21 @@ impl Client {
     }
 
     async fn post(&self, port: u16, body: String, identity: &Identity) -> u16 {
+        self.try_post(port, body, identity).await.unwrap()
+    }
+
+    async fn try_post(&self, port: u16, body: String, identity: &Identity) -> Result<u16, reqwest::Error> {
         let client =
             build_client(&TlsClientConfig::new(self.trusted.clone()).with_identity(identity.clone()))
                 .unwrap();
-        client
+        Ok(client
             .post(format!("https://127.0.0.1:{port}{LOOKUP_PATH}"))
             .header("content-type", "text/xml; charset=utf-8")
             .body(body)
             .send()
-            .await
-            .unwrap()
+            .await?
             .status()
-            .as_u16()
+            .as_u16())
     }
 }
 
@@ -391,6 +396,114 @@ fn a_client_with_planted_defects_fails_exactly_those_checks() {
         summary.contains("#2 Richiesta3002") && summary.contains("expired"),
         "{summary}"
     );
+}
+
+/// The comune's CN on a certificate of a CA nobody trusts: only its chain is wrong.
+fn foreign_comune_identity() -> Identity {
+    let now = SystemTime::now();
+    let ca = Authority::self_signed(
+        "Foreign CA of a vendor",
+        &devpki::cached_key("certify-anpr-foreign-ca", 2048).unwrap(),
+        Validity::days_from(now, 30),
+        &[],
+    )
+    .unwrap();
+    let key = devpki::cached_key("certify-anpr-foreign-client", 2048).unwrap();
+    let certificate = ca
+        .issue(
+            &LeafProfile::TlsClient {
+                common_name: "015146-CO-9999".into(),
+            },
+            &key,
+            Validity::days_from(now, 10),
+        )
+        .unwrap();
+    Identity::new(
+        certificate,
+        key,
+        Vec::new(),
+        std::path::Path::new("foreign comune"),
+    )
+    .unwrap()
+}
+
+#[test]
+fn a_client_certificate_of_an_untrusted_ca_fails_client_certificate_with_the_reason() {
+    let certify = Certify::start(0);
+    let port = certify.port();
+    let report_dir = certify.report.clone();
+    let client = Client::new();
+    let foreign = foreign_comune_identity();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let correct = client.signed(&client.lookup(200, "RSSMRA80A01H501U"), SystemTime::now());
+        let refused = client.try_post(port, correct, &foreign).await;
+        assert!(refused.is_err(), "the handshake must be refused: {refused:?}");
+    });
+    let (status, summary, report, requests) = certify.finish();
+    assert_eq!(status.code(), Some(1), "{summary}");
+    assert!(requests.is_empty(), "{requests:#?}");
+
+    let cases = report["cases"].as_array().unwrap();
+    let case = |id: &str| cases.iter().find(|c| c["id"] == id).unwrap().clone();
+    let certificate = case("client-certificate");
+    assert_eq!(certificate["outcome"], "fail", "{certificate:#}");
+    let reason = certificate["reason"].as_str().unwrap();
+    assert!(
+        reason.starts_with(
+            "client certificate chain not trusted: unable to get local issuer certificate (1 TLS handshake(s) refused"
+        ),
+        "{reason}"
+    );
+    // It is the only failure: nothing else reached the simulator to be judged.
+    let failed: Vec<&str> = cases
+        .iter()
+        .filter(|c| c["outcome"] == "fail")
+        .map(|c| c["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(failed, ["client-certificate"], "{summary}");
+    assert!(
+        case("soap-envelope")["reason"]
+            .as_str()
+            .unwrap()
+            .contains("1 TLS handshake(s) failed"),
+        "{summary}"
+    );
+    assert!(
+        summary.contains("client certificate chain not trusted: unable to get local issuer certificate"),
+        "{summary}"
+    );
+
+    // The JUnit report carries the same failure, and the per-request report the handshake.
+    let junit = std::fs::read_to_string(report_dir.join("anpr-client.junit.xml")).unwrap();
+    let testcase = junit
+        .split("<testcase ")
+        .find(|t| t.contains("name=\"client-certificate:"))
+        .expect("the client-certificate testcase");
+    assert!(
+        testcase.contains(
+            "<failure message=\"client certificate chain not trusted: unable to get local issuer certificate"
+        ),
+        "{testcase}"
+    );
+    let xmllint = std::process::Command::new("xmllint")
+        .args(["--noout", "--schema", "certify/tests/junit-ant.xsd"])
+        .arg(report_dir.join("anpr-client.junit.xml"))
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("xmllint");
+    assert!(
+        xmllint.status.success(),
+        "{}",
+        String::from_utf8_lossy(&xmllint.stderr)
+    );
+    let per_request: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(report_dir.join("anpr-client.requests.json")).unwrap())
+            .unwrap();
+    let handshakes = per_request["tls_handshake_failures"].as_array().unwrap();
+    assert_eq!(handshakes.len(), 1, "{per_request:#}");
+    assert_eq!(handshakes[0]["untrusted_chain"], true);
+    assert_eq!(handshakes[0]["reason"], "unable to get local issuer certificate");
 }
 
 #[test]

@@ -8,7 +8,9 @@
 //! - [`simulator`]: the simulator wrapped with the judging layer and the `/admin/certify/…` calls;
 //! - [`judge`]: one request on every check; [`wssec`] the WS-Security part on the security crate's
 //!   verifier; [`testata`] the header and the id sequence; [`pdnd`] the PDND requests;
-//! - [`checks`]: the catalogue — one case per check, failed when any request fails it.
+//! - [`checks`]: the catalogue — one case per check, failed when any request fails it;
+//! - [`handshakes`]: the TLS handshakes refused before any request (a chain ANPR does not trust),
+//!   which fail `client-certificate`.
 //!
 //! The run is the suite's set-up: it listens until `--for` elapses, the client posts
 //! `/admin/certify/done`, or the process is interrupted; then the cases are judged over what was
@@ -17,6 +19,7 @@
 
 mod args;
 mod checks;
+mod handshakes;
 mod judge;
 mod pdnd;
 mod simulator;
@@ -38,6 +41,7 @@ use tokio_util::sync::CancellationToken;
 
 pub use args::AnprClientArgs;
 pub use checks::Status;
+use handshakes::{HandshakeRecorder, HandshakeVerdict};
 use judge::RequestJudge;
 pub use judge::RequestVerdict;
 use pdnd::PdndJudge;
@@ -79,6 +83,9 @@ pub struct AnprClient {
     verdicts: Vec<RequestVerdict>,
     pdnd: Vec<PdndVerdict>,
     others: Vec<String>,
+    /// The TLS handshakes that failed (at most the recorder's first thousand), and how many in all.
+    handshakes: Vec<HandshakeVerdict>,
+    handshakes_total: usize,
     listened_at: Option<String>,
 }
 
@@ -97,6 +104,8 @@ impl AnprClient {
             verdicts: Vec::new(),
             pdnd: Vec::new(),
             others: Vec::new(),
+            handshakes: Vec::new(),
+            handshakes_total: 0,
             listened_at: None,
         }
     }
@@ -104,6 +113,11 @@ impl AnprClient {
     /// Every request's verdict, after the run.
     pub fn verdicts(&self) -> &[RequestVerdict] {
         &self.verdicts
+    }
+
+    /// The TLS handshakes that failed during the run (a client chain not trusted, a timeout…).
+    pub fn handshake_failures(&self) -> &[HandshakeVerdict] {
+        &self.handshakes
     }
 
     /// Every PDND request's verdict (voucher requests, e-service calls), after the run.
@@ -154,6 +168,8 @@ impl AnprClient {
             "requests": self.verdicts,
             "pdnd": self.pdnd,
             "not_judged": self.others,
+            "tls_handshake_failures": self.handshakes,
+            "tls_handshake_failures_total": self.handshakes_total,
         });
         std::fs::create_dir_all(dir)
             .and_then(|()| {
@@ -216,11 +232,13 @@ impl Suite for AnprClient {
                 progress: true,
             },
         );
-        let server = TlsServer::new(TlsServerConfig::new(
+        let handshakes = Arc::new(HandshakeRecorder::default());
+        let mut tls = TlsServerConfig::new(
             pki.tls_server().identity.clone(),
             ClientAuth::Optional(self.client_anchors(&pki)?),
-        ))
-        .map_err(|e| SuiteError::new(format!("the HTTPS server: {e}")))?;
+        );
+        tls.on_handshake_failure = Some(handshakes.observer(true));
+        let server = TlsServer::new(tls).map_err(|e| SuiteError::new(format!("the HTTPS server: {e}")))?;
         let stop = CancellationToken::new();
         let running = serve(
             Arc::new(Instance::new(Arc::new(simulator), clock)),
@@ -251,6 +269,7 @@ impl Suite for AnprClient {
         self.verdicts = judge.verdicts();
         self.pdnd = pdnd.verdicts();
         self.others = judge.others();
+        (self.handshakes, self.handshakes_total) = handshakes.verdicts();
         eprintln!(
             "anpr-client: {} request(s) judged, {} passing; {} PDND request(s), {} passing",
             self.verdicts.len(),
@@ -266,7 +285,16 @@ impl Suite for AnprClient {
         if checks::PDND.contains(&check) {
             return aggregate_pdnd(check, &self.pdnd);
         }
-        aggregate(check, &self.verdicts, &self.others)
+        let outcome = aggregate(check, &self.verdicts, &self.others, self.handshakes_total);
+        if check != checks::CERTIFICATE {
+            return outcome;
+        }
+        // A chain refused at the handshake fails the case whatever the requests that got through say.
+        match (handshakes::untrusted_chains(&self.handshakes), outcome) {
+            (None, outcome) => outcome,
+            (Some(refused), Outcome::Fail { reason }) => Outcome::fail(format!("{refused}; {reason}")),
+            (Some(refused), _) => Outcome::fail(refused),
+        }
     }
 }
 
@@ -318,8 +346,14 @@ fn aggregate_pdnd(check: &str, verdicts: &[PdndVerdict]) -> Outcome {
     judge_over(check, &concerned)
 }
 
-/// One check over every request: failed when a request fails it.
-fn aggregate(check: &str, verdicts: &[RequestVerdict], others: &[String]) -> Outcome {
+/// One check over every request: failed when a request fails it. `failed_handshakes` is said when
+/// no request arrived, since it is then the likely reason.
+fn aggregate(
+    check: &str,
+    verdicts: &[RequestVerdict],
+    others: &[String],
+    failed_handshakes: usize,
+) -> Outcome {
     if verdicts.is_empty() {
         let others = if others.is_empty() {
             String::new()
@@ -330,8 +364,16 @@ fn aggregate(check: &str, verdicts: &[RequestVerdict], others: &[String]) -> Out
                 others.join(", ")
             )
         };
+        let handshakes = if failed_handshakes == 0 {
+            String::new()
+        } else {
+            format!(
+                "; {failed_handshakes} TLS handshake(s) failed (see case {} and anpr-client.requests.json)",
+                checks::CERTIFICATE
+            )
+        };
         return Outcome::error(format!(
-            "no request reached an ANPR service path during the run{others}"
+            "no request reached an ANPR service path during the run{others}{handshakes}"
         ));
     }
     judge_over(check, &verdicts.iter().collect::<Vec<_>>())
