@@ -10,12 +10,19 @@
 //! - `WeakAlgorithms`: signatures are checked with SHA-1 allowed (then re-signed for the verifier);
 //! - `NoReplayProtection`: pending logins are never consumed and Assertion IDs never remembered.
 //!
+//! Then the AuthnRequest, one SPID rule broken at a time in what the SP sends (a signature by a key
+//! its metadata does not hold, a short ID, Version 2.1, an IssueInstant ten minutes old, another
+//! Destination, an Issuer without Format and NameQualifier, no ForceAuthn for SpidL2, an ACS index
+//! and an attribute set the metadata lacks, a persistent NameIDPolicy, no Comparison, IsPassive, a
+//! URL in RelayState, NameIDPolicy out of the schema's order).
+//!
 //! With no defect the SP passes every case (the control); with one, the report names exactly the
-//! cases that defect lets through.
+//! cases that defect lets through, or exactly the AuthnRequest rule it breaks.
 
 use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
 
 use axum::Router;
 use axum::body::Bytes;
@@ -34,9 +41,9 @@ use snodo_security::dsig::{
 use snodo_security::saml::redirect::{MessageParameter, encode, url_decode};
 use snodo_security::saml::sp_metadata::SpMetadata;
 use snodo_security::saml::{
-    ASSERTION_NAMESPACE, AssertionConsumerService, AuthnRequest, Federation, InMemoryReplayCache,
-    PendingRequest, ReplayCache, ReplayCacheError, ResponseExpectations, Seen, SpidAttribute, SpidLevel,
-    verify_response_xml,
+    ASSERTION_NAMESPACE, AssertionConsumerService, AuthnRequest, ENTITY_FORMAT, Federation,
+    InMemoryReplayCache, PendingRequest, ReplayCache, ReplayCacheError, ResponseExpectations, Seen,
+    SpidAttribute, SpidLevel, TRANSIENT_FORMAT, new_message_id, verify_response_xml,
 };
 use snodo_security::tls::{ClientAuth, TlsServer, TlsServerConfig};
 use snodo_security::xml::{Document, Limits, NodeId, parse_str};
@@ -49,7 +56,41 @@ enum Defect {
     IgnoresInResponseTo,
     WeakAlgorithms,
     NoReplayProtection,
+    // The AuthnRequest, one rule broken each.
+    RequestSignedByAnotherKey,
+    ShortId,
+    Version21,
+    StaleIssueInstant,
+    OtherDestination,
+    IssuerWithoutFormatAndNameQualifier,
+    NoForceAuthn,
+    UnknownAcsIndex,
+    UnknownAttributeSet,
+    PersistentNameIdPolicy,
+    NoComparison,
+    IsPassive,
+    UrlInRelayState,
+    NameIdPolicyOutOfOrder,
 }
+
+/// Every AuthnRequest case of the suite: the runs with a request defect select these alone.
+const AUTHN_REQUEST_CASES: [&str; 15] = [
+    "authn-request-signature",
+    "authn-request-id",
+    "authn-request-version",
+    "authn-request-issue-instant",
+    "authn-request-destination",
+    "authn-request-issuer",
+    "authn-request-force-authn",
+    "authn-request-acs",
+    "authn-request-attribute-consuming-service",
+    "authn-request-name-id-policy",
+    "authn-request-authn-context",
+    "authn-request-optional-parts",
+    "authn-request-relay-state",
+    "authn-request-schema",
+    "authn-request-fresh",
+];
 
 struct Sp {
     defect: Defect,
@@ -66,6 +107,8 @@ struct Sp {
     shim_trusted: TrustedKeys,
     pending: Mutex<HashMap<String, PendingRequest>>,
     replay: InMemoryReplayCache,
+    /// Numbers the short IDs of `ShortId` (unique, so that only the ID's length is wrong).
+    logins: AtomicU32,
 }
 
 /// A replay cache that remembers nothing.
@@ -90,22 +133,76 @@ async fn serve_metadata(State(sp): State<Arc<Sp>>) -> Response {
         .into_response()
 }
 
+/// `xml` with `from` replaced by `to`; `from` must be there, so that a defect is never a no-op.
+fn edit(xml: &str, from: &str, to: &str) -> String {
+    assert!(xml.contains(from), "{from:?} is not in {xml}");
+    xml.replacen(from, to, 1)
+}
+
 async fn login(State(sp): State<Arc<Sp>>) -> Response {
-    let request = AuthnRequest::new(
+    let now = Utc::now();
+    let mut request = AuthnRequest::new(
         &sp.entity_id,
         &sp.idp_sso,
         AssertionConsumerService::Index(0),
         0,
         SpidLevel::L2,
-        Utc::now(),
+        now,
     );
-    let relay_state = snodo_security::saml::new_message_id();
+    match sp.defect {
+        Defect::ShortId => request.id = format!("_{}", sp.logins.fetch_add(1, Ordering::Relaxed) + 1),
+        Defect::StaleIssueInstant => request.issue_instant = now - chrono::TimeDelta::minutes(10),
+        Defect::OtherDestination => request.destination = "https://idp.elsewhere.invalid/sso".into(),
+        Defect::UnknownAcsIndex => request.assertion_consumer_service = AssertionConsumerService::Index(7),
+        Defect::UnknownAttributeSet => request.attribute_consuming_service_index = 5,
+        _ => {}
+    }
+    let mut xml = request.to_xml().unwrap();
+    let name_id_policy = format!(r#"<samlp:NameIDPolicy Format="{TRANSIENT_FORMAT}"/>"#);
+    xml = match sp.defect {
+        Defect::Version21 => edit(&xml, r#"Version="2.0""#, r#"Version="2.1""#),
+        Defect::IssuerWithoutFormatAndNameQualifier => edit(
+            &xml,
+            &format!(
+                r#"<saml:Issuer NameQualifier="{0}" Format="{ENTITY_FORMAT}">"#,
+                sp.entity_id
+            ),
+            "<saml:Issuer>",
+        ),
+        Defect::NoForceAuthn => edit(&xml, r#" ForceAuthn="true""#, ""),
+        Defect::PersistentNameIdPolicy => edit(
+            &xml,
+            TRANSIENT_FORMAT,
+            "urn:oasis:names:tc:SAML:2.0:nameid-format:persistent",
+        ),
+        Defect::NoComparison => edit(&xml, r#" Comparison="minimum""#, ""),
+        Defect::IsPassive => edit(&xml, r#" Version="2.0""#, r#" Version="2.0" IsPassive="false""#),
+        Defect::NameIdPolicyOutOfOrder => edit(
+            &edit(&xml, &name_id_policy, ""),
+            "</samlp:AuthnRequest>",
+            &format!("{name_id_policy}</samlp:AuthnRequest>"),
+        ),
+        _ => xml,
+    };
+    let relay_state = if sp.defect == Defect::UrlInRelayState {
+        format!(
+            "https://portal.example.invalid/after-login?session={}",
+            new_message_id()
+        )
+    } else {
+        new_message_id()
+    };
     sp.pending.lock().insert(relay_state.clone(), request.pending());
+    let key = if sp.defect == Defect::RequestSignedByAnotherKey {
+        &sp.shim
+    } else {
+        &sp.key
+    };
     let query = encode(
         MessageParameter::Request,
-        &request.to_xml().unwrap(),
+        &xml,
         Some(&relay_state),
-        Some((SignatureMethod::RsaSha256, &sp.key)),
+        Some((SignatureMethod::RsaSha256, key)),
     )
     .unwrap();
     (
@@ -169,7 +266,7 @@ async fn acs(State(sp): State<Arc<Sp>>, body: Bytes) -> Response {
             }
             xml
         }
-        Defect::None | Defect::NoReplayProtection => xml,
+        _ => xml,
     };
     let expectations = ResponseExpectations::spid(
         &sp.entity_id,
@@ -316,6 +413,7 @@ async fn start_sp(defect: Defect, idp_metadata: &Path) -> Running {
         shim_trusted,
         pending: Mutex::new(HashMap::new()),
         replay: InMemoryReplayCache::new(10_000),
+        logins: AtomicU32::new(0),
     });
     let router = Router::new()
         .route("/metadata", get(serve_metadata))
@@ -333,9 +431,10 @@ async fn start_sp(defect: Defect, idp_metadata: &Path) -> Running {
     Running { base, stop }
 }
 
-/// Runs the whole suite against `sp`; the ids of the cases that did not pass, and the summary.
-async fn certify(sp: &Running, keys: &Path, reports: &Path) -> (BTreeSet<String>, String) {
-    let args: Vec<String> = vec![
+/// Runs the suite against `sp` (the cases named, or all); the ids of the cases that did not pass, and
+/// the summary.
+async fn certify(sp: &Running, keys: &Path, reports: &Path, cases: &[&str]) -> (BTreeSet<String>, String) {
+    let mut args: Vec<String> = vec![
         "certify".into(),
         "spid-sp".into(),
         "--metadata".into(),
@@ -349,6 +448,9 @@ async fn certify(sp: &Running, keys: &Path, reports: &Path) -> (BTreeSet<String>
         "--report".into(),
         reports.to_string_lossy().into_owned(),
     ];
+    for case in cases {
+        args.extend(["--case".to_owned(), (*case).to_owned()]);
+    }
     let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_snodo"))
         .args(&args)
         .env("SNODO_LOG", "warn")
@@ -425,7 +527,7 @@ async fn the_suite_catches_exactly_the_planted_defects() {
     for (defect, expected) in cases {
         let sp = start_sp(defect, &idp_metadata).await;
         let reports = work.join(format!("{defect:?}"));
-        let (failed, summary) = certify(&sp, &keys, &reports).await;
+        let (failed, summary) = certify(&sp, &keys, &reports, &[]).await;
         sp.stop.cancel();
         assert_eq!(
             failed,
@@ -439,6 +541,138 @@ async fn the_suite_catches_exactly_the_planted_defects() {
                 "{junit}"
             );
         }
+    }
+    let _ = std::fs::remove_dir_all(&work);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_broken_authn_request_rule_fails_exactly_its_case() {
+    let work: PathBuf =
+        std::env::temp_dir().join(format!("snodo-certify-broken-request-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&work);
+    std::fs::create_dir_all(&work).unwrap();
+    let keys = work.join("keys");
+    let idp_metadata = work.join("idp.xml");
+    let written = tokio::process::Command::new(env!("CARGO_BIN_EXE_snodo"))
+        .args(["certify", "spid-sp", "--idp-metadata-out"])
+        .arg(&idp_metadata)
+        .arg("--idp-key-dir")
+        .arg(&keys)
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        written.status.success(),
+        "{}",
+        String::from_utf8_lossy(&written.stderr)
+    );
+
+    let cases: [(Defect, &str, &str); 14] = [
+        (
+            Defect::RequestSignedByAnotherKey,
+            "authn-request-signature",
+            "does not verify with any trusted key",
+        ),
+        (
+            Defect::ShortId,
+            "authn-request-id",
+            "too few to carry the 128 random bits",
+        ),
+        (Defect::Version21, "authn-request-version", r#"Version is "2.1""#),
+        (
+            Defect::StaleIssueInstant,
+            "authn-request-issue-instant",
+            "behind the IdP's clock",
+        ),
+        (
+            Defect::OtherDestination,
+            "authn-request-destination",
+            "https://idp.elsewhere.invalid/sso",
+        ),
+        (
+            Defect::IssuerWithoutFormatAndNameQualifier,
+            "authn-request-issuer",
+            "Format is missing: SPID requires",
+        ),
+        (
+            Defect::NoForceAuthn,
+            "authn-request-force-authn",
+            "SpidL2 requires ForceAuthn",
+        ),
+        (
+            Defect::UnknownAcsIndex,
+            "authn-request-acs",
+            r#"AssertionConsumerServiceIndex "7""#,
+        ),
+        (
+            Defect::UnknownAttributeSet,
+            "authn-request-attribute-consuming-service",
+            r#"AttributeConsumingServiceIndex "5""#,
+        ),
+        (
+            Defect::PersistentNameIdPolicy,
+            "authn-request-name-id-policy",
+            "nameid-format:persistent",
+        ),
+        (
+            Defect::NoComparison,
+            "authn-request-authn-context",
+            "Comparison is missing",
+        ),
+        (Defect::IsPassive, "authn-request-optional-parts", "IsPassive"),
+        (
+            Defect::UrlInRelayState,
+            "authn-request-relay-state",
+            "contains a URL",
+        ),
+        (
+            Defect::NameIdPolicyOutOfOrder,
+            "authn-request-schema",
+            "NameIDPolicy comes after RequestedAuthnContext",
+        ),
+    ];
+    // The control: the same SP without a defect passes every AuthnRequest case.
+    let sp = start_sp(Defect::None, &idp_metadata).await;
+    let (failed, summary) = certify(&sp, &keys, &work.join("control"), &AUTHN_REQUEST_CASES).await;
+    sp.stop.cancel();
+    assert!(failed.is_empty(), "{summary}");
+    assert_eq!(
+        summary.lines().filter(|l| l.starts_with("PASS ")).count(),
+        AUTHN_REQUEST_CASES.len(),
+        "{summary}"
+    );
+
+    for (defect, case, why) in cases {
+        let sp = start_sp(defect, &idp_metadata).await;
+        let reports = work.join(format!("{defect:?}"));
+        let (failed, summary) = certify(&sp, &keys, &reports, &AUTHN_REQUEST_CASES).await;
+        sp.stop.cancel();
+        assert_eq!(
+            failed,
+            set(&[case]),
+            "{defect:?}: the failed cases differ from the rule broken:\n{summary}"
+        );
+        let report: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(reports.join("spid-sp.json")).unwrap()).unwrap();
+        let judged = report["cases"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["id"] == case)
+            .unwrap();
+        assert_eq!(judged["outcome"], "fail", "{defect:?}: {judged}");
+        assert!(
+            judged["reason"].as_str().unwrap().contains(why),
+            "{defect:?}: the reason does not say {why:?}: {judged}"
+        );
+        let junit = std::fs::read_to_string(reports.join("spid-sp.junit.xml")).unwrap();
+        assert!(
+            junit.contains(&format!(
+                r#"tests="{}" failures="1" errors="0""#,
+                AUTHN_REQUEST_CASES.len()
+            )),
+            "{defect:?}: {junit}"
+        );
     }
     let _ = std::fs::remove_dir_all(&work);
 }

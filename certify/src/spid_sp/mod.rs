@@ -2,10 +2,14 @@
 //!
 //! 1. **Metadata** ([`metadata`]): the SP's metadata, fetched from `--metadata`, against the registry's
 //!    rules, its signature by the IdP simulator's own registration rule.
-//! 2. **AuthnRequest**: a login is started at `--login`; the AuthnRequest is caught on its way to the
-//!    IdP (the redirect's query or the auto-post form) and judged by the IdP simulator's
-//!    [`request::judge`](snodo_simulators::identity::request::judge) — signature with the metadata's
-//!    certificate, every SPID rule (CIE ID's variant), the SAML protocol schema.
+//! 2. **AuthnRequest** ([`request_rules`]): a login is started at `--login`; the AuthnRequest is
+//!    caught on its way to the IdP (the redirect's query or the auto-post form) and judged rule by
+//!    rule, one case each — signature with the metadata's certificate, ID, Version, IssueInstant,
+//!    Destination, Issuer, ForceAuthn, the ACS, the attribute set, NameIDPolicy,
+//!    RequestedAuthnContext, the parts SPID forbids, RelayState, the SAML protocol schema (CIE ID's
+//!    variant with its profile). Every later login's request must also pass the IdP simulator's
+//!    [`request::judge`](snodo_simulators::identity::request::judge), as a real IdP would ask, before
+//!    a Response is played against it.
 //! 3. **Responses** ([`responses`]): for each case a fresh login, then the case's Response posted to
 //!    the ACS the request named, judged by the HTTP status as spid-sp-test does (2xx/3xx accepted,
 //!    4xx/5xx refused): the simulator's catalogue (spid-sp-test's numbered cases, the XML signature
@@ -18,6 +22,7 @@
 
 pub mod idp;
 pub mod metadata;
+pub mod request_rules;
 pub mod responses;
 pub mod target;
 
@@ -29,16 +34,16 @@ use snodo_security::saml::Comparison;
 use snodo_simulators::identity::catalogue::{CASES, Case, Expected, find};
 use snodo_simulators::identity::request::{Context, judge};
 use snodo_simulators::identity::xsd::{ProtocolSchema, default_specs_dir};
-use snodo_simulators::identity::{AcceptedRequest, Profile, ServiceProvider};
+use snodo_simulators::identity::{AcceptedRequest, Binding, Profile, ServiceProvider};
 
 use self::idp::SuiteIdp;
+use self::request_rules::ReadRequest;
 use self::responses::{ATTACKS, Attack, AttackCase, attack, login};
 use self::target::{AcsAnswer, CaughtRequest, Target};
 use crate::case::CaseInfo;
 use crate::outcome::Outcome;
 use crate::runner::{Suite, SuiteError};
 
-const AUTHN_REQUEST: &str = "authn-request";
 const AUTHN_REQUEST_FRESH: &str = "authn-request-fresh";
 
 /// Where the SP is and how the suite's IdP presents itself.
@@ -82,6 +87,9 @@ pub struct SpidSp {
     metadata: Vec<u8>,
     /// The SP as the IdP registers it, or why its metadata was refused.
     sp: Result<ServiceProvider, String>,
+    /// The login whose AuthnRequest the rule cases judge, started by the first of them (`Err`: the
+    /// login did not produce a request).
+    rules_request: Option<Result<ReadRequest, String>>,
 }
 
 impl SpidSp {
@@ -99,6 +107,7 @@ impl SpidSp {
             schema: ProtocolSchema::new(&default_specs_dir()),
             metadata: Vec::new(),
             sp: Err("the SP metadata was not fetched".into()),
+            rules_request: None,
             options,
         })
     }
@@ -107,7 +116,7 @@ impl SpidSp {
     async fn login(&self) -> Result<AcceptedRequest, String> {
         let caught = self.target.start_login().await?;
         self.judge_request(&caught).map_err(|problems| {
-            format!("the SP's AuthnRequest is refused by the IdP (case {AUTHN_REQUEST}): {problems}")
+            format!("the SP's AuthnRequest is refused by the IdP (see the authn-request-* cases): {problems}")
         })
     }
 
@@ -144,36 +153,65 @@ impl SpidSp {
         })
     }
 
-    async fn authn_request(&self) -> Outcome {
-        let caught = match self.target.start_login().await {
-            Ok(c) => c,
-            Err(e) => return Outcome::fail(e),
+    /// A rule case over the AuthnRequest of one login, the same for every rule case of the run.
+    async fn rule_case(&mut self, id: &str) -> Outcome {
+        if self.rules_request.is_none() {
+            let sp = self.sp.as_ref().map_err(String::as_str);
+            let read = self
+                .target
+                .start_login()
+                .await
+                .map(|caught| ReadRequest::read(&caught, sp));
+            self.rules_request = Some(read);
+        }
+        let read = match self.rules_request.as_ref().expect("read above") {
+            Ok(read) => read,
+            Err(e) => return Outcome::error(e.clone()),
         };
-        match self.judge_request(&caught) {
-            Ok(r) => Outcome::pass(format!(
-                "{} AuthnRequest {} for {} {}, ACS {}",
-                binding_name(&caught),
-                r.id,
-                r.level,
-                comparison_name(r.comparison),
-                r.acs_url
-            )),
-            Err(e) => Outcome::fail(e),
+        let entity_id = self.idp.entity_id();
+        let sso_url = self.idp.sso_url();
+        let judging = request_rules::Judging {
+            profile: self.options.profile,
+            idp_entity_id: &entity_id,
+            sso_url: &sso_url,
+            now: Utc::now(),
+            sp: self.sp.as_ref().map_err(String::as_str),
+            schema: &self.schema,
+        };
+        match read.judge(id, &judging) {
+            Outcome::Pass { observed } => {
+                Outcome::pass(format!("{}: {observed}", binding_name(read.binding())))
+            }
+            other => other,
         }
     }
 
+    /// Judged on the IDs alone, so that a request breaking another rule does not hide a reused ID.
     async fn authn_request_fresh(&self) -> Outcome {
-        let (first, second) = match (self.login().await, self.login().await) {
-            (Ok(a), Ok(b)) => (a, b),
-            (Err(e), _) | (_, Err(e)) => return Outcome::error(e),
-        };
-        if first.id == second.id {
+        let sp = self.sp.as_ref().map_err(String::as_str);
+        let mut ids = Vec::new();
+        for _ in 0..2 {
+            let read = match self.target.start_login().await {
+                Ok(caught) => ReadRequest::read(&caught, sp),
+                Err(e) => return Outcome::error(e),
+            };
+            match read.id() {
+                Some(id) => ids.push(id),
+                None => {
+                    return Outcome::error(format!(
+                        "a login's AuthnRequest carries no readable ID (see {})",
+                        request_rules::ID
+                    ));
+                }
+            }
+        }
+        let (first, second) = (&ids[0], &ids[1]);
+        if first == second {
             return Outcome::fail(format!(
-                "two logins sent the same AuthnRequest ID {}: IDs must be unique so that InResponseTo binds a Response to one login",
-                first.id
+                "two logins sent the same AuthnRequest ID {first}: IDs must be unique so that InResponseTo binds a Response to one login"
             ));
         }
-        Outcome::pass(format!("IDs {} and {}", first.id, second.id))
+        Outcome::pass(format!("IDs {first} and {second}"))
     }
 
     async fn catalogue_case(&self, case: &Case) -> Outcome {
@@ -263,15 +301,11 @@ impl SpidSp {
     }
 }
 
-fn binding_name(caught: &CaughtRequest) -> &'static str {
-    match caught {
-        CaughtRequest::Redirect { .. } => "HTTP-Redirect",
-        CaughtRequest::Post { .. } => "HTTP-POST",
+fn binding_name(binding: Binding) -> &'static str {
+    match binding {
+        Binding::Redirect => "HTTP-Redirect",
+        Binding::Post => "HTTP-POST",
     }
-}
-
-fn comparison_name(comparison: Comparison) -> &'static str {
-    comparison.as_str()
 }
 
 /// The rule and source of a simulator catalogue case.
@@ -305,12 +339,7 @@ impl Suite for SpidSp {
             .iter()
             .map(|(id, description, rule, source)| CaseInfo::new(*id, *description, *rule, *source))
             .collect();
-        cases.push(CaseInfo::new(
-            AUTHN_REQUEST,
-            "AuthnRequest of a login, judged by the IdP simulator's rules and the SAML protocol schema",
-            "signed with the metadata's certificate (query signature or enveloped); every SPID rule of the AuthnRequest (CIE ID's variant); valid against saml-schema-protocol-2.0.xsd; RelayState present",
-            "SPID technical rules, AuthnRequest (spid-and-cie-id.md §1.1, §4.1); spid-sp-test AuthnRequest checks",
-        ));
+        cases.extend(request_rules::cases());
         cases.push(CaseInfo::new(
             AUTHN_REQUEST_FRESH,
             "Two logins send AuthnRequests with different IDs",
@@ -349,10 +378,11 @@ impl Suite for SpidSp {
         if id.starts_with("metadata-") {
             return metadata::judge(id, &self.metadata, self.options.profile);
         }
-        match id {
-            AUTHN_REQUEST => return self.authn_request().await,
-            AUTHN_REQUEST_FRESH => return self.authn_request_fresh().await,
-            _ => {}
+        if id == AUTHN_REQUEST_FRESH {
+            return self.authn_request_fresh().await;
+        }
+        if id.starts_with("authn-request-") {
+            return self.rule_case(id).await;
         }
         if let Some(case) = id.strip_prefix("response-").and_then(find) {
             return self.catalogue_case(case).await;
