@@ -7,6 +7,9 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+/// The program's one default development PKI directory (the simulators crate decides it, since the
+/// simulators built outside a launch need it too).
+pub(crate) use snodo_simulators::framework::default_pki_dir;
 use snodo_simulators::framework::{LaunchOptions, launch, registry};
 
 #[derive(clap::Args)]
@@ -19,11 +22,13 @@ pub struct SimulateArgs {
     /// Added to every simulator's default port (9441–9444), to run several sets on one machine.
     #[arg(long, default_value_t = 0)]
     port_offset: u16,
-    /// Serve plain HTTP instead of HTTPS with the development PKI.
+    /// Serve plain HTTP instead of HTTPS with the development PKI (the simulators still take their
+    /// own certificates and keys from it).
     #[arg(long)]
     http: bool,
-    /// Directory of the development PKI (created when missing). Default: the user's cache directory.
-    #[arg(long, env = "SNODO_DEV_PKI_DIR")]
+    /// Directory of the development PKI (created when missing). Default: `SNODO_DEV_PKI_DIR`, else
+    /// the user's cache directory (`~/.cache/snodo/devpki`).
+    #[arg(long)]
     pki_dir: Option<PathBuf>,
 }
 
@@ -31,7 +36,8 @@ pub async fn run(args: SimulateArgs) -> anyhow::Result<ExitCode> {
     let options = LaunchOptions {
         host: args.host,
         port_offset: args.port_offset,
-        pki_dir: (!args.http).then(|| args.pki_dir.unwrap_or_else(default_pki_dir)),
+        pki_dir: args.pki_dir.unwrap_or_else(default_pki_dir),
+        https: !args.http,
     };
     let shutdown = crate::signals::shutdown_on_signal();
     let launched = launch(registry::REGISTERED, &args.systems, &options, shutdown.clone()).await?;
@@ -58,14 +64,4 @@ pub async fn run(args: SimulateArgs) -> anyhow::Result<ExitCode> {
     }
     eprintln!("snodo simulate: stopped.");
     Ok(ExitCode::SUCCESS)
-}
-
-/// `$XDG_CACHE_HOME/snodo/devpki`, else `~/.cache/snodo/devpki`: kept across runs, so an integrator
-/// trusts the development CA once (it is renewed only near expiry).
-pub(crate) fn default_pki_dir() -> PathBuf {
-    let cache = std::env::var_os("XDG_CACHE_HOME")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".cache")))
-        .unwrap_or_else(std::env::temp_dir);
-    cache.join("snodo").join("devpki")
 }

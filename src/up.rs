@@ -75,13 +75,15 @@ pub async fn run(file: Option<&Path>, args: UpArgs) -> anyhow::Result<ExitCode> 
     // Only when something will use it: generating it the first time takes seconds.
     let pki_needed = !snodo_connectors::platform::PLATFORMS.is_empty()
         || (!args.no_simulators && !registry::REGISTERED.is_empty());
+    // The connectors and the simulators must use this one directory: each simulator builds its own
+    // certificates and trust from the directory the launch gives it.
+    let dev_pki_dir = config
+        .tls
+        .dev_pki_dir
+        .clone()
+        .unwrap_or_else(crate::simulate::default_pki_dir);
     let dev_pki = if development && pki_needed {
-        let dir = config
-            .tls
-            .dev_pki_dir
-            .clone()
-            .unwrap_or_else(crate::simulate::default_pki_dir);
-        Some(DevPki::ensure(&dir, &DevTenant::default()).context("preparing the development PKI")?)
+        Some(DevPki::ensure(&dev_pki_dir, &DevTenant::default()).context("preparing the development PKI")?)
     } else {
         None
     };
@@ -225,10 +227,12 @@ pub async fn run(file: Option<&Path>, args: UpArgs) -> anyhow::Result<ExitCode> 
     };
     let simulators = if development && !args.no_simulators && !registry::REGISTERED.is_empty() {
         let names: Vec<String> = registry::REGISTERED.iter().map(|r| r.name.to_owned()).collect();
+        // The configured directory, not `DevPki::directory` (one generation inside it).
         let options = LaunchOptions {
             host: std::net::IpAddr::from([127, 0, 0, 1]),
             port_offset: args.listener_offset,
-            pki_dir: dev_pki.as_ref().map(|p| p.directory().to_owned()),
+            pki_dir: dev_pki_dir.clone(),
+            https: dev_pki.is_some(),
         };
         launch(registry::REGISTERED, &names, &options, shutdown.clone())
             .await

@@ -15,7 +15,9 @@ use snodo_mappings::cie_booking::{
 };
 use snodo_mappings::soap::{EnvelopeBuilder, SOAP11_CONTENT_TYPE, read_envelope};
 use snodo_simulators::cie_booking::{CieBookingSimulator, PATH, in_rome, population};
-use snodo_simulators::framework::{Instance, RunningSimulator, SimClock, Transport, registry, serve};
+use snodo_simulators::framework::{
+    BuildContext, Instance, RunningSimulator, SimClock, Transport, registry, serve,
+};
 use snodo_simulators::population::Population;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
@@ -502,7 +504,7 @@ async fn requests_are_judged_by_the_schema_and_the_check_character() {
 #[test]
 fn the_simulator_is_registered_for_snodo_simulate() {
     let registration = registry::find(registry::REGISTERED, "cie_booking").expect("registered");
-    let simulator = (registration.build)(SimClock::new());
+    let simulator = (registration.build)(&BuildContext::standalone()).expect("built");
     assert_eq!(simulator.name(), "cie_booking");
     assert_eq!(simulator.default_port(), 9444);
 }

@@ -329,7 +329,7 @@ async fn admin_errors_are_json_that_say_what_is_wrong() {
 const TEST_REGISTRY: &[Registration] = &[Registration {
     name: "echo",
     summary: "test double",
-    build: |clock| Arc::new(Echo::new(clock)),
+    build: |context| Ok(Arc::new(Echo::new(context.clock.clone()))),
 }];
 
 #[tokio::test]
@@ -342,7 +342,8 @@ async fn launch_serves_https_and_records_the_client_certificate_subject() {
         &LaunchOptions {
             host: IpAddr::V4(Ipv4Addr::LOCALHOST),
             port_offset: 0,
-            pki_dir: Some(dir.clone()),
+            pki_dir: dir.clone(),
+            https: true,
         },
         shutdown.clone(),
     )
@@ -408,7 +409,8 @@ async fn launch_reports_unknown_and_duplicate_names() {
     let options = LaunchOptions {
         host: IpAddr::V4(Ipv4Addr::LOCALHOST),
         port_offset: 0,
-        pki_dir: None,
+        pki_dir: std::env::temp_dir().join("snodo-devpki-tests"),
+        https: false,
     };
     let shutdown = CancellationToken::new();
     let names = |n: &[&str]| n.iter().map(|s| s.to_string()).collect::<Vec<_>>();

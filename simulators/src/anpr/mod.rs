@@ -51,7 +51,10 @@ pub use registry::AnprRegistry;
 pub use schemas::default_schema_dir;
 pub use soap::{CONNECTION_NAMESPACE, ID_NOT_INCREASING};
 
-use crate::framework::{PlatformError, Registration, RequestView, SimClock, Simulator};
+use crate::framework::{
+    BuildContext, BuildError, DEVELOPMENT_INBOUND_PORT, PlatformError, PortPastRange, Registration,
+    RequestView, SimClock, Simulator,
+};
 use crate::population::{Population, PopulationConfig};
 use jobs::BulkJobs;
 use services::Service;
@@ -108,6 +111,8 @@ pub enum AnprSimulatorError {
     Crypto(#[from] openssl::error::ErrorStack),
     #[error("the HTTPS client for notification pushes: {0}")]
     PushClient(#[from] snodo_security::tls::TlsError),
+    #[error("the comune's inbound listener for pushes: {0}")]
+    PushTarget(#[from] PortPastRange),
 }
 
 /// How the simulator is set up.
@@ -128,12 +133,10 @@ pub struct AnprSettings {
     /// How many people one 4005 page carries: a chunk's results beyond it come in further pages
     /// (`progressivoCorrente` of `progressivoTotale`), each asked for by its own 4005.
     pub bulk_page_size: usize,
-    /// Base URL of the comuni's inbound listener for pushes (`None`: no pushes).
+    /// Base URL of the comuni's inbound listener for pushes (`None`: no pushes). Where `snodo up
+    /// --listener-offset` or `snodo simulate --port-offset` launch the simulator, already moved by the
+    /// launch's offset ([`AnprSettings::for_launch`]).
     pub push_base_url: Option<String>,
-    /// Whether the push target's port moves with the simulator's own (reached on its default port +
-    /// n, it pushes to `push_base_url`'s port + n): true where `snodo up --listener-offset` or `snodo
-    /// simulate --port-offset` launch it, since every listener moves by the same offset there.
-    pub push_follows_port_offset: bool,
     /// The TLS client that pushes (trusting the comune's server certificate).
     pub push_client: reqwest::Client,
     pub push_policy: RetryPolicy,
@@ -143,7 +146,8 @@ pub struct AnprSettings {
 
 impl AnprSettings {
     /// The development set-up: the development PKI's ANPR certificate trusted, pushes to `snodo up`'s
-    /// inbound listener (`https://127.0.0.1:7443`) with the development client certificate.
+    /// inbound listener (`https://127.0.0.1:7443`, before any offset) with the development client
+    /// certificate.
     pub fn development(pki: &DevPki) -> Result<AnprSettings, AnprSimulatorError> {
         let client = build_client(
             &TlsClientConfig::new(pki.trust_anchors()).with_identity(pki.tls_client().identity.clone()),
@@ -155,8 +159,7 @@ impl AnprSettings {
             tipo_invio: "TEST".into(),
             bulk_processing: TimeDelta::seconds(2),
             bulk_page_size: DEFAULT_BULK_PAGE_SIZE,
-            push_base_url: Some("https://127.0.0.1:7443".into()),
-            push_follows_port_offset: false,
+            push_base_url: Some(format!("https://127.0.0.1:{DEVELOPMENT_INBOUND_PORT}")),
             push_client: client,
             push_policy: RetryPolicy::default(),
             pdnd_clients: vec![PdndClient::development(
@@ -164,6 +167,17 @@ impl AnprSettings {
                 pki.anpr_client().identity.certificate().public_key()?,
             )],
         })
+    }
+
+    /// The development set-up as a launch runs it: the PKI of the launch's directory (the one the
+    /// connectors beside it use), pushes to the inbound listener moved by the launch's offset — known
+    /// from the start, so that a push scheduled before any request reached the simulator still goes
+    /// to the right port.
+    pub fn for_launch(context: &BuildContext) -> Result<AnprSettings, AnprSimulatorError> {
+        let pki = DevPki::ensure(&context.pki_dir, &DevTenant::default())?;
+        let mut settings = AnprSettings::development(&pki)?;
+        settings.push_base_url = Some(context.development_inbound_url()?);
+        Ok(settings)
     }
 }
 
@@ -236,9 +250,6 @@ impl AnprSimulator {
             .with_workstations(settings.trusted_comuni.clone());
         let pusher = Arc::new(push::Pusher {
             base_url: settings.push_base_url.clone(),
-            port_offset: settings
-                .push_follows_port_offset
-                .then(|| push::PortOffset::new(DEFAULT_PORT)),
             client: settings.push_client.clone(),
             policy: settings.push_policy,
             clock: clock.clone(),
@@ -277,16 +288,20 @@ impl AnprSimulator {
         self.shared.pusher.attempts.lock().clone()
     }
 
-    fn build_development(clock: SimClock) -> Result<AnprSimulator, AnprSimulatorError> {
-        let pki = DevPki::ensure(&crate::pagopa::settings::default_pki_dir(), &DevTenant::default())?;
-        let mut settings = AnprSettings::development(&pki)?;
-        settings.push_follows_port_offset = true;
-        AnprSimulator::new(clock, settings, population())
+    /// The simulator a launch runs: [`AnprSettings::for_launch`] and the development population.
+    pub fn for_launch(context: &BuildContext) -> Result<AnprSimulator, AnprSimulatorError> {
+        AnprSimulator::new(
+            context.clock.clone(),
+            AnprSettings::for_launch(context)?,
+            population(),
+        )
     }
 }
 
-fn build(clock: SimClock) -> Arc<dyn Simulator> {
-    Arc::new(AnprSimulator::build_development(clock).expect("the ANPR simulator's development set-up"))
+fn build(context: &BuildContext) -> Result<Arc<dyn Simulator>, BuildError> {
+    Ok(Arc::new(
+        AnprSimulator::for_launch(context).map_err(BuildError::new)?,
+    ))
 }
 
 impl Simulator for AnprSimulator {
@@ -309,10 +324,6 @@ impl Simulator for AnprSimulator {
                 "/govway/rest/in/MinInternoPortaANPR-PDND/{eservice}/v1/anpr-service-e002",
                 post(pdnd::eservice),
             )
-            .layer(axum::middleware::from_fn_with_state(
-                self.shared.clone(),
-                observe_port,
-            ))
             .with_state(self.shared.clone())
     }
 
@@ -321,10 +332,6 @@ impl Simulator for AnprSimulator {
             Router::new()
                 .route("/admin/anpr/pushes", get(pushes))
                 .route("/admin/anpr/notifications", post(push_now))
-                .layer(axum::middleware::from_fn_with_state(
-                    self.shared.clone(),
-                    observe_port,
-                ))
                 .with_state(self.shared.clone()),
         )
     }
@@ -381,24 +388,6 @@ impl Simulator for AnprSimulator {
     }
 }
 
-/// Learns, from the port requests name, how far `--listener-offset` moved this simulator (and so
-/// the comune's inbound listener it pushes to).
-async fn observe_port(
-    State(shared): State<Arc<Shared>>,
-    request: axum::extract::Request,
-    next: axum::middleware::Next,
-) -> Response {
-    if let Some(offset) = &shared.pusher.port_offset {
-        let host = request
-            .headers()
-            .get(axum::http::header::HOST)
-            .and_then(|h| h.to_str().ok())
-            .or_else(|| request.uri().authority().map(|a| a.as_str()));
-        offset.observe(host);
-    }
-    next.run(request).await
-}
-
 async fn pushes(State(shared): State<Arc<Shared>>) -> Response {
     Json(serde_json::json!({"pushes": shared.pusher.attempts.lock().clone()})).into_response()
 }
@@ -443,4 +432,90 @@ async fn push_now(State(shared): State<Arc<Shared>>, Json(body): Json<serde_json
         Json(serde_json::json!({"id_operazione_anpr": id})),
     )
         .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    /// A port `7443 + offset` free now, for some non-zero offset.
+    fn offset_inbound_listener() -> (std::net::TcpListener, u16) {
+        let start = 20_000 + (std::process::id() % 20_000) as u16;
+        for offset in (start..start + 2_000).step_by(7) {
+            if let Ok(listener) =
+                std::net::TcpListener::bind(("127.0.0.1", DEVELOPMENT_INBOUND_PORT + offset))
+            {
+                return (listener, offset);
+            }
+        }
+        panic!("no free port for the stand-in inbound listener");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_launched_simulator_uses_the_launchs_pki_and_pushes_to_the_moved_port_before_any_request() {
+        let pki_dir =
+            std::env::temp_dir().join(format!("snodo-anpr-launch-{}", uuid::Uuid::new_v4().simple()));
+        let (inbound, offset) = offset_inbound_listener();
+        inbound.set_nonblocking(true).unwrap();
+        let inbound = tokio::net::TcpListener::from_std(inbound).unwrap();
+        let context = BuildContext {
+            clock: SimClock::new(),
+            pki_dir: pki_dir.clone(),
+            port_offset: offset,
+        };
+        let simulator = AnprSimulator::for_launch(&context).expect("built for the launch");
+
+        let pki = DevPki::ensure(&pki_dir, &DevTenant::default()).unwrap();
+        assert!(
+            pki.directory().starts_with(&pki_dir),
+            "{}",
+            pki.directory().display()
+        );
+        let trusted: Vec<Vec<u8>> = simulator
+            .shared
+            .settings
+            .trusted_comuni
+            .iter()
+            .map(|c| c.to_der().unwrap())
+            .collect();
+        assert_eq!(
+            trusted,
+            vec![pki.anpr_client().identity.certificate().to_der().unwrap()],
+            "the comune trusted is the one of the launch's PKI directory"
+        );
+
+        // No request has reached the simulator: the push target comes from the launch alone.
+        simulator.notify(Notification {
+            comune: DevTenant::default().istat,
+            kind: "N010".into(),
+            id_operazione_anpr: "7001".into(),
+            content: "<notifica/>".into(),
+        });
+        let (connection, _) = tokio::time::timeout(Duration::from_secs(10), inbound.accept())
+            .await
+            .expect("the push reached the moved port")
+            .unwrap();
+        drop(connection);
+        let attempt = tokio::time::timeout(Duration::from_secs(10), async {
+            loop {
+                if let Some(attempt) = simulator.push_attempts().into_iter().next() {
+                    break attempt;
+                }
+                tokio::time::sleep(Duration::from_millis(25)).await;
+            }
+        })
+        .await
+        .expect("the attempt is recorded");
+        assert_eq!(
+            attempt.url,
+            format!(
+                "https://127.0.0.1:{}/anpr/{}/notifications",
+                DEVELOPMENT_INBOUND_PORT + offset,
+                DevTenant::default().istat
+            )
+        );
+        let _ = std::fs::remove_dir_all(&pki_dir);
+    }
 }

@@ -6,7 +6,6 @@
 //! dropped connection, another code — is a failed attempt.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
@@ -54,6 +53,9 @@ pub struct PushAttempt {
     pub kind: String,
     pub id_operazione_anpr: String,
     pub comune: String,
+    /// Where the notification was pushed (`https://127.0.0.1:7443/anpr/015146/notifications`),
+    /// delivered or not: with listeners moved by an offset, the port says which instance it was for.
+    pub url: String,
     pub attempt: u32,
     /// Simulator time of the attempt.
     pub at: DateTime<Utc>,
@@ -64,12 +66,9 @@ pub struct PushAttempt {
 
 /// Where and how notifications are pushed.
 pub struct Pusher {
-    /// Base URL of the comune's inbound listener (`https://127.0.0.1:7443`); `None` disables pushes.
+    /// Base URL of the comune's inbound listener (`https://127.0.0.1:7443`, or moved by the launch's
+    /// offset); `None` disables pushes.
     pub base_url: Option<String>,
-    /// Set when the simulator runs beside `snodo up` (or `snodo simulate`): every listener is moved
-    /// by the same `--listener-offset`, so the port the simulator is reached on (its default port +
-    /// n) tells how far the comune's inbound listener moved too (`base_url`'s port + n).
-    pub port_offset: Option<PortOffset>,
     pub client: reqwest::Client,
     pub policy: RetryPolicy,
     pub clock: SimClock,
@@ -79,20 +78,11 @@ pub struct Pusher {
 impl Pusher {
     /// Pushes `notification` from simulator time `first` on, retrying by the policy, in the background.
     pub fn schedule(self: &Arc<Self>, notification: Notification, first: DateTime<Utc>) {
-        let Some(base) = self.base_url.clone() else {
+        let Some(url) = self.target(&notification) else {
             return;
-        };
-        let base = match &self.port_offset {
-            Some(offset) => offset.shift(&base),
-            None => base,
         };
         let this = self.clone();
         tokio::spawn(async move {
-            let url = format!(
-                "{}/anpr/{}/notifications",
-                base.trim_end_matches('/'),
-                notification.comune
-            );
             let body = envelope(&notification);
             let mut due = first;
             for attempt in 1..=this.policy.attempts {
@@ -102,6 +92,7 @@ impl Pusher {
                     kind: notification.kind.clone(),
                     id_operazione_anpr: notification.id_operazione_anpr.clone(),
                     comune: notification.comune.clone(),
+                    url: url.clone(),
                     attempt,
                     at: this.clock.now(),
                     delivered,
@@ -117,6 +108,16 @@ impl Pusher {
                 "ANPR simulator gave up pushing a notification after its last attempt."
             );
         });
+    }
+
+    /// The comune's notification endpoint: `{base}/anpr/{comune}/notifications`.
+    fn target(&self, notification: &Notification) -> Option<String> {
+        let base = self.base_url.as_deref()?;
+        Some(format!(
+            "{}/anpr/{}/notifications",
+            base.trim_end_matches('/'),
+            notification.comune
+        ))
     }
 
     async fn attempt(&self, url: &str, body: &str) -> (bool, String) {
@@ -139,50 +140,6 @@ impl Pusher {
             (true, Some("0")) => (true, "codiceEsito 0".into()),
             (true, Some(other)) => (false, format!("codiceEsito {other}")),
             _ => (false, format!("HTTP {}", status.as_u16())),
-        }
-    }
-}
-
-/// How far the simulator's listener is from its default port, as learnt from the requests that
-/// reach it (the `Host` they name).
-pub struct PortOffset {
-    default_port: u16,
-    seen: AtomicU32,
-}
-
-/// No request has named a port yet.
-const UNSEEN: u32 = u32::MAX;
-
-impl PortOffset {
-    pub fn new(default_port: u16) -> PortOffset {
-        PortOffset {
-            default_port,
-            seen: AtomicU32::new(UNSEEN),
-        }
-    }
-
-    /// Notes the port of a request's `Host` header (`127.0.0.1:9442`).
-    pub fn observe(&self, host: Option<&str>) {
-        let port = host
-            .and_then(|h| h.rsplit_once(':'))
-            .and_then(|(_, p)| p.parse::<u16>().ok());
-        if let Some(offset) = port.and_then(|p| p.checked_sub(self.default_port)) {
-            self.seen.store(u32::from(offset), Ordering::Relaxed);
-        }
-    }
-
-    /// `base` with its port moved by the offset seen (unchanged before any request named one).
-    pub fn shift(&self, base: &str) -> String {
-        let offset = self.seen.load(Ordering::Relaxed);
-        let Ok(offset) = u16::try_from(offset) else {
-            return base.to_owned();
-        };
-        let Ok(mut url) = reqwest::Url::parse(base) else {
-            return base.to_owned();
-        };
-        match url.port_or_known_default().and_then(|p| p.checked_add(offset)) {
-            Some(port) if url.set_port(Some(port)).is_ok() => url.as_str().trim_end_matches('/').to_owned(),
-            _ => base.to_owned(),
         }
     }
 }
@@ -226,19 +183,78 @@ pub async fn sleep_until(clock: &SimClock, due: DateTime<Utc>) {
 
 #[cfg(test)]
 mod tests {
+    use axum::Router;
+    use axum::routing::post;
+
     use super::*;
 
-    #[test]
-    fn the_push_target_moves_with_the_simulators_own_port() {
-        let offset = PortOffset::new(9441);
-        assert_eq!(offset.shift("https://127.0.0.1:7443"), "https://127.0.0.1:7443");
-        offset.observe(Some("127.0.0.1:9441"));
-        assert_eq!(offset.shift("https://127.0.0.1:7443"), "https://127.0.0.1:7443");
-        offset.observe(Some("localhost:9451"));
-        assert_eq!(offset.shift("https://127.0.0.1:7443"), "https://127.0.0.1:7453");
-        // A Host without a port, or below the default, teaches nothing.
-        offset.observe(Some("anpr.example"));
-        offset.observe(Some("127.0.0.1:80"));
-        assert_eq!(offset.shift("https://127.0.0.1:7443/"), "https://127.0.0.1:7453");
+    fn pusher(base_url: String) -> Arc<Pusher> {
+        Arc::new(Pusher {
+            base_url: Some(base_url),
+            client: reqwest::Client::new(),
+            policy: RetryPolicy {
+                attempts: 1,
+                every: TimeDelta::minutes(5),
+            },
+            clock: SimClock::new(),
+            attempts: Mutex::new(Vec::new()),
+        })
+    }
+
+    fn n010(id: &str) -> Notification {
+        Notification {
+            comune: "015146".into(),
+            kind: "N010".into(),
+            id_operazione_anpr: id.into(),
+            content: "<notifica/>".into(),
+        }
+    }
+
+    async fn first_attempt(pusher: &Pusher) -> PushAttempt {
+        for _ in 0..200 {
+            if let Some(attempt) = pusher.attempts.lock().first() {
+                return attempt.clone();
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        panic!("no push attempt within 5 s");
+    }
+
+    #[tokio::test]
+    async fn every_attempt_names_where_it_went_delivered_or_not() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let comune = Router::new().route(
+            "/anpr/{tenant}/notifications",
+            post(|| async { "<RispostaN000><codiceEsito>0</codiceEsito></RispostaN000>" }),
+        );
+        tokio::spawn(async move { axum::serve(listener, comune).await });
+        let delivering = pusher(format!("http://127.0.0.1:{port}/"));
+        delivering.schedule(n010("1"), delivering.clock.now());
+        let delivered = first_attempt(&delivering).await;
+        assert!(delivered.delivered, "{delivered:?}");
+        assert_eq!(
+            delivered.url,
+            format!("http://127.0.0.1:{port}/anpr/015146/notifications")
+        );
+
+        // A port nobody listens on any more: the failed attempt names its target just the same.
+        let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let closed_port = closed.local_addr().unwrap().port();
+        drop(closed);
+        let failing = pusher(format!("http://127.0.0.1:{closed_port}"));
+        failing.schedule(n010("2"), failing.clock.now());
+        let failed = first_attempt(&failing).await;
+        assert!(!failed.delivered, "{failed:?}");
+        assert_eq!(
+            failed.url,
+            format!("http://127.0.0.1:{closed_port}/anpr/015146/notifications")
+        );
+        let shown = serde_json::to_value(&failed).unwrap();
+        assert_eq!(
+            shown["url"],
+            failed.url.as_str(),
+            "the admin JSON carries it: {shown}"
+        );
     }
 }

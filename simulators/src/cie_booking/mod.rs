@@ -48,7 +48,9 @@ pub use engine::{CLEARANCE_DELAY, Engine, OPERATION_RETENTION};
 pub use ministry::{Closure, MinistryChange, MinistryError};
 pub use rules::{RENEWAL_WINDOW_DAYS, confirm_deadline};
 
-use crate::framework::{PlatformError, Registration, RequestView, SimClock, Simulator};
+use crate::framework::{
+    BuildContext, BuildError, PlatformError, Registration, RequestView, SimClock, Simulator,
+};
 use crate::population::{Population, PopulationConfig};
 
 /// The system name (`snodo simulate cie_booking`).
@@ -162,8 +164,10 @@ impl CieBookingSimulator {
     }
 
     /// For [`crate::framework::registry::REGISTERED`].
-    pub fn build(clock: SimClock) -> Arc<dyn Simulator> {
-        Arc::new(CieBookingSimulator::new(clock).expect("the embedded booking schema compiles"))
+    pub fn build(context: &BuildContext) -> Result<Arc<dyn Simulator>, BuildError> {
+        Ok(Arc::new(
+            CieBookingSimulator::new(context.clock.clone()).map_err(BuildError::new)?,
+        ))
     }
 }
 

@@ -34,6 +34,7 @@
 
 mod admin;
 pub mod clock;
+mod context;
 pub mod faults;
 mod launch;
 mod layer;
@@ -50,6 +51,9 @@ use axum::Router;
 use axum::response::Response;
 
 pub use clock::{ClockError, ClockStatus, SimClock};
+pub use context::{
+    BuildContext, BuildError, DEV_PKI_DIR_VARIABLE, DEVELOPMENT_INBOUND_PORT, PortPastRange, default_pki_dir,
+};
 pub use faults::{
     AppliedFault, Fault, FaultRule, FaultRuleSpec, FaultRules, FieldMatch, HostilePayload, RuleError,
 };

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use super::{SimClock, Simulator};
+use super::{BuildContext, BuildError, Simulator};
 
 /// One platform simulator `snodo simulate` knows.
 pub struct Registration {
@@ -11,8 +11,9 @@ pub struct Registration {
     pub name: &'static str,
     /// One line for `snodo simulate`'s listing.
     pub summary: &'static str,
-    /// Builds the simulator with its seeded data, its components sharing `clock`.
-    pub build: fn(SimClock) -> Arc<dyn Simulator>,
+    /// Builds the simulator with its seeded data, its components sharing the context's clock, its
+    /// settings derived from what the launch knows (PKI directory, port offset).
+    pub build: fn(&BuildContext) -> Result<Arc<dyn Simulator>, BuildError>,
 }
 
 /// Every registered platform simulator. Empty until the first platform simulator lands (ANPR + PDND,

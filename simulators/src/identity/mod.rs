@@ -57,7 +57,9 @@ pub use request::{AcceptedRequest, Binding, Problem};
 pub use sp::{MetadataError, ServiceProvider};
 pub use users::{POPULATION_RESIDENTS, POPULATION_SEED};
 
-use crate::framework::{PlatformError, Registration, RequestView, SimClock, Simulator};
+use crate::framework::{
+    BuildContext, BuildError, PlatformError, Registration, RequestView, SimClock, Simulator,
+};
 use crate::population::Population;
 
 /// DESIGN §6.
@@ -220,8 +222,8 @@ pub const REGISTRATION: Registration = Registration {
     build,
 };
 
-fn build(clock: SimClock) -> Arc<dyn Simulator> {
-    Arc::new(IdentityProvider::new(clock))
+fn build(context: &BuildContext) -> Result<Arc<dyn Simulator>, BuildError> {
+    Ok(Arc::new(IdentityProvider::new(context.clock.clone())))
 }
 
 impl IdentityProvider {

@@ -43,7 +43,9 @@ use axum::response::{IntoResponse, Response};
 use snodo_mappings::pagopa::{NodeFault, PspFault, PspOperation, node_fault_answer, psp_ko};
 use snodo_mappings::soap::SOAP11_CONTENT_TYPE;
 
-use crate::framework::{PlatformError, Registration, RequestView, SimClock, Simulator};
+use crate::framework::{
+    BuildContext, BuildError, PlatformError, Registration, RequestView, SimClock, Simulator,
+};
 pub use node::NodeCore;
 pub use settings::NodeSettings;
 
@@ -68,15 +70,17 @@ impl PagopaNode {
     }
 }
 
-/// The entry of [`crate::framework::registry::REGISTERED`]: the development settings.
+/// The entry of [`crate::framework::registry::REGISTERED`]: the development settings
+/// ([`NodeSettings::for_launch`]).
 pub const REGISTRATION: Registration = Registration {
     name: NAME,
     summary: "pagoPA node: drives payments against an EC station, ACA, FdR (REST and SOAP), Stand-In",
     build,
 };
 
-fn build(clock: SimClock) -> Arc<dyn Simulator> {
-    Arc::new(PagopaNode::new(clock, NodeSettings::default()))
+fn build(context: &BuildContext) -> Result<Arc<dyn Simulator>, BuildError> {
+    let settings = NodeSettings::for_launch(context).map_err(BuildError::new)?;
+    Ok(Arc::new(PagopaNode::new(context.clock.clone(), settings)))
 }
 
 impl Simulator for PagopaNode {

@@ -13,6 +13,8 @@ use std::path::PathBuf;
 use chrono::TimeDelta;
 use serde::Deserialize;
 
+use crate::framework::{BuildContext, DEVELOPMENT_INBOUND_PORT, PortPastRange};
+
 /// The subscription key the development connector sends (`connectors/src/pagopa/config.rs`).
 pub const DEVELOPMENT_SUBSCRIPTION_KEY: &str = "snodo-development-subscription-key";
 /// The legacy `password` the development station uses on `nodeForPa` (8 to 15 characters).
@@ -56,9 +58,15 @@ pub enum EcTls {
 }
 
 impl EcTarget {
+    /// The demo station on `snodo up`'s inbound listener at its default port.
     pub fn development() -> EcTarget {
+        EcTarget::development_at(&format!("https://127.0.0.1:{DEVELOPMENT_INBOUND_PORT}"))
+    }
+
+    /// The demo station on the inbound listener at `inbound` (its base URL).
+    pub fn development_at(inbound: &str) -> EcTarget {
         EcTarget {
-            url: format!("https://127.0.0.1:7443/pagopa/{DEMO_STATION}"),
+            url: format!("{}/pagopa/{DEMO_STATION}", inbound.trim_end_matches('/')),
             id_pa: DEMO_FISCAL_CODE.into(),
             id_broker_pa: DEMO_FISCAL_CODE.into(),
             id_station: DEMO_STATION.into(),
@@ -171,17 +179,19 @@ impl Default for NodeSettings {
     }
 }
 
-/// `snodo up`'s and `snodo simulate`'s development PKI directory (`~/.cache/snodo/devpki`), or
-/// `SNODO_DEV_PKI_DIR`.
-pub fn default_pki_dir() -> PathBuf {
-    if let Some(dir) = std::env::var_os("SNODO_DEV_PKI_DIR") {
-        return PathBuf::from(dir);
+/// The program's one default development PKI directory, here too for the node's users.
+pub use crate::framework::default_pki_dir;
+
+impl NodeSettings {
+    /// The development settings as a launch runs them: the launch's PKI directory, the demo station
+    /// on the inbound listener moved by the launch's offset.
+    pub fn for_launch(context: &BuildContext) -> Result<NodeSettings, PortPastRange> {
+        Ok(NodeSettings {
+            ec: EcTarget::development_at(&context.development_inbound_url()?),
+            dev_pki_dir: context.pki_dir.clone(),
+            ..NodeSettings::default()
+        })
     }
-    let cache = std::env::var_os("XDG_CACHE_HOME")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".cache")))
-        .unwrap_or_else(std::env::temp_dir);
-    cache.join("snodo").join("devpki")
 }
 
 /// The official pagoPA interface files: `SNODO_PAGOPA_SPECS`, else the `shared/specs/pagopa` beside
@@ -190,4 +200,27 @@ pub fn default_specs_dir() -> PathBuf {
     std::env::var_os("SNODO_PAGOPA_SPECS")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/specs/pagopa")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::framework::SimClock;
+
+    #[test]
+    fn a_launched_node_uses_the_launchs_pki_and_finds_the_station_on_the_moved_listener() {
+        let context = BuildContext {
+            clock: SimClock::new(),
+            pki_dir: PathBuf::from("/elsewhere/devpki"),
+            port_offset: 100,
+        };
+        let settings = NodeSettings::for_launch(&context).unwrap();
+        assert_eq!(settings.dev_pki_dir, PathBuf::from("/elsewhere/devpki"));
+        assert_eq!(settings.ec.url, "https://127.0.0.1:7543/pagopa/01199250158_01");
+        assert_eq!(settings.ec, EcTarget::development_at("https://127.0.0.1:7543/"));
+        assert_eq!(
+            EcTarget::development().url,
+            "https://127.0.0.1:7443/pagopa/01199250158_01"
+        );
+    }
 }

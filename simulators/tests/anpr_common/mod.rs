@@ -83,7 +83,6 @@ pub fn settings(push_base_url: Option<String>) -> AnprSettings {
         bulk_processing: TimeDelta::seconds(60),
         bulk_page_size: snodo_simulators::anpr::DEFAULT_BULK_PAGE_SIZE,
         push_base_url,
-        push_follows_port_offset: false,
         push_client: client_with(pki().tls_client().identity.clone()),
         push_policy: RetryPolicy::default(),
         pdnd_clients: vec![PdndClient::development(
