@@ -5,7 +5,12 @@
 //! arithmetic; this one runs the real binary and judges by what an operator sees: `snodo ops trace`
 //! of the event's `message_id` (derived here independently from the notification's ANPR id) shows the
 //! push's inbound call and the `anpr.notification.received` event, and the simulator's own record
-//! shows exactly one attempt, delivered with `codiceEsito` 0 — so no attempt went anywhere else.
+//! shows exactly one attempt, delivered with `codiceEsito` 0 to the offset port — so no attempt went
+//! anywhere else.
+//!
+//! The development PKI is configured the way an operator does it (`tls.dev_pki_dir`), while
+//! `SNODO_DEV_PKI_DIR` names another PKI: the simulators must take the one `snodo up` was configured
+//! with from the launch, or the push's TLS fails.
 
 mod support;
 
@@ -14,12 +19,13 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use snodo_queue::envelope::SNODO_ID_NAMESPACE;
+use snodo_security::devpki::{DevPki, DevTenant};
 use support::{SnodoUp, free_simulator_offset, snodo};
 
 /// The development comune (the default configuration's ANPR tenant).
 const TENANT: &str = "015146";
 /// The port `snodo up`'s inbound listener is configured on before the offset, and the one the
-/// simulator's development settings push to before it learns the offset.
+/// simulator's development settings push to before the launch's offset moves it.
 const INBOUND_BASE_PORT: u16 = 7443;
 /// The ANPR simulator's default port (DESIGN §6).
 const ANPR_BASE_PORT: u16 = snodo_simulators::anpr::DEFAULT_PORT;
@@ -92,15 +98,20 @@ async fn an_n010_pushed_by_the_simulator_reaches_the_inbound_listener_moved_by_t
         "snodo-anpr-push-offset-{}",
         uuid::Uuid::new_v4().simple()
     )));
-    // One PKI directory for both readers: `snodo up` (`tls.dev_pki_dir`) and the ANPR simulator, which
-    // builds itself from `SNODO_DEV_PKI_DIR` — with two, the push's TLS would fail for a reason that is
-    // not the one under test. The cache home keeps anything else off the developer's own cache.
+    // `snodo up` is configured with `pki_dir`; `SNODO_DEV_PKI_DIR` names a decoy PKI made by this
+    // process (so its CA and keys are not those `snodo up` makes). A simulator that read the
+    // environment instead of its launch would trust the decoy CA and present the decoy's client
+    // certificate to the inbound listener, and the push would fail. The cache home keeps anything
+    // else off the developer's own cache.
     let pki_dir = work.0.join("devpki");
+    let decoy_dir = work.0.join("decoy-devpki");
+    let decoy = DevPki::ensure(&decoy_dir, &DevTenant::default()).expect("the decoy PKI");
     let cache_home = work.0.join("cache");
     let prefix = format!("po{}", &uuid::Uuid::new_v4().simple().to_string()[..10]);
     let up = {
-        let (pki, cache) = (
+        let (pki, decoy, cache) = (
             pki_dir.to_string_lossy().into_owned(),
+            decoy_dir.to_string_lossy().into_owned(),
             cache_home.to_string_lossy().into_owned(),
         );
         tokio::task::spawn_blocking(move || {
@@ -112,7 +123,7 @@ async fn an_n010_pushed_by_the_simulator_reaches_the_inbound_listener_moved_by_t
                         &format!("127.0.0.1:{INBOUND_BASE_PORT}"),
                     ),
                     ("SNODO_TLS__DEV_PKI_DIR", &pki),
-                    ("SNODO_DEV_PKI_DIR", &pki),
+                    ("SNODO_DEV_PKI_DIR", &decoy),
                     ("XDG_CACHE_HOME", &cache),
                     // Should the environment name a Redis, the journal there is this run's alone.
                     ("SNODO_TRANSPORT__PREFIX", &prefix),
@@ -124,6 +135,11 @@ async fn an_n010_pushed_by_the_simulator_reaches_the_inbound_listener_moved_by_t
     };
     let ops = up.ops_url();
     let ca = development_ca(&pki_dir);
+    assert_ne!(
+        ca,
+        std::fs::read(decoy.ca_file()).unwrap(),
+        "the decoy is another PKI"
+    );
     let http = reqwest::Client::builder()
         .add_root_certificate(reqwest::Certificate::from_pem(&ca).unwrap())
         .build()
@@ -185,10 +201,10 @@ async fn an_n010_pushed_by_the_simulator_reaches_the_inbound_listener_moved_by_t
         assert_eq!(event["outcome"], "ok");
     }
 
-    // The simulator's side: one attempt for this notification, answered with codiceEsito 0. With the
-    // call above the only one this instance received, that attempt is the one that landed here, so
-    // nothing was pushed to the un-moved port 7443 first (a miss there would also have been a failed
-    // attempt, retried only 5 simulator minutes later).
+    // The simulator's side: one attempt for this notification, to the moved port, answered with
+    // codiceEsito 0. With the call above the only one this instance received, that attempt is the
+    // one that landed here, so nothing was pushed to the un-moved port 7443 first (a miss there
+    // would also have been a failed attempt, retried only 5 simulator minutes later).
     let record = pushes(&http, &simulator).await;
     let attempts: Vec<&Value> = record["pushes"]
         .as_array()
@@ -201,6 +217,14 @@ async fn an_n010_pushed_by_the_simulator_reaches_the_inbound_listener_moved_by_t
     assert_eq!(attempt["kind"], "N010");
     assert_eq!(attempt["comune"], TENANT);
     assert_eq!(attempt["attempt"], 1);
+    assert_eq!(
+        attempt["url"],
+        format!(
+            "https://127.0.0.1:{}/anpr/{TENANT}/notifications",
+            INBOUND_BASE_PORT + offset
+        ),
+        "{record:#}"
+    );
     assert_eq!(attempt["delivered"], true, "{record:#}");
     assert_eq!(attempt["outcome"], "codiceEsito 0", "{record:#}");
 
