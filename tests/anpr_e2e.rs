@@ -678,27 +678,32 @@ async fn two_instances_sending_for_one_comune_complete_every_lookup() {
         .filter(|k| *k != "anpr.resident.lookup.completed")
         .collect();
     assert!(failed.is_empty(), "{failed:?}");
-    // What ANPR accepted went up strictly; every refused number was lower than one accepted before.
+    // ANPR accepted each number once and one per lookup; every refused number was lower than one it
+    // accepted. (The record lists exchanges as their answers left, which for two requests judged at
+    // once is not always the order they were judged in, so order is not compared here.)
     let exchanges: Value = w.admin_get("/exchanges?operation=Richiesta3002&limit=1000").await;
-    let mut last = 0u64;
-    let mut accepted = 0;
+    let mut accepted = std::collections::BTreeSet::new();
+    let mut refused = Vec::new();
     for e in exchanges["exchanges"].as_array().unwrap() {
         let id: u64 = id_operazione_comune(e["request"]["text"].as_str().unwrap())
             .parse()
             .unwrap();
-        let refused = e["response"]["text"]
+        if e["response"]["text"]
             .as_str()
             .unwrap()
-            .contains("<codiceErroreAnomalia>EN148</codiceErroreAnomalia>");
-        if refused {
-            assert!(id < last, "{id} refused after {last}");
+            .contains("<codiceErroreAnomalia>EN148</codiceErroreAnomalia>")
+        {
+            refused.push(id);
         } else {
-            assert!(id > last, "{id} accepted after {last}");
-            last = id;
-            accepted += 1;
+            assert!(accepted.insert(id), "{id} accepted twice");
         }
     }
-    assert_eq!(accepted, people.len());
+    assert_eq!(accepted.len(), people.len());
+    let highest = accepted.last().copied().unwrap_or_default();
+    for id in refused {
+        assert!(id < highest, "{id} refused though nothing higher was accepted");
+        assert!(!accepted.contains(&id), "{id} both refused and accepted");
+    }
 }
 
 /// Two living women of the population who share a surname and a given name.

@@ -149,6 +149,14 @@ fn platform_sections_are_checked_with_the_key_named() {
             TWO_TENANTS.replace("[tenants.anpr]", "[tenants.anpr]\nunknown_key = 1"),
             "unknown_key",
         ),
+        (
+            TWO_TENANTS.replace("[tenants.anpr]", "[tenants.anpr]\nsends_in_flight = 0"),
+            "tenants[0].anpr.sends_in_flight",
+        ),
+        (
+            TWO_TENANTS.replace("[tenants.anpr]", "[tenants.anpr]\nsends_in_flight = 65"),
+            "tenants[0].anpr.sends_in_flight",
+        ),
     ];
     for (text, key) in cases {
         let err = load(&text).expect_err(key);

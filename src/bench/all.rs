@@ -66,7 +66,7 @@ const PLANS: &[Plan] = &[
     },
     Plan {
         name: "anpr",
-        args: &["--lookups", "2000", "--window", "8"],
+        args: &["--lookups", "3000", "--window", "64"],
         broker: true,
     },
     Plan {

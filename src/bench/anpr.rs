@@ -5,9 +5,15 @@
 //! completed event comes back through RabbitMQ. Prints lookups per second and latency percentiles
 //! from the command's publish to its event's arrival, with a bounded number of commands in flight.
 //!
+//! One series per value of `--sends-in-flight` (how many of the comune's requests the connector lets
+//! be in flight at once, `[tenants.anpr] sends_in_flight`), each on a fresh simulator and connector,
+//! in one run: the machine is noisy, so the series are compared with each other, not with other runs.
+//! Each series also prints how many requests ANPR refused as overtaken (a lower new
+//! `idOperazioneComune` judged after a higher one) and the connector renumbered.
+//!
 //! Issue 5's aim on this 2-core machine (broker, simulator, connector and load generator sharing it):
-//! at least 500 signed lookups per second. The 1.4-million bulk re-read (4002 jobs) is not measured
-//! here.
+//! at least 500 signed lookups per second. The 1.4-million bulk re-read (4002 jobs) is measured by
+//! `bench anpr-bulk`.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -36,6 +42,10 @@ pub struct AnprBenchArgs {
     /// Lookups in flight at once (published and not yet answered).
     #[arg(long, default_value_t = 64)]
     window: usize,
+    /// The comune's requests the connector lets be in flight at once, one series per value
+    /// (comma-separated; 1 is strict order, one request per round trip).
+    #[arg(long, value_delimiter = ',', default_values_t = vec![snodo_connectors::anpr::DEFAULT_SENDS_IN_FLIGHT, 2])]
+    sends_in_flight: Vec<usize>,
     /// The RabbitMQ the connector and the load generator use.
     #[arg(
         long,
@@ -47,12 +57,47 @@ pub struct AnprBenchArgs {
 
 pub async fn measure(args: AnprBenchArgs) -> anyhow::Result<Report> {
     println!(
-        "snodo bench anpr — {} cores, {} lookups, {} in flight, RabbitMQ {}",
+        "snodo bench anpr — {} cores, {} lookups per series, {} commands in flight, RabbitMQ {}",
         std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
         args.lookups,
         args.window,
         args.amqp
     );
+    if args.sends_in_flight.is_empty() || args.sends_in_flight.contains(&0) {
+        bail!("--sends-in-flight takes one or more counts of at least 1");
+    }
+    let mut report = Report::new("anpr");
+    let mut rates = Vec::new();
+    for &sends in &args.sends_in_flight {
+        let series = measure_series(&args, sends).await?;
+        rates.push((sends, series.rate));
+        report.rows.push(series.row);
+        if let Some(first) = series.first_failure {
+            report.fail(first);
+        }
+    }
+    if let Some(&(base_sends, base_rate)) = rates.first() {
+        for &(sends, rate) in &rates[1..] {
+            println!(
+                "{sends} sends in flight against {base_sends}: {:.2}× the lookups per second",
+                rate / base_rate.max(f64::MIN_POSITIVE)
+            );
+        }
+    }
+    Ok(report)
+}
+
+/// What one series left for the report.
+struct Series {
+    row: Row,
+    rate: f64,
+    first_failure: Option<String>,
+}
+
+/// One series on a fresh simulator and connector (the simulator remembers every number the comune
+/// sent, so each series starts a new comune history), `sends` of the comune's requests in flight.
+async fn measure_series(args: &AnprBenchArgs, sends: usize) -> anyhow::Result<Series> {
+    println!("— {sends} of the comune's requests in flight");
     let base = BenchBase::connect("anpr", &args.amqp).await?;
     let (transport, names, pki, stop) = (
         base.transport.clone(),
@@ -71,7 +116,7 @@ pub async fn measure(args: AnprBenchArgs) -> anyhow::Result<Report> {
         ClientAuth::Optional(pki.trust_anchors()),
     ))?;
     let served = serve(
-        Arc::new(Instance::new(simulator, clock)),
+        Arc::new(Instance::new(simulator.clone(), clock)),
         "127.0.0.1:0".parse()?,
         Transport::Https(tls),
         stop.clone(),
@@ -80,7 +125,13 @@ pub async fn measure(args: AnprBenchArgs) -> anyhow::Result<Report> {
 
     // The connector as `snodo up` builds it; its pollers (4005, 3003) are not started: they would
     // only add their own calls to the measurement.
-    let config = Arc::new(BenchBase::config_with_endpoint("anpr", served.url()));
+    let mut config = BenchBase::config_with_endpoint("anpr", served.url());
+    for tenant in &mut config.tenants {
+        if let Some(anpr) = &mut tenant.anpr {
+            anpr.sends_in_flight = Some(sends);
+        }
+    }
+    let config = Arc::new(config);
     let context = base.context(config.clone()).await?;
     let parts = (snodo_connectors::anpr::REGISTRATION.build)(&context)
         .map_err(|e| anyhow::anyhow!("building the ANPR connector: {e}"))?;
@@ -103,7 +154,7 @@ pub async fn measure(args: AnprBenchArgs) -> anyhow::Result<Report> {
         .context("consuming the events")?;
 
     // Warm-up: TLS sessions, the PKI, libxml2's schemas.
-    let warm = drive(&transport, &names, &mut events, &residents, 20, 4).await?;
+    let warm = drive(&transport, &names, &mut events, &residents, WARM_UP, 4).await?;
     if warm.failed > 0 {
         bail!(
             "the warm-up lookups failed: {}",
@@ -121,11 +172,11 @@ pub async fn measure(args: AnprBenchArgs) -> anyhow::Result<Report> {
     .await?;
 
     let completed = args.lookups - run.failed;
+    let rate = completed as f64 / run.elapsed.as_secs_f64();
     let q = |p: f64| Duration::from_micros(run.latency.value_at_quantile(p));
     println!(
-        "{completed} signed lookups in {:.2?}: {:.0} lookups/s   (aim: at least 500)",
+        "{completed} signed lookups in {:.2?}: {rate:.0} lookups/s   (aim: at least 500)",
         run.elapsed,
-        completed as f64 / run.elapsed.as_secs_f64()
     );
     println!(
         "{:<24} p50 {:>9.2?}   p99 {:>9.2?}   p99.9 {:>9.2?}   max {:>9.2?}",
@@ -135,25 +186,33 @@ pub async fn measure(args: AnprBenchArgs) -> anyhow::Result<Report> {
         q(0.999),
         Duration::from_micros(run.latency.max())
     );
+    let refused = simulator.registry().refused_as_lower();
+    println!(
+        "{refused} requests refused by ANPR as overtaken and renumbered ({:.1} per 100 lookups)",
+        refused as f64 * 100.0 / (args.lookups + WARM_UP) as f64
+    );
     if let Some(first) = &run.first_failure {
         println!("{} lookups failed; the first: {first}", run.failed);
     }
     drop(events);
     base.finish(&topology).await;
-    let mut report = Report::new("anpr");
-    report.rows.push(Row::timed(
-        "signed 3002 lookups, command → event",
+    let row = Row::timed(
+        format!("signed 3002 lookups, command → event, {sends} of the comune's requests in flight"),
         "lookups",
         completed,
         run.failed,
         run.elapsed,
         &run.latency,
-    ));
-    if let Some(first) = run.first_failure {
-        report.fail(first);
-    }
-    Ok(report)
+    );
+    Ok(Series {
+        row,
+        rate,
+        first_failure: run.first_failure,
+    })
 }
+
+/// Lookups before each series is measured: TLS sessions, the PKI, libxml2's schemas.
+const WARM_UP: u64 = 20;
 
 /// What one series of lookups measured.
 struct Run {

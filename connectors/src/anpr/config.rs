@@ -77,6 +77,16 @@ impl OutboundSecurity for WsSecurity {
     }
 }
 
+/// At most one signing per core at a time, in the order commands ask: more would not sign faster
+/// — the work is CPU — but would crowd out the request holding a comune's line, and sign the
+/// numbers the line waits for later than numbers that must wait anyway.
+fn signing_slots() -> &'static tokio::sync::Semaphore {
+    static SLOTS: std::sync::OnceLock<tokio::sync::Semaphore> = std::sync::OnceLock::new();
+    SLOTS.get_or_init(|| {
+        tokio::sync::Semaphore::new(std::thread::available_parallelism().map_or(2, |n| n.get()))
+    })
+}
+
 /// Everything needed to call ANPR for one tenant. Clones share the comune's [`SendLine`].
 #[derive(Clone)]
 pub struct AnprTenant {
@@ -87,7 +97,7 @@ pub struct AnprTenant {
     /// line, so that signing — the costly part — runs in parallel and the line holds only the send.
     clients: HashMap<&'static str, SoapClient>,
     security: Option<Arc<dyn OutboundSecurity>>,
-    /// The comune's requests leave through it, one at a time, lowest number first.
+    /// The comune's requests leave through it, lowest number first, a bounded number in flight.
     pub line: SendLine,
     /// The PDND e-services client, when the tenant has one (or is in development).
     pub pdnd: Option<PdndClient>,
@@ -137,16 +147,35 @@ impl AnprTenant {
         }
     }
 
+    /// The tenant with a line letting `in_flight` requests be sent together.
+    pub fn with_sends_in_flight(mut self, in_flight: usize) -> AnprTenant {
+        self.line = SendLine::new(in_flight);
+        self
+    }
+
     /// The envelope around `payload`, signed (WS-Security) when the tenant signs.
-    pub fn secure(&self, payload: &str) -> Result<Vec<u8>, SoapCallError> {
+    ///
+    /// Signing is a millisecond of CPU (three RSA signatures, canonicalisation) and runs on the
+    /// blocking pool: on the async workers it would delay, behind every other command's signing,
+    /// the request holding the comune's line and the answers the line waits for.
+    pub async fn secure(&self, payload: &str) -> Result<Vec<u8>, SoapCallError> {
         let envelope = EnvelopeBuilder::new().body(payload).into_bytes();
-        match &self.security {
-            Some(security) => security
-                .secure(&envelope)
-                .map(String::into_bytes)
-                .map_err(|reason| SoapCallError::Security { reason }),
-            None => Ok(envelope),
-        }
+        let Some(security) = self.security.clone() else {
+            return Ok(envelope);
+        };
+        let _slot = signing_slots()
+            .acquire()
+            .await
+            .map_err(|e| SoapCallError::Security {
+                reason: format!("the signing slots are closed: {e}"),
+            })?;
+        tokio::task::spawn_blocking(move || security.secure(&envelope))
+            .await
+            .map_err(|e| SoapCallError::Security {
+                reason: format!("the signing task stopped: {e}"),
+            })?
+            .map(String::into_bytes)
+            .map_err(|reason| SoapCallError::Security { reason })
     }
 
     /// With the PDND e-services client `pdnd`.
@@ -237,7 +266,8 @@ impl AnprTenant {
                 Some(Arc::new(WsSecurity(signer))),
                 soap,
             )
-            .with_pdnd(pdnd),
+            .with_pdnd(pdnd)
+            .with_sends_in_flight(anpr.sends_in_flight.unwrap_or(super::DEFAULT_SENDS_IN_FLIGHT)),
         ))
     }
 }

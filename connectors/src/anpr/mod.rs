@@ -6,7 +6,7 @@
 //! |---|---|
 //! | `config.rs` | per tenant: certificate, WS-Security signer, SOAP clients per service, `tipoInvio` |
 //! | `soap.rs` | one operation: `idOperazioneComune`, call, answer, classification |
-//! | `send_order.rs` | the comune's line: one request in flight, lowest `idOperazioneComune` first |
+//! | `send_order.rs` | the comune's line: lowest `idOperazioneComune` first, a bounded number in flight |
 //! | `handler.rs` | the command handler: 3002, 6001, 4002, 5005, 1001, 2001, PDND |
 //! | `bulk.rs` | bulk jobs in the coordination store and the 4005 poller on the scheduler |
 //! | `notifications.rs` | the scheduled 3003 notification pull, the primary path |
@@ -35,6 +35,7 @@ pub use handler::{AnprConnector, BulkLookupAccepted, CHUNK_SUBMITTED, NAME};
 pub use inbound::{NOTIFICATION_NAMESPACE, NotificationEndpoint, PUSH_DEADLINE, notification_router};
 pub use notifications::{NotificationFeed, OVERLAP, PULL_WINDOW, notification_item};
 pub use pdnd::{PdndClient, PdndConfig};
+pub use send_order::DEFAULT_SENDS_IN_FLIGHT;
 
 use crate::inbound::InboundPublisher;
 use crate::platform::{PlatformContext, PlatformError, PlatformParts, PlatformRegistration};

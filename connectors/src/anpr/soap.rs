@@ -7,11 +7,11 @@
 //! one lower than the last it saw from the comune (anpr-and-cie-booking.md §0.2). So the number is
 //! allocated from the per-tenant counter and recorded against the command's `message_id` before the
 //! first send, and every retry and replay sends the same one. Within a process the comune's requests
-//! leave in number order, one at a time ([`super::send_order`]), so they reach ANPR in order. Only
-//! what the line cannot order — another Snodo instance sending for the same comune, or a number
-//! bound before a crash and sent after later ones — meets the "lower than the last" refusal; that is
-//! the only case where a new number is taken, derived from the refused one, so a replay that meets
-//! the same refusal takes the same new number again. ANPR performed nothing under a refused number
+//! leave in number order, a bounded number in flight ([`super::send_order`]). What the line cannot
+//! order — two requests in flight judged by ANPR in the other order, another Snodo instance sending
+//! for the same comune, a number bound before a crash and sent after later ones — meets the "lower
+//! than the last" refusal; that is the only case where a new number is taken, derived from the
+//! refused one, so a replay that meets the same refusal takes the same new number again. ANPR performed nothing under a refused number
 //! (a number it had performed would get its first answer back instead), so renumbering cannot
 //! perform an operation twice.
 
@@ -43,8 +43,8 @@ pub const ID_NOT_INCREASING: (&str, &str) = ("EN148", "inferiore");
 /// the same number, sent again later, gets its answer.
 const STILL_PROCESSING: (&str, &str) = ("EN148", "ancora in elaborazione");
 
-/// How many fresh numbers one attempt may take after [`ID_NOT_INCREASING`] refusals: instances can
-/// overtake each other more than once, but not without end. Past it the attempt is `unavailable`
+/// How many fresh numbers one attempt may take after [`ID_NOT_INCREASING`] refusals: a request can
+/// be overtaken more than once (by its neighbours in flight, by another instance), but not without end. Past it the attempt is `unavailable`
 /// and the runtime retries it later.
 const MAX_RENUMBERING: usize = 8;
 
@@ -105,7 +105,10 @@ pub async fn exchange<T>(
         };
         let payload = write(&ctx).map_err(field_error)?;
         // Signed before queueing, so that only the send itself holds the comune's line.
-        let envelope = tenant.secure(&payload).map_err(|e| e.to_command_error(true))?;
+        let envelope = tenant
+            .secure(&payload)
+            .await
+            .map_err(|e| e.to_command_error(true))?;
         let started = std::time::Instant::now();
         let answer = {
             // A number that is not ours to order (not numeric) goes without waiting.

@@ -204,6 +204,7 @@ impl Config {
                     tipo_invio: AnprSendType::Test,
                     workstation_id: "pc-001".into(),
                     application_id: "snodo".into(),
+                    sends_in_flight: None,
                     pdnd: None,
                 }),
                 identity: Some(TenantIdentity {

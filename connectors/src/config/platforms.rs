@@ -14,6 +14,7 @@
 //! tipo_invio = "TEST"                  # TEST or PROD: must match the environment
 //! workstation_id = "pc-001"            # IdPostazione
 //! application_id = "snodo"             # IdApplicazione
+//! sends_in_flight = 4                  # requests in flight at once, leaving lowest idOperazioneComune first (1–64)
 //! [tenants.identity]
 //! spid_entity_id = "https://comune.example.it/identity/015146/spid/metadata"
 //! cie_entity_id = "https://comune.example.it/identity/015146/cie/metadata"
@@ -61,6 +62,12 @@ pub struct TenantAnpr {
     pub workstation_id: String,
     /// `IdApplicazione` of the WS-Security assertion.
     pub application_id: String,
+    /// How many of the comune's requests may be in flight at once; they leave lowest
+    /// `idOperazioneComune` first (`crate::anpr::send_order`). One keeps them strictly in order at
+    /// one round trip each; more lets a remote ANPR's round trip overlap, at the price of an
+    /// occasional renumbered request. Unset: `crate::anpr::DEFAULT_SENDS_IN_FLIGHT`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sends_in_flight: Option<usize>,
     /// The PDND e-services client (`[tenants.anpr.pdnd]`, see `crate::anpr::PdndConfig`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pdnd: Option<crate::anpr::PdndConfig>,
@@ -167,6 +174,11 @@ pub(super) fn validate(t: &TenantConfig, key: &dyn Fn(&str) -> String) -> Result
             if value.trim().is_empty() || value.len() > 64 {
                 return err(field, "must be 1–64 characters".into());
             }
+        }
+        if let Some(n) = a.sends_in_flight
+            && !(1..=64).contains(&n)
+        {
+            return err("anpr.sends_in_flight", format!("{n} is not between 1 and 64"));
         }
     }
     if let Some(i) = &t.identity {

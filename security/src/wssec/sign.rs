@@ -14,12 +14,13 @@
 //!                                       KeyInfo/SecurityTokenReference/Reference URI=#X509-…
 //! ```
 
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use super::assertion::{escape, fresh_id, signed_assertion};
 use super::envelope::{SOAP11_NAMESPACE, envelope_parts, security_headers};
 use super::identity::{AnprIdentity, sign_workstation_id};
-use super::time::{duration_millis, format, to_millis};
+use super::time::{Millis, duration_millis, format, to_millis};
 use super::{BASE64_ENCODING_TYPE, WSSE_NAMESPACE, WsSecurityError, X509V3_VALUE_TYPE};
 use crate::dsig::serialize::{Insertion, write_with_insertion};
 use crate::dsig::{
@@ -42,6 +43,10 @@ pub struct RequestSigner {
     identity: AnprIdentity,
     lifetime: Duration,
     limits: Limits,
+    /// `IdPostazioneFirmato` and when it was made: it signs the same workstation id every time, so
+    /// one CMS signature serves every request for one lifetime (its signing time never older than
+    /// the assertion's own validity) instead of an RSA signature per request.
+    firmato: Arc<Mutex<Option<(Millis, String)>>>,
 }
 
 impl RequestSigner {
@@ -84,7 +89,24 @@ impl RequestSigner {
             identity,
             lifetime: ANPR_LIFETIME,
             limits: Limits::default(),
+            firmato: Default::default(),
         })
+    }
+
+    /// `IdPostazioneFirmato` for a request signed at `now`: the one made within the last lifetime,
+    /// or a new one.
+    fn workstation_signature(&self, now: Millis, lifetime: Millis) -> Result<String, WsSecurityError> {
+        // A poisoned lock only means another signing panicked; the cached value is still whole.
+        let mut cached = self.firmato.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((made, firmato)) = cached.as_ref()
+            && *made <= now
+            && now - *made < lifetime
+        {
+            return Ok(firmato.clone());
+        }
+        let firmato = sign_workstation_id(&self.identity.id_postazione, &self.workstation)?;
+        *cached = Some((now, firmato.clone()));
+        Ok(firmato)
     }
 
     /// Another validity for the Timestamp and the assertion than ANPR's 5 minutes.
@@ -145,7 +167,7 @@ impl RequestSigner {
         // 2. The Security header with Timestamp, signed assertion and token.
         let timestamp_id = fresh_id("TS-")?;
         let token_id = fresh_id("X509-")?;
-        let firmato = sign_workstation_id(&self.identity.id_postazione, &self.workstation)?;
+        let firmato = self.workstation_signature(now, lifetime)?;
         let assertion = signed_assertion(
             &self.identity,
             &firmato,

@@ -126,6 +126,9 @@ pub struct AnprRegistry {
     population: Arc<Population>,
     overlay: Mutex<Overlay>,
     operations: Mutex<()>,
+    /// New ids refused as lower than their comune's last: what a client sending several requests
+    /// at once pays for their overtaking each other (benchmarks and tests read it).
+    refused_as_lower: std::sync::atomic::AtomicU64,
 }
 
 impl AnprRegistry {
@@ -134,6 +137,7 @@ impl AnprRegistry {
             population,
             overlay: Mutex::new(Overlay::default()),
             operations: Mutex::new(()),
+            refused_as_lower: Default::default(),
         }
     }
 
@@ -145,6 +149,11 @@ impl AnprRegistry {
     /// one at a time makes idempotency and the ordering of ids exact under concurrency.
     pub fn operation_lock(&self) -> parking_lot::MutexGuard<'_, ()> {
         self.operations.lock()
+    }
+
+    /// How many new ids were refused as lower than their comune's last, since the start.
+    pub fn refused_as_lower(&self) -> u64 {
+        self.refused_as_lower.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Back to the generated population, with no id remembered.
@@ -187,6 +196,8 @@ impl AnprRegistry {
         if let (Some(n), Some(last)) = (numeric, ids.last)
             && n < last
         {
+            self.refused_as_lower
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             return IdCheck::NotIncreasing;
         }
         if let Some(n) = numeric {
