@@ -26,7 +26,7 @@ enum SuiteCommand {
     /// Play the pagoPA node against a creditor institution's station: verify, activation, receipts,
     /// duplicates, unknown notices, caller ids, syntax errors and timeouts, each answer judged as the
     /// node does. The run pays the notices it is given.
-    PagopaEc(PagopaEcCommand),
+    PagopaEc(Box<PagopaEcCommand>),
     /// Run the ANPR simulator in judging mode: every request a client sends during the run is judged
     /// on its envelope, WS-Security, client certificate, XSD, header and idOperazioneComune.
     AnprClient(AnprClientCommand),
