@@ -2,8 +2,10 @@
 //!
 //! Order, and why:
 //! 1. The Response's `InResponseTo` is read (unverified, only as a lookup key) and the pending request
-//!    is *taken* from the store: a request is answered once, so a replayed or concurrent second post
-//!    of the same Response finds nothing (unsolicited), and an IdP-initiated Response is refused.
+//!    is *taken* from the store: a request is answered once, so a replayed second post of the same
+//!    Response finds nothing (unsolicited), and an IdP-initiated Response is refused. Only while a
+//!    request's answer is on its way (`outcome`: the instance giving it may die before the browser
+//!    gets it) does a post of the byte-identical Response and RelayState get that answer.
 //! 2. `saml::verify_response_xml` applies every check of the checklist against that request, from
 //!    the one parsed document, reading only the signed Assertion; then the level must reach the
 //!    tenant's `minimum_level`.
@@ -15,20 +17,21 @@
 //! When the store or the broker fails after the request was taken (503, "try again"), the request
 //! is given back, marked with the Assertion it was verified with: the browser re-submitting the same
 //! form (DESIGN §4: the platform's retry) then succeeds, with the same event `message_id`, while any
-//! other Response for it still has to pass the replay cache. A Response that *was* consumed stays
-//! refused: its request is gone.
+//! other Response for it still has to pass the replay cache.
 //!
 //! Every refusal answers a non-200 status (spid-sp-test counts any final 200 as acceptance) with an
-//! Italian courtesy page, and — when the post belonged to a real login attempt — publishes
-//! `identity.login.failed`. Unsolicited posts publish nothing: they could come from anyone, and the
-//! backend should not be flooded with events an attacker can mint.
+//! Italian courtesy page. When the post belonged to a real login attempt, the refusal is an outcome
+//! like a success: the page is shown only once `identity.login.failed` is confirmed, and if it cannot
+//! be, the request is given back and the browser told to try again (no bad outcome without its
+//! event). Unsolicited posts publish nothing: they could come from anyone, and the backend should
+//! not be flooded with events an attacker can mint.
 
 use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::extract::{Path, State};
-use axum::http::{StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::http::StatusCode;
+use axum::response::Response;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use snodo_security::saml::redirect::url_decode;
@@ -37,12 +40,12 @@ use snodo_security::saml::{
     ResponseExpectations, Seen, SpidLevel, verify_response_xml,
 };
 use snodo_security::xml::{Limits, parse};
-use uuid::Uuid;
 
 use super::contract::{
     LOGIN_FAILED, LOGIN_SUCCEEDED, Login, LoginFailed, level_number, normalise_attributes,
 };
-use super::pages::{Problem, problem_page};
+use super::outcome::{Answer, Recalled, conclude, recall, response_digest};
+use super::pages::{Problem, problem_html, problem_page};
 use super::registry::federation_name;
 use super::ticket::StoredTicket;
 use super::{ASSERTION_REPLAY_KIND, IdentityService, REQUEST_TOKEN_KIND, TICKET_TOKEN_KIND, random_token};
@@ -147,7 +150,7 @@ pub(crate) fn field<'f>(fields: &'f [(String, String)], name: &str) -> Option<&'
 
 /// Puts a taken request back after a failure that was not the Response's fault, for what remains of
 /// its life, so that the citizen's retry finds it.
-async fn give_back(service: &IdentityService, pending: &PendingLogin, assertion_id: Option<&str>) {
+pub(super) async fn give_back(service: &IdentityService, pending: &PendingLogin, assertion_id: Option<&str>) {
     let ttl = pending.issue_instant + service.settings.request_ttl - (service.clock)();
     let Ok(ttl) = ttl.to_std() else {
         return;
@@ -172,45 +175,57 @@ pub(super) async fn acs(
     body: Bytes,
 ) -> Response {
     match consume(&service, &tenant, &body).await {
-        Ok(location) => (
-            StatusCode::SEE_OTHER,
-            [
-                (header::LOCATION, location),
-                (header::CACHE_CONTROL, "no-store".into()),
-            ],
-        )
-            .into_response(),
-        Err(refusal) => {
-            if let Some(pending) = &refusal.pending {
-                let failed = LoginFailed {
-                    federation: Some(pending.federation.clone()),
-                    idp: Some(pending.idp.clone()),
-                    reason: refusal.reason.to_owned(),
-                    message: refusal.problem.detail(),
-                    spid_error_code: refusal.problem.spid_error_code(),
-                    request_id: Some(pending.request_id.clone()),
-                    return_url: Some(pending.return_url.clone()),
-                };
-                let event = InboundEvent {
-                    kind: LOGIN_FAILED.parse().expect("a valid type"),
-                    tenant: Some(pending.tenant.clone()),
-                    // One failure per request: the request was taken, it cannot fail twice.
-                    platform_id: pending.request_id.clone(),
-                    body: serde_json::to_value(&failed).expect("serializes"),
-                };
-                if let Err(e) = service
-                    .publisher
-                    .store(&event, service.settings.store_budget)
-                    .await
-                {
-                    tracing::warn!(error = %e, "identity.login.failed not stored");
-                }
-            }
-            tracing::info!(tenant = %tenant, reason = refusal.reason, problem = %refusal.problem.detail(), "SAML Response refused");
+        Ok(answer) => answer.into_response(),
+        Err(refusal) => refused(&service, &tenant, refusal).await,
+    }
+}
+
+/// Answers a refusal; one of a real login attempt only once its `identity.login.failed` is
+/// confirmed.
+async fn refused(service: &IdentityService, tenant: &str, refusal: Refusal) -> Response {
+    tracing::info!(tenant = %tenant, reason = refusal.reason, problem = %refusal.problem.detail(), "SAML Response refused");
+    let Some(attempt) = refusal.attempt else {
+        return problem_page(refusal.status, &refusal.problem, None);
+    };
+    let pending = &attempt.pending;
+    let failed = LoginFailed {
+        federation: Some(pending.federation.clone()),
+        idp: Some(pending.idp.clone()),
+        reason: refusal.reason.to_owned(),
+        message: refusal.problem.detail(),
+        spid_error_code: refusal.problem.spid_error_code(),
+        request_id: Some(pending.request_id.clone()),
+        return_url: Some(pending.return_url.clone()),
+    };
+    let event = InboundEvent {
+        kind: LOGIN_FAILED.parse().expect("a valid type"),
+        tenant: Some(pending.tenant.clone()),
+        // One failure per request: the request was taken, it cannot fail twice.
+        platform_id: pending.request_id.clone(),
+        body: serde_json::to_value(&failed).expect("serializes"),
+    };
+    let answer = Answer::Refusal {
+        status: refusal.status.as_u16(),
+        page: problem_html(&refusal.problem, Some(&pending.return_url)),
+    };
+    match conclude(
+        service,
+        tenant,
+        pending,
+        &attempt.digest,
+        &answer,
+        &event,
+        attempt.verified_assertion.as_deref(),
+    )
+    .await
+    {
+        Ok(()) => answer.into_response(),
+        Err(e) => {
+            tracing::warn!(error = %e, "identity.login.failed not stored; the request is given back for the re-post");
             problem_page(
-                refusal.status,
-                &refusal.problem,
-                refusal.pending.as_ref().map(|p| p.return_url.as_str()),
+                StatusCode::SERVICE_UNAVAILABLE,
+                &Problem::Unavailable("the outcome could not be stored".into()),
+                None,
             )
         }
     }
@@ -220,7 +235,18 @@ struct Refusal {
     status: StatusCode,
     reason: &'static str,
     problem: Problem,
-    pending: Option<PendingLogin>,
+    /// The login attempt refused, when the post answered a pending request of ours.
+    attempt: Option<RefusedAttempt>,
+}
+
+struct RefusedAttempt {
+    pending: PendingLogin,
+    /// Of the refused Response and RelayState, for the answer a re-post of them gets.
+    digest: String,
+    /// The Assertion already put into the replay cache by this attempt, if the refusal came after
+    /// that: allowed once more if the request has to be given back, so the re-post is refused for
+    /// the same reason and not as a replay.
+    verified_assertion: Option<String>,
 }
 
 /// "Try again": nothing is published (the store or the broker is what failed, and the request is
@@ -238,12 +264,12 @@ fn refuse(status: StatusCode, reason: &'static str, problem: Problem) -> Refusal
         status,
         reason,
         problem,
-        pending: None,
+        attempt: None,
     }
 }
 
-/// Everything up to the confirmed event; `Ok` is the Location to send the browser to.
-async fn consume(service: &IdentityService, tenant: &str, body: &[u8]) -> Result<String, Refusal> {
+/// Everything up to the confirmed event; `Ok` is what the browser is answered.
+async fn consume(service: &IdentityService, tenant: &str, body: &[u8]) -> Result<Answer, Refusal> {
     let sp = service
         .tenant(tenant)
         .ok_or_else(|| refuse(StatusCode::NOT_FOUND, "unknown_tenant", Problem::UnknownTenant))?;
@@ -278,26 +304,36 @@ async fn consume(service: &IdentityService, tenant: &str, body: &[u8]) -> Result
         })
         .filter(|id| !id.is_empty() && id.len() <= crate::state::MAX_ID_LEN)
         .ok_or_else(|| refuse(StatusCode::FORBIDDEN, "unsolicited", Problem::Unsolicited))?;
+    let digest = response_digest(&xml, field(&fields, "RelayState"));
     let stored = service
         .store
         .take_token(REQUEST_TOKEN_KIND, &in_response_to)
         .await
-        .map_err(|e| {
-            refuse(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "unavailable",
-                Problem::Unavailable(e.to_string()),
-            )
-        })?
-        .ok_or_else(|| refuse(StatusCode::FORBIDDEN, "unsolicited", Problem::Unsolicited))?;
+        .map_err(|e| unavailable(e.to_string()))?;
+    let Some(stored) = stored else {
+        return match recall(service, &sp.tenant, &in_response_to, &digest).await {
+            Recalled::Answer(answer) => {
+                tracing::info!(tenant = %sp.tenant, "a login's Response posted again before its answer was given: answered now");
+                Ok(answer)
+            }
+            Recalled::Other => Err(refuse(StatusCode::FORBIDDEN, "replayed", Problem::Unsolicited)),
+            Recalled::Nothing => Err(refuse(StatusCode::FORBIDDEN, "unsolicited", Problem::Unsolicited)),
+            Recalled::Unavailable(why) => Err(unavailable(why)),
+        };
+    };
     let pending: PendingLogin = serde_json::from_slice(&stored)
         .map_err(|_| refuse(StatusCode::INTERNAL_SERVER_ERROR, "internal", Problem::Internal))?;
-    let with_pending = |status, reason, problem| Refusal {
+    let refused_after = |verified_assertion: Option<&str>, status, reason, problem| Refusal {
         status,
         reason,
         problem,
-        pending: Some(pending.clone()),
+        attempt: Some(RefusedAttempt {
+            pending: pending.clone(),
+            digest: digest.clone(),
+            verified_assertion: verified_assertion.map(str::to_owned),
+        }),
     };
+    let with_pending = |status, reason, problem| refused_after(None, status, reason, problem);
     if pending.tenant != sp.tenant {
         return Err(with_pending(
             StatusCode::FORBIDDEN,
@@ -380,7 +416,8 @@ async fn consume(service: &IdentityService, tenant: &str, body: &[u8]) -> Result
         return Err(with_pending(StatusCode::FORBIDDEN, "replayed", Problem::Replayed));
     }
     let attributes = normalise_attributes(&assertion).map_err(|e| {
-        with_pending(
+        refused_after(
+            Some(&assertion.assertion_id),
             StatusCode::FORBIDDEN,
             "invalid_response",
             Problem::BadAttribute(e.name),
@@ -429,21 +466,29 @@ async fn consume(service: &IdentityService, tenant: &str, body: &[u8]) -> Result
         })
         .expect("a Login serializes"),
     };
-    let stored: Result<Uuid, _> = service
-        .publisher
-        .store(&event, service.settings.store_budget)
-        .await;
-    if let Err(e) = stored {
-        // The citizen is not sent back with a ticket whose event the backend may never see; the
-        // ticket expires unused. (No failed event either: the broker is what failed.)
-        tracing::warn!(error = %e, "identity.login.succeeded not stored");
-        give_back(service, &pending, Some(&assertion.assertion_id)).await;
-        return Err(unavailable("the event could not be stored".into()));
-    }
     let separator = if pending.return_url.contains('?') {
         '&'
     } else {
         '?'
     };
-    Ok(format!("{}{separator}ticket={ticket}", pending.return_url))
+    let answer = Answer::Redirect {
+        location: format!("{}{separator}ticket={ticket}", pending.return_url),
+    };
+    // The citizen is not sent back with a ticket whose event the backend may never see; on failure
+    // the ticket expires unused. (No failed event either: the broker is what failed.)
+    conclude(
+        service,
+        &sp.tenant,
+        &pending,
+        &digest,
+        &answer,
+        &event,
+        Some(&assertion.assertion_id),
+    )
+    .await
+    .map_err(|e| {
+        tracing::warn!(error = %e, "identity.login.succeeded not stored; the request is given back for the re-post");
+        unavailable("the event could not be stored".into())
+    })?;
+    Ok(answer)
 }

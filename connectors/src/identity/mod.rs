@@ -9,9 +9,11 @@
 //!
 //! Everything several instances must agree on lives in the coordination store (DESIGN §1): the
 //! pending AuthnRequest under its ID (the IdP's cross-site POST carries no SameSite cookie
-//! reliably, so the Response's InResponseTo finds it), assertion IDs until they expire, and tickets.
-//! The files: `setup` (from configuration), `registry` (IdP metadata), `login`, `acs`, `slo`,
-//! `ticket` (the command handler), `pages` (HTML), `contract` (event and command bodies).
+//! reliably, so the Response's InResponseTo finds it), assertion IDs until they expire, tickets, and
+//! a request's answer while it is on its way (so that the browser's re-post of the same Response to
+//! another instance gets it if the answering instance died). The files: `setup` (from
+//! configuration), `registry` (IdP metadata), `login`, `acs`, `outcome` (answers on their way),
+//! `slo`, `ticket` (the command handler), `pages` (HTML), `contract` (event and command bodies).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -28,6 +30,7 @@ use crate::state::SharedStore;
 mod acs;
 pub mod contract;
 mod login;
+mod outcome;
 mod pages;
 pub mod registry;
 pub mod setup;
@@ -46,6 +49,8 @@ pub(crate) const REQUEST_TOKEN_KIND: &str = "identity-request";
 pub(crate) const TICKET_TOKEN_KIND: &str = "identity-ticket";
 pub(crate) const ASSERTION_REPLAY_KIND: &str = "identity-assertion";
 pub(crate) const LOGOUT_TOKEN_KIND: &str = "identity-logout";
+/// The answer a request is to get, with its event, until it is given (see `outcome`).
+pub(crate) const OUTCOME_KIND: &str = "identity-outcome";
 
 /// The clock the SP judges instants with; tests inject a fixed one (the fixtures' 2026-12-01).
 pub type Clock = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;

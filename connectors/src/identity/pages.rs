@@ -109,6 +109,12 @@ impl Problem {
 
 /// The courtesy page, with `status` (never 200, DESIGN and spid-sp-test alike).
 pub(crate) fn problem_page(status: StatusCode, problem: &Problem, back: Option<&str>) -> Response {
+    html_page(status, problem_html(problem, back))
+}
+
+/// The courtesy page's HTML: the ACS keeps it as the answer it gave, so that a re-post of the same
+/// Response is shown the very same page.
+pub(crate) fn problem_html(problem: &Problem, back: Option<&str>) -> String {
     let mut link = back
         .map(|url| format!(r#"<p><a href="{}">Torna al servizio</a></p>"#, escape_html(url)))
         .unwrap_or_default();
@@ -120,14 +126,18 @@ pub(crate) fn problem_page(status: StatusCode, problem: &Problem, back: Option<&
             escape_html(&problem.detail())
         ));
     }
-    let body = format!(
+    format!(
         concat!(
             "<!DOCTYPE html><html lang=\"it\"><head><meta charset=\"utf-8\"><title>Accesso non riuscito</title></head>",
             "<body><h1>Accesso non riuscito</h1><p>{}</p>{}</body></html>"
         ),
         escape_html(problem.italian()),
         link
-    );
+    )
+}
+
+/// An HTML page nobody may cache (it belongs to one login).
+pub(crate) fn html_page(status: StatusCode, body: String) -> Response {
     (
         status,
         [
@@ -157,15 +167,7 @@ pub(crate) fn autopost_page(action: &str, field: &str, value: &str, relay_state:
         value = escape_html(value),
         relay = escape_html(relay_state),
     );
-    (
-        StatusCode::OK,
-        [
-            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
-            (header::CACHE_CONTROL, "no-store"),
-        ],
-        body,
-    )
-        .into_response()
+    html_page(StatusCode::OK, body)
 }
 
 pub(crate) fn escape_html(value: &str) -> String {
