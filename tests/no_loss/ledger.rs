@@ -446,8 +446,7 @@ impl Ledger {
     /// refused at the IdP and explained as such by the SP has exactly one `identity.login.failed`
     /// with the SPID code; no login has two distinct events or an event contradicting what the
     /// citizen was told; a login that failed was never sent to the backend page. `broker_away`: when
-    /// RabbitMQ was down, the only time a refusal's event may be missing (the SP stores it within a
-    /// budget and explains the refusal to the citizen either way).
+    /// RabbitMQ was down, to count the logins whose ACS post met the outage.
     pub fn verify_logins(&self, records: &[LoginRecord], broker_away: &[(Instant, Instant)]) -> Verdict {
         let events = self.logins.lock();
         let mut verdict = Verdict::default();
@@ -465,7 +464,6 @@ impl Ledger {
         }
         let mut groups: BTreeMap<&str, Group> = BTreeMap::new();
         let mut confirmed_unanswered = 0u64;
-        let mut refusal_event_lost = 0u64;
         let mut failed_with_event = 0u64;
         let empty = BTreeMap::new();
         for r in records {
@@ -530,10 +528,10 @@ impl Ledger {
                             "{what}: refused, but the event is {} (SPID code {:?})",
                             e.kind, e.spid_error_code
                         )),
-                        None if during_outage => refusal_event_lost += 1,
-                        None => verdict.report(format!(
-                            "{what}: refused at the ACS with RabbitMQ up, no identity.login.failed"
-                        )),
+                        // The SP shows a refusal only once its event is confirmed (503 before).
+                        None => {
+                            verdict.report(format!("{what}: shown a refusal, yet no identity.login.failed"))
+                        }
                     }
                 }
                 BrowserSaw::Failed(why) => {
@@ -595,8 +593,7 @@ impl Ledger {
         ));
         verdict.lines.push(format!(
             "failed for the browser but with an event: {confirmed_unanswered} succeeded (confirmed, the answer lost \
-             with its instance), {failed_with_event} failed; refusals without their event while RabbitMQ was away: \
-             {refusal_event_lost}"
+             with its instance), {failed_with_event} failed"
         ));
         verdict
     }
