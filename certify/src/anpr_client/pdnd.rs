@@ -16,14 +16,13 @@ use std::collections::HashMap;
 use std::time::SystemTime;
 
 use chrono::{DateTime, Utc};
-use openssl::base64::{decode_block, encode_block};
-use openssl::hash::{MessageDigest, hash};
+use openssl::base64::encode_block;
 use openssl::pkey::{PKey, Public};
-use openssl::sign::Verifier;
 use openssl::x509::X509;
 use parking_lot::Mutex;
 use serde::Serialize;
 use serde_json::Value;
+use snodo_simulators::anpr::jwt::{self, JwtError, hex, sha256};
 
 use super::checks::{
     CheckResult, PDND_AUDIT_DIGEST, PDND_DIGEST, PDND_FRESH_VOUCHER, PDND_SIGNATURE, PDND_TRACKING_EVIDENCE,
@@ -410,31 +409,8 @@ impl PdndJudge {
 
     /// The claims of a compact JWS whose RS256 signature verifies with a trusted comune's key.
     fn verified(&self, what: &'static str, token: &str) -> Result<Value, TokenError> {
-        let parts: Vec<&str> = token.split('.').collect();
-        let [header, claims, signature] = parts.as_slice() else {
-            return Err(TokenError::Shape(what));
-        };
-        let header_json = json_part(header).ok_or(TokenError::Encoding(what))?;
-        if header_json["alg"] != "RS256" {
-            return Err(TokenError::Algorithm(what));
-        }
-        if !header_json["kid"].is_string() {
-            return Err(TokenError::NoKid(what));
-        }
-        let signature = from_base64url(signature).ok_or(TokenError::Encoding(what))?;
-        let input = format!("{header}.{claims}");
-        let verifies = |key: &PKey<Public>| {
-            Verifier::new(MessageDigest::sha256(), key)
-                .and_then(|mut v| {
-                    v.update(input.as_bytes())?;
-                    v.verify(&signature)
-                })
-                .unwrap_or(false)
-        };
-        if !self.keys.iter().any(verifies) {
-            return Err(TokenError::Signature(what));
-        }
-        json_part(claims).ok_or(TokenError::Encoding(what))
+        jwt::verify_with_any(token, self.keys.iter().map(|key| &**key))
+            .map_err(|cause| TokenError::of(what, cause))
     }
 }
 
@@ -451,6 +427,20 @@ enum TokenError {
     NoKid(&'static str),
     #[error("{0}: the RS256 signature does not verify with any trusted comune key")]
     Signature(&'static str),
+}
+
+impl TokenError {
+    /// The simulator's refusal of the token `what`; its signature text names the one key it chose by
+    /// kid, where here any trusted comune's key would do.
+    fn of(what: &'static str, cause: JwtError) -> TokenError {
+        match cause {
+            JwtError::Shape => TokenError::Shape(what),
+            JwtError::Encoding => TokenError::Encoding(what),
+            JwtError::Algorithm => TokenError::Algorithm(what),
+            JwtError::NoKid => TokenError::NoKid(what),
+            JwtError::Signature { .. } => TokenError::Signature(what),
+        }
+    }
 }
 
 fn verdict(seq: u64, now: SystemTime, what: String, checks: Vec<CheckResult>) -> PdndVerdict {
@@ -546,32 +536,6 @@ fn percent_decode(text: &str) -> Result<String, String> {
         }
     }
     String::from_utf8(out).map_err(|_| "a form field is not UTF-8 once decoded".to_owned())
-}
-
-fn from_base64url(text: &str) -> Option<Vec<u8>> {
-    if text.contains(['+', '/', '=']) {
-        return None;
-    }
-    let mut standard = text.replace('-', "+").replace('_', "/");
-    while !standard.len().is_multiple_of(4) {
-        standard.push('=');
-    }
-    decode_block(&standard).ok()
-}
-
-fn json_part(part: &str) -> Option<Value> {
-    let value: Value = serde_json::from_slice(&from_base64url(part)?).ok()?;
-    value.is_object().then_some(value)
-}
-
-fn sha256(bytes: &[u8]) -> Vec<u8> {
-    hash(MessageDigest::sha256(), bytes)
-        .map(|d| d.to_vec())
-        .expect("OpenSSL always has SHA-256")
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 fn unix(at: SystemTime) -> i64 {

@@ -1,6 +1,7 @@
 //! Compact JWS with RS256 (RFC 7515, 7518 §3.3), the only algorithm PDND and ModI use, verified and
 //! signed with OpenSSL (the workspace's one cryptographic library). No other `alg` is accepted, so a
-//! token cannot downgrade to `none` or to an HMAC keyed with a public key.
+//! token cannot downgrade to `none` or to an HMAC keyed with a public key. Public because the ANPR
+//! client certification (snodo-certify) judges a client's PDND tokens by the same rules.
 
 use openssl::base64::{decode_block, encode_block};
 use openssl::hash::{MessageDigest, hash};
@@ -23,6 +24,7 @@ pub enum JwtError {
     Signature { kid: String },
 }
 
+/// Unpadded base64url (RFC 7515 §2), as JWS parts are written.
 pub fn base64url(bytes: &[u8]) -> String {
     encode_block(bytes)
         .trim_end_matches('=')
@@ -30,6 +32,8 @@ pub fn base64url(bytes: &[u8]) -> String {
         .replace('/', "_")
 }
 
+/// The bytes of unpadded base64url; `None` for padding or the standard alphabet's `+` and `/`, which a
+/// JWS part may not carry.
 pub fn from_base64url(text: &str) -> Option<Vec<u8>> {
     if text.contains(['+', '/', '=']) {
         return None;
@@ -55,6 +59,15 @@ pub fn kid(token: &str) -> Result<String, JwtError> {
 
 /// The claims of `token` once its RS256 signature verified with `key`.
 pub fn verify<T: HasPublic>(token: &str, key: &PKeyRef<T>) -> Result<Value, JwtError> {
+    verify_with_any(token, [key])
+}
+
+/// The claims of `token` once its RS256 signature verified with one of `keys`. The header must name a
+/// `kid` even when the caller does not choose the key by it: ModI requires one on every token.
+pub fn verify_with_any<'k, T: HasPublic + 'k>(
+    token: &str,
+    keys: impl IntoIterator<Item = &'k PKeyRef<T>>,
+) -> Result<Value, JwtError> {
     let parts: Vec<&str> = token.split('.').collect();
     let [header, claims, signature] = parts.as_slice() else {
         return Err(JwtError::Shape);
@@ -63,14 +76,19 @@ pub fn verify<T: HasPublic>(token: &str, key: &PKeyRef<T>) -> Result<Value, JwtE
     if header_json["alg"] != "RS256" {
         return Err(JwtError::Algorithm);
     }
-    let kid = header_json["kid"].as_str().unwrap_or("").to_owned();
+    let kid = header_json["kid"].as_str().ok_or(JwtError::NoKid)?.to_owned();
     let signature = from_base64url(signature).ok_or(JwtError::Encoding)?;
-    let fail = |_| JwtError::Signature { kid: kid.clone() };
-    let mut verifier = Verifier::new(MessageDigest::sha256(), key).map_err(fail)?;
-    verifier
-        .update(format!("{header}.{claims}").as_bytes())
-        .map_err(fail)?;
-    if !verifier.verify(&signature).map_err(fail)? {
+    let input = format!("{header}.{claims}");
+    // A key OpenSSL cannot use is one the token does not verify with, not a different error.
+    let verifies = |key: &PKeyRef<T>| {
+        Verifier::new(MessageDigest::sha256(), key)
+            .and_then(|mut verifier| {
+                verifier.update(input.as_bytes())?;
+                verifier.verify(&signature)
+            })
+            .unwrap_or(false)
+    };
+    if !keys.into_iter().any(verifies) {
         return Err(JwtError::Signature { kid });
     }
     object(claims)
@@ -120,5 +138,32 @@ mod tests {
         );
         let none = format!("{}.{}.", base64url(br#"{"alg":"none"}"#), parts[1]);
         assert_eq!(verify(&none, &key), Err(JwtError::Algorithm));
+        let kidless = format!("{}.{}.{}", base64url(br#"{"alg":"RS256"}"#), parts[1], parts[2]);
+        assert_eq!(verify(&kidless, &key), Err(JwtError::NoKid));
+    }
+
+    #[test]
+    fn a_token_verifies_with_any_one_of_the_keys_and_not_without_its_own() {
+        let signer = PKey::from_rsa(Rsa::generate(2048).unwrap()).unwrap();
+        let other = PKey::from_rsa(Rsa::generate(2048).unwrap()).unwrap();
+        let token = sign(&json!({"iss": "a"}), &signer, "k1").unwrap();
+        assert_eq!(verify_with_any(&token, [&*other, &*signer]).unwrap()["iss"], "a");
+        assert_eq!(
+            verify_with_any(&token, [&*other]),
+            Err(JwtError::Signature { kid: "k1".into() })
+        );
+        let no_keys: [&PKeyRef<Private>; 0] = [];
+        assert_eq!(
+            verify_with_any(&token, no_keys),
+            Err(JwtError::Signature { kid: "k1".into() })
+        );
+    }
+
+    #[test]
+    fn base64url_refuses_padding_and_the_standard_alphabet() {
+        assert_eq!(from_base64url(&base64url(&[0xfb, 0xff])).unwrap(), [0xfb, 0xff]);
+        assert_eq!(base64url(&[0xfb, 0xff]), "-_8");
+        assert_eq!(from_base64url("+_8"), None);
+        assert_eq!(from_base64url("-_8="), None);
     }
 }

@@ -18,7 +18,7 @@
 mod birth_parents;
 mod certificates;
 mod jobs;
-mod jwt;
+pub mod jwt;
 mod mailbox;
 pub mod pdf;
 pub mod pdnd;
