@@ -14,7 +14,7 @@ use snodo_security::saml::{
     parse_instant,
 };
 use snodo_security::xml::{Document, Limits, NodeId, parse};
-use snodo_simulators::identity::request::decode_base64;
+use snodo_simulators::identity::request::{decode_base64, order_problem};
 use snodo_simulators::identity::xsd::ProtocolSchema;
 use snodo_simulators::identity::{Binding, Profile, ServiceProvider};
 
@@ -357,36 +357,6 @@ fn schema(doc: &Document, schema: &ProtocolSchema) -> Outcome {
     } else {
         Outcome::fail(problems.join("; "))
     }
-}
-
-fn order_problem(doc: &Document, root: NodeId) -> Option<String> {
-    const ORDER: [&str; 8] = [
-        "Issuer",
-        "Signature",
-        "Extensions",
-        "Subject",
-        "NameIDPolicy",
-        "Conditions",
-        "RequestedAuthnContext",
-        "Scoping",
-    ];
-    let mut last = 0;
-    for child in doc.child_elements(root) {
-        let name = doc.element(child)?.name();
-        match ORDER.iter().position(|n| *n == name.local_name()) {
-            Some(position) if position >= last => last = position,
-            Some(_) => {
-                return Some(format!(
-                    "{} comes after {}: the schema's order is {}",
-                    name.local_name(),
-                    ORDER[last],
-                    ORDER.join(", ")
-                ));
-            }
-            None => return Some(format!("unexpected child element {}", name.qualified())),
-        }
-    }
-    None
 }
 
 /// The request's document element and the readers the rules share.
