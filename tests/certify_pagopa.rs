@@ -335,26 +335,76 @@ async fn against(defects: Defects) -> Report {
     certify(&url, &["--get-payment-timeout", "500ms"]).await
 }
 
-#[tokio::test]
-async fn a_correct_test_ec_passes_every_case() {
-    let report = against(Defects::default()).await;
+/// Every selected case passed; the report's summary otherwise.
+fn assert_success(report: &Report) {
     assert!(
         report.is_success(),
         "{}",
-        snodo_certify::report::summary::render(&report)
+        snodo_certify::report::summary::render(report)
     );
+}
+
+/// The cases that did not pass are exactly `expected`.
+fn assert_not_passed(report: &Report, expected: &[&str]) {
+    assert_eq!(
+        not_passed(report),
+        ids(expected),
+        "{}",
+        snodo_certify::report::summary::render(report)
+    );
+}
+
+/// The cases whose outcome is `label` (`fail`, `error`) are exactly `expected`.
+fn assert_labelled(report: &Report, label: &str, expected: &[&str]) {
+    let labelled: BTreeSet<String> = report
+        .cases
+        .iter()
+        .filter(|c| c.outcome.label() == label)
+        .map(|c| c.case.id.to_string())
+        .collect();
+    assert_eq!(
+        labelled,
+        ids(expected),
+        "{}",
+        snodo_certify::report::summary::render(report)
+    );
+}
+
+/// Case `id`'s outcome text names every one of `needles`.
+fn assert_case_says(report: &Report, id: &str, needles: &[&str]) {
+    let text = report
+        .cases
+        .iter()
+        .find(|c| c.case.id == id)
+        .unwrap_or_else(|| panic!("case {id} was not run"))
+        .outcome
+        .text();
+    for needle in needles {
+        assert!(text.contains(needle), "{id}: no {needle:?} in {text}");
+    }
+}
+
+/// Against a test EC with `defects` planted, exactly the cases `failing` do not pass, and case `id`
+/// says each of `says`.
+async fn assert_caught(defects: Defects, failing: &[&str], id: &str, says: &[&str]) {
+    let report = against(defects).await;
+    assert_not_passed(&report, failing);
+    assert_case_says(&report, id, says);
+}
+
+#[tokio::test]
+async fn a_correct_test_ec_passes_every_case() {
+    assert_success(&against(Defects::default()).await);
 }
 
 #[tokio::test]
 async fn a_ko_without_fault_is_caught_in_every_case_expecting_a_ko() {
-    let report = against(Defects {
-        ko_without_fault: true,
-        ..Defects::default()
-    })
-    .await;
-    assert_eq!(
-        not_passed(&report),
-        ids(&[
+    assert_caught(
+        Defects {
+            ko_without_fault: true,
+            ..Defects::default()
+        },
+        &[
             "verify-unknown-notice",
             "verify-wrong-domain",
             "verify-wrong-broker",
@@ -366,48 +416,25 @@ async fn a_ko_without_fault_is_caught_in_every_case_expecting_a_ko() {
             // This EC answers a duplicate receipt KO PAA_RECEIPT_DUPLICATA, which loses its fault too.
             "send-rt-v2-duplicate",
             "send-rt-duplicate",
-        ]),
-        "{}",
-        snodo_certify::report::summary::render(&report)
-    );
-    let case = report
-        .cases
-        .iter()
-        .find(|c| c.case.id == "verify-unknown-notice")
-        .unwrap();
-    assert!(
-        case.outcome
-            .text()
-            .contains("PPT_STAZIONE_INT_PA_ERRORE_RESPONSE")
-            && case.outcome.text().contains("KO without a fault"),
-        "{}",
-        case.outcome.text()
-    );
+        ],
+        "verify-unknown-notice",
+        &["PPT_STAZIONE_INT_PA_ERRORE_RESPONSE", "KO without a fault"],
+    )
+    .await;
 }
 
 #[tokio::test]
 async fn a_refused_duplicate_receipt_is_caught() {
-    let report = against(Defects {
-        refuses_duplicates: true,
-        ..Defects::default()
-    })
+    assert_caught(
+        Defects {
+            refuses_duplicates: true,
+            ..Defects::default()
+        },
+        &["send-rt-v2-duplicate", "send-rt-duplicate"],
+        "send-rt-duplicate",
+        &["PAA_SYSTEM_ERROR"],
+    )
     .await;
-    assert_eq!(
-        not_passed(&report),
-        ids(&["send-rt-v2-duplicate", "send-rt-duplicate"]),
-        "{}",
-        snodo_certify::report::summary::render(&report)
-    );
-    let case = report
-        .cases
-        .iter()
-        .find(|c| c.case.id == "send-rt-duplicate")
-        .unwrap();
-    assert!(
-        case.outcome.text().contains("PAA_SYSTEM_ERROR"),
-        "{}",
-        case.outcome.text()
-    );
 }
 
 #[tokio::test]
@@ -417,42 +444,21 @@ async fn transfers_not_adding_up_are_caught_and_their_receipts_not_judged() {
         ..Defects::default()
     })
     .await;
-    let failed: BTreeSet<String> = report
-        .cases
-        .iter()
-        .filter(|c| c.outcome.label() == "fail")
-        .map(|c| c.case.id.to_string())
-        .collect();
-    assert_eq!(
-        failed,
-        ids(&["get-payment-v2", "get-payment"]),
-        "{}",
-        snodo_certify::report::summary::render(&report)
-    );
+    assert_labelled(&report, "fail", &["get-payment-v2", "get-payment"]);
     // A repeat of a refused activation, and the receipts of payments the node refused, are not judged.
-    let errors: BTreeSet<String> = report
-        .cases
-        .iter()
-        .filter(|c| c.outcome.label() == "error")
-        .map(|c| c.case.id.to_string())
-        .collect();
-    assert_eq!(
-        errors,
-        ids(&[
+    assert_labelled(
+        &report,
+        "error",
+        &[
             "get-payment-v2-repeat",
             "send-rt-v2",
             "send-rt-v2-duplicate",
             "send-rt",
             "send-rt-duplicate",
-            "send-rt-v2-stand-in"
-        ])
+            "send-rt-v2-stand-in",
+        ],
     );
-    let case = report.cases.iter().find(|c| c.case.id == "get-payment").unwrap();
-    assert!(
-        case.outcome.text().contains("add up to"),
-        "{}",
-        case.outcome.text()
-    );
+    assert_case_says(&report, "get-payment", &["add up to"]);
 }
 
 #[tokio::test]
@@ -462,28 +468,12 @@ async fn an_activation_slower_than_the_nodes_timeout_is_caught() {
         ..Defects::default()
     })
     .await;
-    let failed: BTreeSet<String> = report
-        .cases
-        .iter()
-        .filter(|c| c.outcome.label() == "fail")
-        .map(|c| c.case.id.to_string())
-        .collect();
-    assert_eq!(
-        failed,
-        ids(&["get-payment-v2", "get-payment-v2-unknown-notice"]),
-        "{}",
-        snodo_certify::report::summary::render(&report)
+    assert_labelled(
+        &report,
+        "fail",
+        &["get-payment-v2", "get-payment-v2-unknown-notice"],
     );
-    let case = report
-        .cases
-        .iter()
-        .find(|c| c.case.id == "get-payment-v2")
-        .unwrap();
-    assert!(
-        case.outcome.text().contains("PPT_STAZIONE_INT_PA_TIMEOUT"),
-        "{}",
-        case.outcome.text()
-    );
+    assert_case_says(&report, "get-payment-v2", &["PPT_STAZIONE_INT_PA_TIMEOUT"]);
 }
 
 #[test]
@@ -499,77 +489,46 @@ fn the_catalogue_lists_every_case_with_an_id_and_a_description() {
     );
 }
 
-/// The failed case ids and the text of one of them.
-fn failed_with(report: &Report, id: &str) -> (BTreeSet<String>, String) {
-    let text = report
-        .cases
-        .iter()
-        .find(|c| c.case.id == id)
-        .map(|c| c.outcome.text().to_owned())
-        .unwrap_or_default();
-    (not_passed(report), text)
-}
-
 #[tokio::test]
 async fn a_notice_created_for_a_subject_the_ec_does_not_know_is_caught() {
-    let report = against(Defects {
-        demands_for_anyone: true,
-        ..Defects::default()
-    })
+    assert_caught(
+        Defects {
+            demands_for_anyone: true,
+            ..Defects::default()
+        },
+        &["demand-unknown-subject"],
+        "demand-unknown-subject",
+        &["answered outcome OK", "PAA_PAGAMENTO_SCONOSCIUTO"],
+    )
     .await;
-    let (failed, text) = failed_with(&report, "demand-unknown-subject");
-    assert_eq!(
-        failed,
-        ids(&["demand-unknown-subject"]),
-        "{}",
-        snodo_certify::report::summary::render(&report)
-    );
-    assert!(
-        text.contains("answered outcome OK") && text.contains("PAA_PAGAMENTO_SCONOSCIUTO"),
-        "{text}"
-    );
 }
 
 #[tokio::test]
 async fn a_demanded_notice_the_ec_cannot_verify_is_caught() {
-    let report = against(Defects {
-        forgets_demanded_notices: true,
-        ..Defects::default()
-    })
+    assert_caught(
+        Defects {
+            forgets_demanded_notices: true,
+            ..Defects::default()
+        },
+        &["demand"],
+        "demand",
+        &[&demanded_notice(), "PAA_PAGAMENTO_SCONOSCIUTO"],
+    )
     .await;
-    let (failed, text) = failed_with(&report, "demand");
-    assert_eq!(
-        failed,
-        ids(&["demand"]),
-        "{}",
-        snodo_certify::report::summary::render(&report)
-    );
-    assert!(
-        text.contains(&demanded_notice()) && text.contains("PAA_PAGAMENTO_SCONOSCIUTO"),
-        "{text}"
-    );
 }
 
 #[tokio::test]
 async fn a_demand_answer_invalid_against_pa_for_node_xsd_is_caught() {
-    let report = against(Defects {
-        demand_answer_breaks_xsd: true,
-        ..Defects::default()
-    })
+    assert_caught(
+        Defects {
+            demand_answer_breaks_xsd: true,
+            ..Defects::default()
+        },
+        &["demand"],
+        "demand",
+        &["PPT_STAZIONE_INT_PA_ERRORE_RESPONSE", "paForNode.xsd", "allCCP"],
+    )
     .await;
-    let (failed, text) = failed_with(&report, "demand");
-    assert_eq!(
-        failed,
-        ids(&["demand"]),
-        "{}",
-        snodo_certify::report::summary::render(&report)
-    );
-    assert!(
-        text.contains("PPT_STAZIONE_INT_PA_ERRORE_RESPONSE")
-            && text.contains("paForNode.xsd")
-            && text.contains("allCCP"),
-        "{text}"
-    );
 }
 
 #[tokio::test]
@@ -614,23 +573,13 @@ async fn snodos_ec_endpoint_passes_the_demand_cases() {
     world
         .backend
         .set(&demanded_notice(), Behaviour::Answer(demanded_position()));
-    let report = certify_cases(&url, &options, &["demand", "demand-bad-service-data"]).await;
-    assert!(
-        report.is_success(),
-        "{}",
-        snodo_certify::report::summary::render(&report)
-    );
+    assert_success(&certify_cases(&url, &options, &["demand", "demand-bad-service-data"]).await);
 
     // The test backend answers by service: for the unknown subject's question it knows no position.
     world
         .backend
         .set(DEMAND_SERVICE, Behaviour::Answer(PaymentPosition::Unknown));
-    let report = certify_cases(&url, &options, &["demand-unknown-subject"]).await;
-    assert!(
-        report.is_success(),
-        "{}",
-        snodo_certify::report::summary::render(&report)
-    );
+    assert_success(&certify_cases(&url, &options, &["demand-unknown-subject"]).await);
 
     // The backend was asked twice (the bad data never reach it: Snodo refuses them itself), with
     // the subjects and the data as the suite sent them.
