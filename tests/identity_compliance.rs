@@ -26,9 +26,7 @@ use parking_lot::Mutex;
 use serde_json::{Value, json};
 use snodo_connectors::identity::contract::TICKET_REDEEM;
 use snodo_connectors::identity::{IdentitySettings, TicketRedeemer};
-use snodo_connectors::state::{
-    Lease, MemoryStore, RedisStore, SharedStore, StateError, StateSettings, StateStore,
-};
+use snodo_connectors::state::{Lease, MemoryStore, SharedStore, StateError, StateSettings, StateStore};
 use snodo_queue::runtime::{Command, CommandHandler, ErrorCode, SharedHandler};
 use snodo_queue::testing::TestBroker;
 use snodo_queue::testing::compliance::{ComplianceSubject, FakePlatform, assert_connector_compliance};
@@ -335,21 +333,6 @@ mod inbound_faults {
 // ---------------------------------------------------------------------------------------------
 // Redis
 
-fn redis_url() -> String {
-    std::env::var("SNODO_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned())
-}
-
-async fn redis(prefix: &str) -> SharedStore {
-    let store = tokio::time::timeout(
-        Duration::from_secs(15),
-        RedisStore::connect(&redis_url(), StateSettings::with_prefix(prefix)),
-    )
-    .await
-    .expect("Redis answers in time (scripts/test starts it)")
-    .unwrap_or_else(|e| panic!("Redis at SNODO_TEST_REDIS_URL is required: {e}"));
-    Arc::new(store)
-}
-
 fn redeem(ticket: &str) -> Command {
     let (mut envelope, message) =
         snodo_queue::testing::harness::command(TICKET_REDEEM, json!({ "ticket": ticket }));
@@ -362,10 +345,10 @@ fn redeem(ticket: &str) -> Command {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn on_redis_a_login_is_consumed_once_and_its_ticket_redeemed_once() {
-    let prefix = format!("snodo-identity-{}", &Uuid::new_v4().simple().to_string()[..12]);
+    let prefix = unique_redis_prefix();
     let sp = Sp::start(
         EmbeddedTestBroker::new().connect().await,
-        Some(redis(&prefix).await),
+        Some(redis_store(&prefix).await),
         SpOptions::default(),
     )
     .await;
@@ -380,7 +363,7 @@ async fn on_redis_a_login_is_consumed_once_and_its_ticket_redeemed_once() {
 
     // Another instance (its own connection to the same Redis) redeems; then nobody can.
     let other = TicketRedeemer {
-        store: redis(&prefix).await,
+        store: redis_store(&prefix).await,
     };
     let login = other.handle(&redeem(&ticket)).await.expect("first redemption");
     assert_eq!(login["federation"], "spid");
@@ -398,7 +381,7 @@ async fn on_redis_a_login_is_consumed_once_and_its_ticket_redeemed_once() {
 /// browser's retry, which succeeds once — and only for that Response.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn on_redis_a_login_refused_for_an_unreachable_broker_succeeds_on_the_retry() {
-    let prefix = format!("snodo-identity-{}", &Uuid::new_v4().simple().to_string()[..12]);
+    let prefix = unique_redis_prefix();
     let gated = Arc::new(GatedTransport::new(EmbeddedTestBroker::new().connect().await));
     let settings = IdentitySettings {
         store_budget: Duration::from_millis(500),
@@ -406,7 +389,7 @@ async fn on_redis_a_login_refused_for_an_unreachable_broker_succeeds_on_the_retr
     };
     let sp = Sp::start(
         gated.clone(),
-        Some(redis(&prefix).await),
+        Some(redis_store(&prefix).await),
         SpOptions {
             settings,
             ..SpOptions::default()

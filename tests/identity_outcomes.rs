@@ -20,13 +20,11 @@ use std::time::Duration;
 use identity_common::*;
 use snodo_connectors::identity::{IdentityService, IdentitySettings};
 use snodo_connectors::inbound::InboundPublisher;
-use snodo_connectors::state::{RedisStore, SharedStore, StateSettings};
 use snodo_queue::testing::TestBroker;
 use snodo_queue::testing::embedded::EmbeddedTestBroker;
 use snodo_queue::testing::inbound::GatedTransport;
 use snodo_security::saml::Federation;
 use tokio::time::Instant;
-use uuid::Uuid;
 
 /// The SPID code the simulator answers with when the citizen refuses consent.
 const CONSENT_DENIED: u64 = 22;
@@ -128,29 +126,14 @@ async fn a_refusal_whose_event_cannot_be_stored_is_retried_until_its_event_is() 
     assert!(sp.events().await.is_empty(), "a replay publishes nothing");
 }
 
-fn redis_url() -> String {
-    std::env::var("SNODO_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned())
-}
-
-async fn redis(prefix: &str) -> SharedStore {
-    let store = tokio::time::timeout(
-        Duration::from_secs(15),
-        RedisStore::connect(&redis_url(), StateSettings::with_prefix(prefix)),
-    )
-    .await
-    .expect("Redis answers in time (scripts/test starts it)")
-    .unwrap_or_else(|e| panic!("Redis at SNODO_TEST_REDIS_URL is required: {e}"));
-    Arc::new(store)
-}
-
 /// Instance B (the test's SP) and the ACS URL of instance A: the same tenant, its own connection to
 /// the same Redis, and a broker link that delivers but whose confirm never comes back within the
 /// life left to the instance (it is stopping).
 async fn two_instances_a_stopping() -> (Sp, String) {
-    let prefix = format!("snodo-identity-{}", &Uuid::new_v4().simple().to_string()[..12]);
+    let prefix = unique_redis_prefix();
     let b = Sp::start(
         EmbeddedTestBroker::new().connect().await,
-        Some(redis(&prefix).await),
+        Some(redis_store(&prefix).await),
         SpOptions::default(),
     )
     .await;
@@ -158,7 +141,7 @@ async fn two_instances_a_stopping() -> (Sp, String) {
     stalled.set_confirm_delay(Duration::from_secs(3600));
     let a = Arc::new(IdentityService {
         tenants: b.service.tenants.clone(),
-        store: redis(&prefix).await,
+        store: redis_store(&prefix).await,
         publisher: InboundPublisher::new(stalled, &b.names, "identity"),
         clock: b.service.clock.clone(),
         settings: IdentitySettings {
@@ -187,6 +170,21 @@ async fn post_to_stopping_instance(b: &Sp, a_acs: &str, form: &serde_json::Value
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+}
+
+/// The body of the one `kind` event in the broker, published twice: by instance A before it stopped,
+/// and by B, answering the re-post, as a copy with the same message_id (which the consumers dedupe).
+async fn the_event_and_its_copy(b: &Sp, kind: &str) -> serde_json::Value {
+    let events = b.events().await;
+    assert_eq!(
+        events.len(),
+        2,
+        "instance A's event and B's copy of it: {events:?}"
+    );
+    assert_eq!(events[0].1, events[1].1, "one event: one message_id");
+    assert_eq!(events[0].2, events[1].2, "the copy is the same body");
+    assert_eq!(events[0].0, kind);
+    events[0].2.clone()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -225,16 +223,8 @@ async fn a_login_whose_instance_stopped_before_answering_is_answered_on_the_re_p
     let answered = b.post_to_acs(&form).await;
     assert_eq!(answered.status(), 303, "{}", answered.text().await.unwrap());
     let sent_to = location(&answered);
-    let events = b.events().await;
-    assert_eq!(
-        events.len(),
-        2,
-        "instance A's event and B's copy of it: {events:?}"
-    );
-    assert_eq!(events[0].1, events[1].1, "one event: one message_id");
-    assert_eq!(events[0].2, events[1].2, "the copy is the same body");
-    assert_eq!(events[0].0, "identity.login.succeeded");
-    let ticket = events[0].2["ticket"].as_str().unwrap();
+    let event = the_event_and_its_copy(&b, "identity.login.succeeded").await;
+    let ticket = event["ticket"].as_str().unwrap();
     assert_eq!(sent_to, format!("{RETURN}?ticket={ticket}"));
 
     // Answered now: the same form again is a replay.
@@ -255,16 +245,8 @@ async fn a_refusal_whose_instance_stopped_before_answering_is_shown_on_the_re_po
     assert_eq!(refused.status(), 403);
     let page = refused.text().await.unwrap();
     assert!(page.contains("consenso") && page.contains("codice 22"), "{page}");
-    let events = b.events().await;
-    assert_eq!(
-        events.len(),
-        2,
-        "instance A's event and B's copy of it: {events:?}"
-    );
-    assert_eq!(events[0].1, events[1].1, "one event: one message_id");
-    assert_eq!(events[0].2, events[1].2, "the copy is the same body");
-    assert_eq!(events[0].0, "identity.login.failed");
-    assert_eq!(events[0].2["spid_error_code"], CONSENT_DENIED);
+    let event = the_event_and_its_copy(&b, "identity.login.failed").await;
+    assert_eq!(event["spid_error_code"], CONSENT_DENIED);
 
     let again = b.post_to_acs(&form).await;
     assert_eq!(again.status(), 403);

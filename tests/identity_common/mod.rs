@@ -16,7 +16,7 @@ use snodo_connectors::identity::{
     Clock, FederationSp, IdentityService, IdentitySettings, IdpRegistry, TenantSp, read_metadata,
 };
 use snodo_connectors::inbound::InboundPublisher;
-use snodo_connectors::state::{MemoryStore, SharedStore, StateSettings};
+use snodo_connectors::state::{MemoryStore, RedisStore, SharedStore, StateSettings};
 use snodo_queue::envelope::Envelope;
 use snodo_queue::testing::harness::unique_names;
 use snodo_queue::topology::{BindingSpec, QueueSpec, Topology};
@@ -521,4 +521,32 @@ pub fn inflate_message(encoded: &str) -> String {
 
 pub fn fixed_clock(at: DateTime<Utc>) -> Clock {
     Arc::new(move || at)
+}
+
+/// The Redis the tests that need one share: `SNODO_TEST_REDIS_URL`, else the local one `scripts/test`
+/// starts.
+pub fn redis_url() -> String {
+    std::env::var("SNODO_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned())
+}
+
+/// A key prefix of its own for one test, so that tests sharing the Redis never see each other's
+/// requests, assertions or tickets.
+pub fn unique_redis_prefix() -> String {
+    format!(
+        "snodo-identity-{}",
+        &uuid::Uuid::new_v4().simple().to_string()[..12]
+    )
+}
+
+/// A store on the shared Redis under `prefix`, on a connection of its own (as each Snodo instance
+/// has); a test that needs Redis fails here, naming it, when none answers.
+pub async fn redis_store(prefix: &str) -> SharedStore {
+    let store = tokio::time::timeout(
+        std::time::Duration::from_secs(15),
+        RedisStore::connect(&redis_url(), StateSettings::with_prefix(prefix)),
+    )
+    .await
+    .expect("Redis answers in time (scripts/test starts it)")
+    .unwrap_or_else(|e| panic!("Redis at SNODO_TEST_REDIS_URL is required: {e}"));
+    Arc::new(store)
 }
