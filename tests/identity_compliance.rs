@@ -32,7 +32,7 @@ use snodo_queue::testing::TestBroker;
 use snodo_queue::testing::compliance::{ComplianceSubject, FakePlatform, assert_connector_compliance};
 use snodo_queue::testing::embedded::EmbeddedTestBroker;
 use snodo_queue::testing::inbound::{
-    GatedTransport, InboundAnswer, InboundEndpoint, InboundSubject, assert_inbound_compliance,
+    InboundAnswer, InboundEndpoint, InboundSubject, assert_inbound_compliance,
 };
 use snodo_queue::{Names, SharedTransport};
 use snodo_security::saml::Federation;
@@ -382,20 +382,7 @@ async fn on_redis_a_login_is_consumed_once_and_its_ticket_redeemed_once() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn on_redis_a_login_refused_for_an_unreachable_broker_succeeds_on_the_retry() {
     let prefix = unique_redis_prefix();
-    let gated = Arc::new(GatedTransport::new(EmbeddedTestBroker::new().connect().await));
-    let settings = IdentitySettings {
-        store_budget: Duration::from_millis(500),
-        ..IdentitySettings::default()
-    };
-    let sp = Sp::start(
-        gated.clone(),
-        Some(redis_store(&prefix).await),
-        SpOptions {
-            settings,
-            ..SpOptions::default()
-        },
-    )
-    .await;
+    let (sp, gated) = Sp::start_behind_gate(Some(redis_store(&prefix).await)).await;
     let answer = sp.start_login(Federation::Spid, "redirect").await;
     let form = sp.through_idp(Federation::Spid, answer, "success").await;
     gated.set_down(true);

@@ -71,20 +71,7 @@ fn location(answer: &reqwest::Response) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_refusal_whose_event_cannot_be_stored_is_retried_until_its_event_is() {
-    let gated = Arc::new(GatedTransport::new(EmbeddedTestBroker::new().connect().await));
-    let settings = IdentitySettings {
-        store_budget: Duration::from_millis(500),
-        ..IdentitySettings::default()
-    };
-    let sp = Sp::start(
-        gated.clone(),
-        None,
-        SpOptions {
-            settings,
-            ..SpOptions::default()
-        },
-    )
-    .await;
+    let (sp, gated) = Sp::start_behind_gate(None).await;
     let answer = sp.start_login(Federation::Spid, "redirect").await;
     let form = sp.through_idp(Federation::Spid, answer, "error:22").await;
 

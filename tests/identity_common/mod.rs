@@ -18,7 +18,10 @@ use snodo_connectors::identity::{
 use snodo_connectors::inbound::InboundPublisher;
 use snodo_connectors::state::{MemoryStore, RedisStore, SharedStore, StateSettings};
 use snodo_queue::envelope::Envelope;
+use snodo_queue::testing::TestBroker;
+use snodo_queue::testing::embedded::EmbeddedTestBroker;
 use snodo_queue::testing::harness::unique_names;
+use snodo_queue::testing::inbound::GatedTransport;
 use snodo_queue::topology::{BindingSpec, QueueSpec, Topology};
 use snodo_queue::{Names, SharedTransport};
 use snodo_security::dsig::SigningKey;
@@ -252,6 +255,23 @@ impl Sp {
             sim,
             http,
         }
+    }
+
+    /// The SP on an embedded broker whose link the test cuts and restores (`GatedTransport::set_down`),
+    /// giving up on storing an event after half a second so that a cut link answers quickly; on
+    /// `store` (in memory when `None`).
+    pub async fn start_behind_gate(store: Option<SharedStore>) -> (Sp, Arc<GatedTransport>) {
+        let gated = Arc::new(GatedTransport::new(EmbeddedTestBroker::new().connect().await));
+        let settings = IdentitySettings {
+            store_budget: std::time::Duration::from_millis(500),
+            ..IdentitySettings::default()
+        };
+        let options = SpOptions {
+            settings,
+            ..SpOptions::default()
+        };
+        let sp = Sp::start(gated.clone(), store, options).await;
+        (sp, gated)
     }
 
     pub fn url(&self, path: &str) -> String {
