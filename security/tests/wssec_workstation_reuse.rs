@@ -72,3 +72,21 @@ fn a_clock_going_back_makes_a_new_workstation_signature() {
     verifies_at(&earlier, earlier_at);
     assert_ne!(firmato(&now_text), firmato(&earlier));
 }
+
+#[test]
+fn a_verifier_trusting_other_workstations_forgets_what_verified_before() {
+    let text = signer().sign(envelope().as_bytes(), now()).expect("signs");
+    let doc = parse_str(&text, &Limits::default()).expect("parses");
+    let verifier = verifier();
+    verifier.verify(&doc, now()).expect("verifies");
+    verifier
+        .verify(&doc, now())
+        .expect("verifies again, the workstation signature remembered");
+    // The same verifier, now trusting only the comune's certificate as a workstation: the CMS,
+    // signed by the workstation, must be checked again and refused.
+    let verifier = verifier.with_workstations(vec![comune().certificate.clone()]);
+    let refused = verifier
+        .verify(&doc, now())
+        .expect_err("the remembered verification does not outlive the trusted workstations");
+    assert!(refused.to_string().contains("IdPostazioneFirmato"), "{refused}");
+}

@@ -6,6 +6,8 @@
 //! *the* Timestamp (node identity, so a signed copy moved elsewhere does not count), then the SAML
 //! assertion's enveloped signature and its attributes, read from the verified element only.
 
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use openssl::x509::X509;
@@ -29,10 +31,20 @@ pub struct RequestVerifier {
     message_keys: TrustedKeys,
     assertion_keys: TrustedKeys,
     workstations: Option<Vec<X509>>,
+    /// `(IdPostazioneFirmato, IdPostazione)` pairs that verified against `workstations`. A client
+    /// sends the same CMS for many requests (it signs a constant), and decoding and checking it
+    /// again each time costs more than the rest of the header; the answer cannot change while the
+    /// workstations stay the same, so a pair verified once is accepted as verified. Bounded by
+    /// [`VERIFIED_WORKSTATION_IDS`], forgotten when full.
+    verified_workstation_ids: Arc<Mutex<HashSet<(String, String)>>>,
     max_skew: Duration,
     max_lifetime: Duration,
     limits: Limits,
 }
+
+/// How many verified `IdPostazioneFirmato` a verifier remembers: several per workstation (one per
+/// signer lifetime), for far more workstations than one simulator serves.
+const VERIFIED_WORKSTATION_IDS: usize = 1024;
 
 /// A request whose WS-Security header verified: the nodes of the caller's [`Document`] that were
 /// signed, and what the assertion says.
@@ -94,6 +106,7 @@ impl RequestVerifier {
             message_keys,
             assertion_keys,
             workstations: None,
+            verified_workstation_ids: Default::default(),
             max_skew: Duration::from_secs(60),
             max_lifetime: super::sign::ANPR_LIFETIME,
             limits: Limits::default(),
@@ -104,6 +117,8 @@ impl RequestVerifier {
     /// `IdPostazione` attribute.
     pub fn with_workstations(mut self, certificates: Vec<X509>) -> RequestVerifier {
         self.workstations = Some(certificates);
+        // What verified against other certificates proves nothing against these.
+        self.verified_workstation_ids = Default::default();
         self
     }
 
@@ -185,7 +200,7 @@ impl RequestVerifier {
                 .map_err(WsSecurityError::AssertionSignature)?;
         let attributes = read_assertion(doc, assertion_verified.signed_element(), now, skew)?;
         if let Some(workstations) = &self.workstations {
-            verify_workstation_id(
+            self.verify_workstation_id_once(
                 &attributes.id_postazione_firmato,
                 &attributes.id_postazione,
                 workstations,
@@ -202,6 +217,35 @@ impl RequestVerifier {
             assertion_key: assertion_verified.trusted_key(),
             attributes,
         })
+    }
+
+    /// [`verify_workstation_id`], unless this very pair verified before.
+    fn verify_workstation_id_once(
+        &self,
+        firmato: &str,
+        id_postazione: &str,
+        workstations: &[X509],
+    ) -> Result<(), WsSecurityError> {
+        let key = (firmato.to_owned(), id_postazione.to_owned());
+        // A poisoned lock only means another verification panicked; the set is still whole.
+        if self
+            .verified_workstation_ids
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .contains(&key)
+        {
+            return Ok(());
+        }
+        verify_workstation_id(firmato, id_postazione, workstations)?;
+        let mut verified = self
+            .verified_workstation_ids
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if verified.len() >= VERIFIED_WORKSTATION_IDS {
+            verified.clear();
+        }
+        verified.insert(key);
+        Ok(())
     }
 
     /// WSS 1.0 §10: Created and Expires, each once, with a time zone; Created ≤ now + skew,
