@@ -1,12 +1,13 @@
 //! `snodo certify pagopa-ec` against Snodo's own EC endpoint (`snodo up` on the embedded transport,
-//! its demo backend's three notices) — every case passes — and against a test-only EC station, first
-//! correct (every case passes: the control) and then with one planted defect at a time, where the
-//! suite must fail exactly the cases that defect touches and no other.
+//! its demo backend's three notices and its canteen top-up catalogue service) — every case passes —
+//! and against a test-only EC station, first correct (every case passes: the control) and then with
+//! one planted defect at a time, where the suite must fail exactly the cases that defect touches and
+//! no other.
 //!
-//! The demand cases (paDemandPaymentNotice) need a catalogue service the EC knows; `snodo up`'s demo
-//! backend has none, so Snodo's own endpoint is judged on them in the pagoPA end-to-end world
-//! (`pagopa_common::world`: the connector as `snodo up` builds it on RabbitMQ, a backend answering
-//! `pagopa.notice.demand`), where `xmllint` also judges every answer it sent against `paForNode.xsd`.
+//! The demand cases (paDemandPaymentNotice) are also run on Snodo's endpoint in the pagoPA end-to-end
+//! world (`pagopa_common::world`: the connector as `snodo up` builds it on RabbitMQ, a backend
+//! answering `pagopa.notice.demand`), where `xmllint` also judges every answer it sent against
+//! `paForNode.xsd`.
 
 mod pagopa_common;
 mod support;
@@ -28,7 +29,8 @@ use snodo_mappings::pagopa::{
 use snodo_mappings::soap::{SOAP11_CONTENT_TYPE, read_envelope};
 use snodo_security::xml::Limits;
 use snodo_simulators::backend::pagopa::{
-    EC_FISCAL_CODE, FINE_NOTICE, SCHOOL_FEE_NOTICE, TARI_NOTICE, seeded,
+    CANTEEN_CARDS, CANTEEN_TOP_UP_EXAMPLE, CANTEEN_TOP_UP_SERVICE, EC_FISCAL_CODE, FINE_NOTICE,
+    SCHOOL_FEE_NOTICE, TARI_NOTICE, seeded,
 };
 use snodo_simulators::pagopa::settings::DEMO_STATION;
 use support::SnodoUp;
@@ -133,6 +135,9 @@ fn snodo_up_passes_every_pagopa_ec_case() {
     let port = 7443 + offset.parse::<u16>().unwrap();
     let url = format!("https://127.0.0.1:{port}/pagopa/{DEMO_STATION}");
     let dir = std::env::temp_dir().join(format!("snodo-certify-pagopa-{}", uuid::Uuid::new_v4().simple()));
+    // The demo backend's catalogue service: a canteen card it issued, topped up by 25.00 €.
+    let demand_data = dir.with_extension("ricarica.xml");
+    std::fs::write(&demand_data, CANTEEN_TOP_UP_EXAMPLE).unwrap();
     let mut argv = vec![
         "certify",
         "pagopa-ec",
@@ -140,33 +145,34 @@ fn snodo_up_passes_every_pagopa_ec_case() {
         &url,
         "--report",
         dir.to_str().unwrap(),
+        "--demand-service",
+        CANTEEN_TOP_UP_SERVICE,
+        "--demand-subject",
+        CANTEEN_CARDS[0],
+        "--demand-data",
+        demand_data.to_str().unwrap(),
     ];
     for notice in &NOTICES {
         argv.extend(["--notice", notice]);
     }
-    // The demo backend offers no catalogue service to demand notices of: every other case is run
-    // (the demand cases are judged on Snodo's endpoint below, with a backend that does).
-    let catalogue = PagopaEc::catalogue();
-    let without_demand: Vec<&str> = catalogue
-        .iter()
-        .map(|c| c.id.as_str())
-        .filter(|id| !DEMAND_CASES.contains(id))
-        .collect();
-    for id in &without_demand {
-        argv.extend(["--case", id]);
-    }
     let out = support::snodo(&argv).run();
     let summary = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{summary}\n{}", out.stderr_text());
-    assert!(summary.contains("15 passed"), "{summary}");
+    let all = PagopaEc::catalogue().len();
+    assert!(summary.contains(&format!("{all} passed")), "{summary}");
     let json: serde_json::Value =
         serde_json::from_slice(&std::fs::read(dir.join("pagopa-ec.json")).unwrap()).unwrap();
     assert_eq!(json["success"], true);
-    assert_eq!(
-        json["cases"].as_array().unwrap().len(),
-        PagopaEc::catalogue().len() - DEMAND_CASES.len()
-    );
+    let cases = json["cases"].as_array().unwrap();
+    assert_eq!(cases.len(), all);
+    for id in DEMAND_CASES {
+        assert!(
+            cases.iter().any(|c| c["id"] == id),
+            "{id} is missing from the report: {json}"
+        );
+    }
     assert!(dir.join("pagopa-ec.junit.xml").is_file());
+    let _ = std::fs::remove_file(&demand_data);
     up.stop();
 }
 
