@@ -5,6 +5,7 @@
 //! Canonical XML 1.0 and Exclusive XML Canonicalization 1.0) and XML signatures ([`dsig`]: verification
 //! under a per-use policy with trusted keys only, answering which element was signed; enveloped
 //! signing), and on that ground the SAML Web SSO profile ([`saml`]), WS-Security for ANPR ([`wssec`]),
+//! the compact JWS of PDND's ModI tokens ([`jws`]),
 //! XSD validation behind the screening parser ([`schema`]), certificates ([`pki`]), the development
 //! PKI ([`devpki`]) and mutual TLS on OpenSSL ([`tls`]). `README.md` records why this foundation (our
 //! own canonicalization over quick-xml, OpenSSL for cryptography, libxml2 only for XSD) was chosen,
@@ -13,6 +14,7 @@
 pub mod c14n;
 pub mod devpki;
 pub mod dsig;
+pub mod jws;
 pub mod pki;
 pub mod saml;
 pub mod schema;

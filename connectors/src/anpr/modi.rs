@@ -5,10 +5,9 @@
 //! refuses it as a string.
 
 use openssl::base64;
-use openssl::hash::{MessageDigest, hash};
 use openssl::pkey::{PKey, Private};
-use openssl::sign::Signer;
 use serde_json::{Value, json};
+use snodo_security::jws::{hex, sha256};
 use uuid::Uuid;
 
 /// How long each of Snodo's ModI tokens is valid: one call, with room for clock skew.
@@ -20,13 +19,7 @@ pub enum ModiError {
     Sign { what: &'static str, reason: String },
 }
 
-/// base64url without padding (RFC 7515 §2).
-pub fn base64url(bytes: &[u8]) -> String {
-    base64::encode_block(bytes)
-        .trim_end_matches('=')
-        .replace('+', "-")
-        .replace('/', "_")
-}
+pub use snodo_security::jws::base64url;
 
 /// The RSA key and key id (`kid`, the one registered on PDND) of one client.
 #[derive(Clone)]
@@ -50,31 +43,11 @@ impl JwtSigner {
 
     /// `header.claims.signature`, RS256.
     pub fn sign(&self, what: &'static str, claims: &Value) -> Result<String, ModiError> {
-        let header = json!({"alg": "RS256", "typ": "JWT", "kid": self.kid});
-        let input = format!(
-            "{}.{}",
-            base64url(header.to_string().as_bytes()),
-            base64url(claims.to_string().as_bytes())
-        );
-        let fail = |e: openssl::error::ErrorStack| ModiError::Sign {
+        snodo_security::jws::sign(claims, &self.key, &self.kid).map_err(|e| ModiError::Sign {
             what,
             reason: e.to_string(),
-        };
-        let mut signer = Signer::new(MessageDigest::sha256(), &self.key).map_err(fail)?;
-        signer.update(input.as_bytes()).map_err(fail)?;
-        let signature = signer.sign_to_vec().map_err(fail)?;
-        Ok(format!("{input}.{}", base64url(&signature)))
+        })
     }
-}
-
-fn sha256(bytes: &[u8]) -> Vec<u8> {
-    hash(MessageDigest::sha256(), bytes)
-        .expect("OpenSSL always has SHA-256")
-        .to_vec()
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Who asks, for the audit token (AUDIT_REST_02).
@@ -152,6 +125,7 @@ fn dnonce() -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use openssl::hash::MessageDigest;
     use openssl::rsa::Rsa;
     use openssl::sign::Verifier;
 

@@ -18,7 +18,8 @@
 mod birth_parents;
 mod certificates;
 mod jobs;
-pub mod jwt;
+/// PDND tokens are checked with the security crate's JWS, the one the connector signs with.
+pub use snodo_security::jws as jwt;
 mod mailbox;
 pub mod pdf;
 pub mod pdnd;

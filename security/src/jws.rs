@@ -1,7 +1,8 @@
 //! Compact JWS with RS256 (RFC 7515, 7518 §3.3), the only algorithm PDND and ModI use, verified and
 //! signed with OpenSSL (the workspace's one cryptographic library). No other `alg` is accepted, so a
-//! token cannot downgrade to `none` or to an HMAC keyed with a public key. Public because the ANPR
-//! client certification (snodo-certify) judges a client's PDND tokens by the same rules.
+//! token cannot downgrade to `none` or to an HMAC keyed with a public key. One implementation for
+//! every side of PDND: the ANPR connector signs its ModI tokens with it, the ANPR simulator's PDND
+//! and GovWay verify them, and the ANPR client certification judges a vendor's tokens by it.
 
 use openssl::base64::{decode_block, encode_block};
 use openssl::hash::{MessageDigest, hash};
