@@ -267,3 +267,45 @@ fn a_damaged_cache_is_replaced_not_used() {
     let second = DevPki::ensure(&dir, &DevTenant::default()).unwrap();
     assert_ne!(first.directory(), second.directory());
 }
+
+#[test]
+fn threads_ensuring_one_empty_directory_at_once_all_get_a_complete_pki() {
+    // Tests of one process (and `snodo up` beside `snodo simulate`) ensure the same directory at the
+    // same moment; each must end with a usable PKI, and the directory must point at one of them.
+    // Several rounds: keys are cached after the first, so later rounds race on the files alone.
+    for round in 0..6 {
+        let dir = scratch(&format!("concurrent-{round}"));
+        let barrier = std::sync::Arc::new(std::sync::Barrier::new(8));
+        let handles: Vec<_> = (0..8)
+            .map(|_| {
+                let (dir, barrier) = (dir.clone(), barrier.clone());
+                std::thread::spawn(move || {
+                    barrier.wait();
+                    DevPki::ensure(&dir, &DevTenant::default())
+                        .map(|pki| pki.ca_file().to_owned())
+                        .map_err(|e| e.to_string())
+                })
+            })
+            .collect();
+        for handle in handles {
+            let ca = handle
+                .join()
+                .expect("no panic")
+                .unwrap_or_else(|e| panic!("round {round}: a thread got no PKI: {e}"));
+            assert!(ca.exists(), "{}", ca.display());
+        }
+        let again = DevPki::ensure(&dir, &DevTenant::default()).expect("the directory is usable after");
+        let current = std::fs::read_to_string(dir.join("current")).expect("a current pointer");
+        assert!(
+            again.ca_file().starts_with(dir.join(current.trim())),
+            "the pointer names the generation reopened"
+        );
+        let leftovers: Vec<_> = std::fs::read_dir(&dir)
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .filter(|e| e.file_name().to_string_lossy().ends_with(".tmp"))
+            .collect();
+        assert!(leftovers.is_empty(), "no pointer left half-written");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}

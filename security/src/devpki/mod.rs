@@ -142,7 +142,12 @@ impl DevPki {
             GENERATION.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
         ));
         let pki = DevPki::generate(&generation, tenant, now)?;
-        let pointer = dir.join(format!("current.{}.tmp", std::process::id()));
+        // Named after this generation, not only the process: two threads of one process ensuring the
+        // same directory at once must not move each other's pointer away.
+        let pointer = dir.join(format!(
+            "current.{}.tmp",
+            generation.file_name().expect("named above").to_string_lossy()
+        ));
         std::fs::write(
             &pointer,
             generation.file_name().expect("named above").as_encoded_bytes(),
