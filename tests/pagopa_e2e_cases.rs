@@ -101,6 +101,33 @@ async fn a_notice_demanded_for_a_catalogue_service_is_created_by_the_backend_and
         unknown["fault"]["original_fault_code"], "PAA_PAGAMENTO_SCONOSCIUTO",
         "{unknown:#}"
     );
+
+    // Service data the backend finds wrong for its service: a syntax KO with the backend's reason.
+    world.backend.set(
+        "00008",
+        Behaviour::Answer(PaymentPosition::InvalidServiceData {
+            reason: "the plate is not an Italian registration".into(),
+        }),
+    );
+    let invalid = world
+        .admin_post(
+            "/pagopa/demand",
+            json!({
+                "service_id": "00008",
+                "service_subject_id": "00042",
+                "service_data_xml": service_data,
+            }),
+        )
+        .await;
+    assert_eq!(invalid["outcome"], "PPT_ERRORE_EMESSO_DA_PAA", "{invalid:#}");
+    assert_eq!(
+        invalid["fault"]["original_fault_code"], "PAA_SINTASSI_EXTRAXSD",
+        "{invalid:#}"
+    );
+    assert_eq!(
+        invalid["fault"]["description"], "the plate is not an Italian registration",
+        "{invalid:#}"
+    );
 }
 
 /// A position with a 16 € @e.bollo transfer beside the fee.

@@ -69,3 +69,24 @@ fn the_ecs_new_notice_is_read_by_the_node() {
         Err(AnswerError::OkWithout(_))
     ));
 }
+
+#[test]
+fn service_data_the_backend_finds_invalid_are_answered_as_a_syntax_fault_with_its_reason() {
+    use snodo_mappings::pagopa::answer_position;
+    use snodo_mappings::pagopa::contract::PaymentPosition;
+    let position = PaymentPosition::InvalidServiceData {
+        reason: "<importo> is an amount of euro with two decimals".into(),
+    };
+    let answer = answer_position(&PaRequest::Demand(request()), &position);
+    validate_payload(pa_schema(), &answer).unwrap();
+    match read_demand_answer(&envelope(&answer)).unwrap() {
+        EcAnswer::Ko(fault) => {
+            assert_eq!(fault.fault_code, "PAA_SINTASSI_EXTRAXSD");
+            assert_eq!(
+                fault.description.as_deref(),
+                Some("<importo> is an amount of euro with two decimals")
+            );
+        }
+        EcAnswer::Ok(_) => panic!("a KO: {answer}"),
+    }
+}

@@ -99,10 +99,10 @@ impl PositionSource {
             }
         };
         let PaymentPosition::Payable(payable) = &position else {
-            let code = position
-                .fault_code()
+            let fault = position
+                .fault_bean(id_pa)
                 .expect("only a payable position has no fault");
-            return ko(operation, &FaultBean::new(code, id_pa));
+            return ko(operation, &fault);
         };
         let written = match request {
             PaRequest::Verify(r) => r.ok(payable),

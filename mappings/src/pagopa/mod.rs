@@ -206,7 +206,10 @@ pub fn answer_position(request: &PaRequest, position: &PaymentPosition) -> Strin
     let operation = request.operation();
     let fault = |code: PaFaultCode| ko(operation, &FaultBean::new(code, header.id_pa.clone()));
     let PaymentPosition::Payable(payable) = position else {
-        return fault(position.fault_code().expect("only payable has no fault"));
+        let fault = position
+            .fault_bean(header.id_pa.clone())
+            .expect("only payable has no fault");
+        return ko(operation, &fault);
     };
     let written = match request {
         PaRequest::Verify(r) => r.ok(payable),

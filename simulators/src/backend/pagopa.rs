@@ -173,8 +173,9 @@ pub fn seeded() -> Vec<DemoNotice> {
     ]
 }
 
-/// Why the service data of a canteen top-up cannot be read. The texts go back to Snodo in the
-/// `.failed` reply; they never quote the data.
+/// Why the service data of a canteen top-up cannot be read. The texts go back to Snodo as the reason
+/// of an `invalid_service_data` position, and on to the node as the fault's description: they never
+/// quote the data.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ServiceDataError {
     #[error("the service data are not an XML document: {0}")]
@@ -339,15 +340,19 @@ pub fn position_answer(positions: Arc<DemoPositions>) -> Answer {
 }
 
 /// The answer to `pagopa.notice.demand`: a new canteen top-up notice, `Unknown` for a service or
-/// card the demo EC does not have. Service data that are XML but not a top-up are refused (a
-/// `.failed` reply, which Snodo answers `PAA_SYSTEM_ERROR`: the contract has no position state for
-/// "your data are wrong"); data that are no XML at all never get here, Snodo's endpoint answers them
-/// `PAA_SINTASSI_EXTRAXSD` itself.
+/// card the demo EC does not have, `InvalidServiceData` with the reason for service data that are not
+/// a top-up (Snodo answers the node `PAA_SINTASSI_EXTRAXSD`; data that are no XML at all never get
+/// here, Snodo's endpoint answers them so itself).
 pub fn demand_answer(positions: Arc<DemoPositions>) -> Answer {
     Arc::new(move |body: &serde_json::Value| {
         let request: DemandRequest = serde_json::from_value(body.clone())
             .map_err(|e| DemandError::NotARequest(e.to_string()).to_string())?;
-        let position = positions.demand(&request).map_err(|e| e.to_string())?;
+        let position = match positions.demand(&request) {
+            Err(DemandError::ServiceData(e)) => PaymentPosition::InvalidServiceData {
+                reason: e.to_string(),
+            },
+            answered => answered.map_err(|e| e.to_string())?,
+        };
         serde_json::to_value(position).map_err(|e| e.to_string())
     })
 }
@@ -679,8 +684,12 @@ mod tests {
             ("<ricarica><importo>-5.00</importo></ricarica>", "two decimals"),
         ];
         for (data, reason) in refusals {
-            let refused = ask_demand(&positions, CANTEEN_CARDS[0], data).unwrap_err();
-            assert!(refused.contains(reason), "{data}: {refused}");
+            match ask_demand(&positions, CANTEEN_CARDS[0], data).unwrap() {
+                PaymentPosition::InvalidServiceData { reason: given } => {
+                    assert!(given.contains(reason), "{data}: {given}")
+                }
+                other => panic!("{data}: {other:?}"),
+            }
         }
         // Refusals issue nothing.
         assert!(positions.demanded.lock().positions.is_empty());

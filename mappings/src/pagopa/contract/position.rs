@@ -88,6 +88,11 @@ pub enum PaymentPosition {
     Expired,
     /// Cancelled by the EC: `PAA_PAGAMENTO_ANNULLATO`.
     Cancelled,
+    /// For a demand: the service data are XML, but not what the catalogue service expects
+    /// (`PAA_SINTASSI_EXTRAXSD`, with `reason` as the fault's description — no personal data in it).
+    InvalidServiceData {
+        reason: String,
+    },
 }
 
 impl PaymentPosition {
@@ -99,7 +104,18 @@ impl PaymentPosition {
             PaymentPosition::Paid => Some(PaFaultCode::PagamentoDuplicato),
             PaymentPosition::Expired => Some(PaFaultCode::PagamentoScaduto),
             PaymentPosition::Cancelled => Some(PaFaultCode::PagamentoAnnullato),
+            PaymentPosition::InvalidServiceData { .. } => Some(PaFaultCode::SintassiExtraXsd),
         }
+    }
+
+    /// The fault answering a position that cannot be paid, for `id_pa`, with the backend's
+    /// description where it gave one; `None` for `payable`.
+    pub fn fault_bean(&self, id_pa: impl Into<String>) -> Option<crate::pagopa::FaultBean> {
+        let bean = crate::pagopa::FaultBean::new(self.fault_code()?, id_pa);
+        Some(match self {
+            PaymentPosition::InvalidServiceData { reason } => bean.with_description(reason.clone()),
+            _ => bean,
+        })
     }
 
     pub fn validate(&self) -> Result<(), ContractError> {
