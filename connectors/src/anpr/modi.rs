@@ -19,8 +19,6 @@ pub enum ModiError {
     Sign { what: &'static str, reason: String },
 }
 
-pub use snodo_security::jws::base64url;
-
 /// The RSA key and key id (`kid`, the one registered on PDND) of one client.
 #[derive(Clone)]
 pub struct JwtSigner {
@@ -128,18 +126,11 @@ mod tests {
     use openssl::hash::MessageDigest;
     use openssl::rsa::Rsa;
     use openssl::sign::Verifier;
+    use snodo_security::jws::from_base64url;
 
     fn signer() -> (JwtSigner, PKey<Private>) {
         let key = PKey::from_rsa(Rsa::generate(2048).unwrap()).unwrap();
         (JwtSigner::new(key.clone(), "kid-1"), key)
-    }
-
-    fn decode(part: &str) -> Vec<u8> {
-        let mut s = part.replace('-', "+").replace('_', "/");
-        while !s.len().is_multiple_of(4) {
-            s.push('=');
-        }
-        base64::decode_block(&s).unwrap()
     }
 
     #[test]
@@ -148,13 +139,13 @@ mod tests {
         let jwt = signer.sign("test", &json!({"iss": "x"})).unwrap();
         let parts: Vec<&str> = jwt.split('.').collect();
         assert_eq!(parts.len(), 3);
-        let header: Value = serde_json::from_slice(&decode(parts[0])).unwrap();
+        let header: Value = serde_json::from_slice(&from_base64url(parts[0]).unwrap()).unwrap();
         assert_eq!(header, json!({"alg": "RS256", "typ": "JWT", "kid": "kid-1"}));
         let mut verifier = Verifier::new(MessageDigest::sha256(), &key).unwrap();
         verifier
             .update(format!("{}.{}", parts[0], parts[1]).as_bytes())
             .unwrap();
-        assert!(verifier.verify(&decode(parts[2])).unwrap());
+        assert!(verifier.verify(&from_base64url(parts[2]).unwrap()).unwrap());
         assert!(!jwt.contains('='), "no padding in a JWS");
     }
 
@@ -176,8 +167,9 @@ mod tests {
         };
         let body = br#"{"idOperazioneClient":"1"}"#;
         let t = call_tokens(&signer, &ctx, body).unwrap();
-        let claims =
-            |jwt: &str| -> Value { serde_json::from_slice(&decode(jwt.split('.').nth(1).unwrap())).unwrap() };
+        let claims = |jwt: &str| -> Value {
+            serde_json::from_slice(&from_base64url(jwt.split('.').nth(1).unwrap()).unwrap()).unwrap()
+        };
         let assertion = claims(&t.client_assertion);
         assert_eq!(assertion["digest"]["alg"], "SHA256");
         assert_eq!(
