@@ -123,24 +123,15 @@ async fn judge_layer(State(judging): State<Judging>, request: Request, next: Nex
     }
     let peer = request.extensions().get::<PeerCertificate>().cloned();
     let (parts, body) = request.into_parts();
-    let bytes = match axum::body::to_bytes(body, MAX_BODY).await {
+    let bytes = match whole_request(body).await {
         Ok(bytes) => bytes,
-        Err(e) => {
-            return (
-                StatusCode::PAYLOAD_TOO_LARGE,
-                format!("request body not received whole: {e}"),
-            )
-                .into_response();
-        }
+        Err(refused) => return refused,
     };
     let mut verdict = judging
         .judge
         .judge(&path, &bytes, peer.as_ref(), SystemTime::now());
     let response = next.run(Request::from_parts(parts, Body::from(bytes))).await;
-    let (parts, body) = response.into_parts();
-    let body = axum::body::to_bytes(body, MAX_BODY)
-        .await
-        .unwrap_or_else(|_| Bytes::new());
+    let (parts, body) = whole_answer(response).await;
     verdict.answer = Some(summarize_answer(parts.status.as_u16(), &body));
     if judging.progress {
         eprintln!("anpr-client: {}", one_line(&verdict));
@@ -153,15 +144,9 @@ async fn judge_layer(State(judging): State<Judging>, request: Request, next: Nex
 /// (a voucher request's answer is the voucher later calls are matched with).
 async fn judge_pdnd(judging: &Judging, path: String, request: Request, next: Next) -> Response {
     let (parts, body) = request.into_parts();
-    let bytes = match axum::body::to_bytes(body, MAX_BODY).await {
+    let bytes = match whole_request(body).await {
         Ok(bytes) => bytes,
-        Err(e) => {
-            return (
-                StatusCode::PAYLOAD_TOO_LARGE,
-                format!("request body not received whole: {e}"),
-            )
-                .into_response();
-        }
+        Err(refused) => return refused,
     };
     let now = SystemTime::now();
     let headers = parts.headers.clone();
@@ -171,10 +156,7 @@ async fn judge_pdnd(judging: &Judging, path: String, request: Request, next: Nex
         None => Ok(judging.pdnd.voucher_request(&bytes, now)),
     };
     let response = next.run(Request::from_parts(parts, Body::from(bytes))).await;
-    let (parts, body) = response.into_parts();
-    let body = axum::body::to_bytes(body, MAX_BODY)
-        .await
-        .unwrap_or_else(|_| Bytes::new());
+    let (parts, body) = whole_answer(response).await;
     let status = parts.status.as_u16();
     match judged {
         Ok(pending) => judging.pdnd.voucher_answered(pending, status, &body),
@@ -186,6 +168,27 @@ async fn judge_pdnd(judging: &Judging, path: String, request: Request, next: Nex
         }
     }
     Response::from_parts(parts, Body::from(body))
+}
+
+/// A request's body, whole (a judge needs every byte), or the 413 to answer instead.
+async fn whole_request(body: Body) -> Result<Bytes, Response> {
+    axum::body::to_bytes(body, MAX_BODY).await.map_err(|e| {
+        (
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("request body not received whole: {e}"),
+        )
+            .into_response()
+    })
+}
+
+/// The simulator's answer, read whole so it can be kept with the verdict and passed on. The simulator
+/// writes its answers in memory; one it could not give whole is judged and passed on as empty.
+async fn whole_answer(response: Response) -> (axum::http::response::Parts, Bytes) {
+    let (parts, body) = response.into_parts();
+    let body = axum::body::to_bytes(body, MAX_BODY)
+        .await
+        .unwrap_or_else(|_| Bytes::new());
+    (parts, body)
 }
 
 fn pdnd_line(verdict: &super::pdnd::PdndVerdict) -> String {
