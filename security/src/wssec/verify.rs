@@ -6,7 +6,7 @@
 //! *the* Timestamp (node identity, so a signed copy moved elsewhere does not count), then the SAML
 //! assertion's enveloped signature and its attributes, read from the verified element only.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
@@ -36,7 +36,8 @@ pub struct RequestVerifier {
     /// again each time costs more than the rest of the header; the answer cannot change while the
     /// workstations stay the same, so a pair verified once is accepted as verified. Bounded by
     /// [`VERIFIED_WORKSTATION_IDS`], forgotten when full.
-    verified_workstation_ids: Arc<Mutex<HashSet<(String, String)>>>,
+    /// Keyed by the CMS, so that a request's lookup borrows its strings instead of copying them.
+    verified_workstation_ids: Arc<Mutex<HashMap<String, HashSet<String>>>>,
     max_skew: Duration,
     max_lifetime: Duration,
     limits: Limits,
@@ -226,13 +227,13 @@ impl RequestVerifier {
         id_postazione: &str,
         workstations: &[X509],
     ) -> Result<(), WsSecurityError> {
-        let key = (firmato.to_owned(), id_postazione.to_owned());
-        // A poisoned lock only means another verification panicked; the set is still whole.
+        // A poisoned lock only means another verification panicked; the map is still whole.
         if self
             .verified_workstation_ids
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .contains(&key)
+            .get(firmato)
+            .is_some_and(|ids| ids.contains(id_postazione))
         {
             return Ok(());
         }
@@ -244,7 +245,10 @@ impl RequestVerifier {
         if verified.len() >= VERIFIED_WORKSTATION_IDS {
             verified.clear();
         }
-        verified.insert(key);
+        verified
+            .entry(firmato.to_owned())
+            .or_default()
+            .insert(id_postazione.to_owned());
         Ok(())
     }
 
